@@ -1,0 +1,11 @@
+//! SeaORM entities: one module per table. Ids are UUID strings (portable across SQLite
+//! and PostgreSQL); the service layer wraps them in newtypes.
+
+pub mod api_key;
+pub mod app;
+pub mod conversation;
+pub mod delivery;
+pub mod message;
+pub mod stream;
+pub mod tenant;
+pub mod webhook_target;

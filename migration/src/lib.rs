@@ -1,0 +1,15 @@
+//! Schema migrations, shared by SQLite and PostgreSQL. Run by `callscribe migrate` and
+//! on every `serve` start.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_foundation::Migration)]
+    }
+}

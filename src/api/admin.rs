@@ -1,0 +1,572 @@
+//! `/admin/v1`: tenants, apps, API keys, AWS settings, webhook targets and the
+//! delivery log. Guarded by the admin bearer token; secrets go in, never come out.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags, Union};
+
+use super::auth::AdminAuth;
+use crate::error::{ApiError, Failure, error_list};
+use crate::ids::TenantId;
+use crate::state::SharedState;
+use crate::store::tenants::{AwsSettings, RateLimit};
+use crate::store::webhooks::TargetRecord;
+use crate::webhook::target::{self, AuthPublic, AuthSecret, SecretLocation};
+
+#[derive(Tags)]
+enum AdminTag {
+    /// Operator endpoints (bearer admin token).
+    Admin,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct CreateTenantRequest {
+    /// Display name, 1–200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct TenantList {
+    pub items: Vec<Tenant>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct CreateKeyRequest {
+    /// The app the key belongs to; created with default rate limits if new.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub app: String,
+}
+
+/// A new key. `key` is shown only here: store it now.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CreatedKey {
+    pub key_id: String,
+    pub key: String,
+    pub app: String,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub app: String,
+    pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct KeyList {
+    pub items: Vec<KeyInfo>,
+}
+
+/// An app's per-key rate limit; unset fields take the server default.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AppLimits {
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
+    pub rate_per_second: Option<u32>,
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct App {
+    pub name: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub rate_per_second: Option<u32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct AppList {
+    pub items: Vec<App>,
+}
+
+/// How callscribe reads the tenant's KVS streams. All optional: unset means the
+/// server's default AWS credential chain and the region of the stream ARN.
+#[derive(Debug, Clone, Object, Default)]
+#[oai(rename_all = "camelCase")]
+pub struct TenantAws {
+    /// IAM role to assume through STS.
+    #[oai(validator(max_length = 2048))]
+    pub role_arn: Option<String>,
+    #[oai(validator(max_length = 1224))]
+    pub external_id: Option<String>,
+    #[oai(validator(max_length = 64))]
+    pub region: Option<String>,
+    /// KVS endpoint override, e.g. `http://127.0.0.1:4567` for `callscribe kvs-emulator`.
+    #[oai(validator(max_length = 2048))]
+    pub endpoint_url: Option<String>,
+}
+
+/// No authentication beyond the signature headers.
+#[derive(Debug, Clone, Object)]
+pub struct NoAuth {}
+
+/// Where a shared secret is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum SecretIn {
+    Header,
+    Query,
+}
+
+/// A shared secret in a header or URL query parameter.
+#[derive(Debug, Clone, Object)]
+pub struct SecretAuth {
+    /// Header or query parameter name.
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub name: String,
+    #[oai(rename = "in")]
+    pub location: SecretIn,
+    /// The secret (write-only).
+    #[oai(validator(min_length = 1, max_length = 4096), write_only)]
+    pub value: Option<String>,
+}
+
+/// TLS 1.2+ validated against your CA bundle.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CustomCaAuth {
+    /// PEM bundle of the CA certificates to trust.
+    #[oai(validator(max_length = 262144))]
+    pub ca_pem: String,
+}
+
+/// Mutual TLS with a client certificate.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MtlsAuth {
+    #[oai(validator(max_length = 262144))]
+    pub client_cert_pem: String,
+    /// Client private key in PEM (write-only).
+    #[oai(validator(max_length = 262144), write_only)]
+    pub client_key_pem: Option<String>,
+    /// CA bundle for the target's certificate; public roots when absent.
+    #[oai(validator(max_length = 262144))]
+    pub ca_pem: Option<String>,
+}
+
+/// OAuth2 client credentials.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct OAuth2Auth {
+    #[oai(validator(max_length = 2048))]
+    pub token_url: String,
+    #[oai(validator(min_length = 1, max_length = 512))]
+    pub client_id: String,
+    /// Write-only.
+    #[oai(validator(max_length = 4096), write_only)]
+    pub client_secret: Option<String>,
+    #[oai(default)]
+    pub scopes: Vec<String>,
+}
+
+/// How the target authenticates callscribe's POSTs.
+#[derive(Debug, Clone, Union)]
+#[oai(discriminator_name = "mode")]
+pub enum WebhookAuth {
+    #[oai(mapping = "none")]
+    None(NoAuth),
+    #[oai(mapping = "secret")]
+    Secret(SecretAuth),
+    #[oai(mapping = "customCa")]
+    CustomCa(CustomCaAuth),
+    #[oai(mapping = "mtls")]
+    Mtls(MtlsAuth),
+    #[oai(mapping = "oauth2")]
+    Oauth2(OAuth2Auth),
+}
+
+/// The tenant's real-time webhook.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct WebhookTarget {
+    /// `https://` (or `http://` with mode `none`/`secret`) URL receiving one POST per utterance.
+    #[oai(validator(min_length = 1, max_length = 2048))]
+    pub url: String,
+    pub auth: WebhookAuth,
+    /// Per-request timeout, 100–30000 ms (default 2000).
+    #[oai(validator(minimum(value = "100"), maximum(value = "30000")))]
+    pub timeout_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Delivery {
+    pub message_id: String,
+    pub at: DateTime<Utc>,
+    /// failed | timeout | dropped
+    pub outcome: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub http_status: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub error: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub latency_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct DeliveryList {
+    pub items: Vec<Delivery>,
+}
+
+#[derive(ApiResponse)]
+enum Created<T: poem_openapi::types::ToJSON + Send + Sync> {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+#[derive(ApiResponse)]
+enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+error_list!(AdminErrors: 400, 401, 413, 415, 500);
+error_list!(AdminTenantErrors: 400, 401, 404, 413, 415, 500);
+
+type AdminResult<T> = Result<T, Failure<AdminTenantErrors>>;
+
+pub struct AdminApi {
+    pub state: SharedState,
+}
+
+#[OpenApi(prefix_path = "/admin/v1", tag = "AdminTag::Admin")]
+impl AdminApi {
+    /// Create a tenant
+    #[oai(path = "/tenants", method = "post", operation_id = "createTenant")]
+    async fn create_tenant(
+        &self,
+        _auth: AdminAuth,
+        body: Json<CreateTenantRequest>,
+    ) -> Result<Created<Tenant>, Failure<AdminErrors>> {
+        let t = self.state.store.create_tenant(body.name.trim()).await?;
+        Ok(Created::Created(Json(Tenant { id: t.id, name: t.name, created_at: t.created_at })))
+    }
+
+    /// List tenants
+    #[oai(path = "/tenants", method = "get", operation_id = "listTenants")]
+    async fn list_tenants(&self, _auth: AdminAuth) -> Result<Json<TenantList>, Failure<AdminErrors>> {
+        let items = self.state.store.list_tenants().await?;
+        let items = items.into_iter().map(|t| Tenant { id: t.id, name: t.name, created_at: t.created_at }).collect();
+        Ok(Json(TenantList { items }))
+    }
+
+    /// Get a tenant
+    #[oai(path = "/tenants/:id", method = "get", operation_id = "getTenant")]
+    async fn get_tenant(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<Tenant>> {
+        let t = self.tenant(&id).await?;
+        Ok(Json(Tenant { id: t.id, name: t.name, created_at: t.created_at }))
+    }
+
+    /// Create an API key
+    ///
+    /// The full key (`cs_<keyId>_<secret>`) is in this answer only; callscribe keeps
+    /// just its SHA-256.
+    #[oai(path = "/tenants/:id/keys", method = "post", operation_id = "createApiKey")]
+    async fn create_key(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+        body: Json<CreateKeyRequest>,
+    ) -> AdminResult<Created<CreatedKey>> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        let app = body.app.trim();
+        let issued = self.state.store.create_key(&tenant, app).await?;
+        Ok(Created::Created(Json(CreatedKey { key_id: issued.key_id.0, key: issued.key, app: app.to_owned() })))
+    }
+
+    /// List API keys
+    #[oai(path = "/tenants/:id/keys", method = "get", operation_id = "listApiKeys")]
+    async fn list_keys(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<KeyList>> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        let items = self.state.store.list_keys(&tenant).await?;
+        let items = items
+            .into_iter()
+            .map(|k| KeyInfo { key_id: k.key_id.0, app: k.app, created_at: k.created_at, revoked_at: k.revoked_at })
+            .collect();
+        Ok(Json(KeyList { items }))
+    }
+
+    /// Revoke an API key
+    ///
+    /// The key stops working at once. Revoking a revoked key succeeds.
+    #[oai(path = "/tenants/:id/keys/:key_id", method = "delete", operation_id = "revokeApiKey")]
+    async fn revoke_key(&self, _auth: AdminAuth, id: Path<String>, key_id: Path<String>) -> AdminResult<NoContent> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        if !self.state.store.revoke_key(&tenant, &key_id).await? {
+            return Err(ApiError::not_found(format!("key {} not found", key_id.0)).into());
+        }
+        Ok(NoContent::NoContent)
+    }
+
+    /// List apps and their rate limits
+    #[oai(path = "/tenants/:id/apps", method = "get", operation_id = "listApps")]
+    async fn list_apps(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<AppList>> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        let items = self.state.store.list_apps(&tenant).await?.into_iter().map(app_view).collect();
+        Ok(Json(AppList { items }))
+    }
+
+    /// Set an app's rate limit
+    ///
+    /// Creates the app if it does not exist. Applies to each of the app's keys.
+    #[oai(path = "/tenants/:id/apps/:app", method = "put", operation_id = "putApp")]
+    async fn put_app(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+        app: Path<String>,
+        body: Json<AppLimits>,
+    ) -> AdminResult<Json<App>> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        if app.trim().is_empty() || app.len() > 100 {
+            return Err(ApiError::invalid_field("app", "must be 1-100 characters").into());
+        }
+        let limit = RateLimit { per_second: body.rate_per_second, burst: body.burst };
+        let saved = self.state.store.set_app_limit(&tenant, app.trim(), limit).await?;
+        Ok(Json(app_view(saved)))
+    }
+
+    /// Get the tenant's AWS settings
+    #[oai(path = "/tenants/:id/aws", method = "get", operation_id = "getTenantAws")]
+    async fn get_aws(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<TenantAws>> {
+        let t = self.tenant(&id).await?;
+        Ok(Json(aws_view(AwsSettings::from(&t))))
+    }
+
+    /// Set the tenant's AWS settings
+    ///
+    /// The IAM role callscribe assumes (with the external id) to read the tenant's
+    /// Kinesis Video streams, and an optional endpoint override.
+    #[oai(path = "/tenants/:id/aws", method = "put", operation_id = "putTenantAws")]
+    async fn put_aws(&self, _auth: AdminAuth, id: Path<String>, body: Json<TenantAws>) -> AdminResult<Json<TenantAws>> {
+        let body = body.0;
+        if let Some(url) = &body.endpoint_url {
+            check_url("endpointUrl", url, false)?;
+        }
+        if body.role_arn.as_deref().is_some_and(|a| !a.starts_with("arn:") || !a.contains(":role/")) {
+            return Err(ApiError::invalid_field("roleArn", "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)").into());
+        }
+        let settings = AwsSettings {
+            role_arn: nonempty(body.role_arn),
+            external_id: nonempty(body.external_id),
+            region: nonempty(body.region),
+            endpoint_url: nonempty(body.endpoint_url),
+        };
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        let saved = self.state.store.set_aws(&tenant, &settings).await?.ok_or_else(|| tenant_not_found(&id))?;
+        Ok(Json(aws_view(AwsSettings::from(&saved))))
+    }
+
+    /// Get the tenant's webhook target (without secrets)
+    #[oai(path = "/tenants/:id/webhook", method = "get", operation_id = "getWebhook")]
+    async fn get_webhook(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<WebhookTarget>> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        let t = self.state.store.webhook(&tenant).await?.ok_or_else(|| ApiError::not_found("no webhook target set"))?;
+        Ok(Json(webhook_view(&t)?))
+    }
+
+    /// Set the tenant's webhook target
+    ///
+    /// One POST per utterance goes to `url`. Secret fields (`value`, `clientKeyPem`,
+    /// `clientSecret`) are encrypted at rest and never returned; omit one to keep the
+    /// stored value.
+    #[oai(path = "/tenants/:id/webhook", method = "put", operation_id = "putWebhook")]
+    async fn put_webhook(&self, _auth: AdminAuth, id: Path<String>, body: Json<WebhookTarget>) -> AdminResult<Json<WebhookTarget>> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        let previous = self.state.store.webhook(&tenant).await?;
+        let previous_secret = match previous.as_ref().and_then(|p| p.auth_sealed.as_deref()) {
+            Some(sealed) => serde_json::from_str(&self.state.sealer.open(sealed).map_err(ApiError::internal)?)
+                .map_err(ApiError::internal)?,
+            None => AuthSecret::default(),
+        };
+        let record = webhook_record(&body.0, previous_secret, |s| self.state.sealer.seal(s))?;
+        let saved = self.state.store.put_webhook(&tenant, &record).await?;
+        Ok(Json(webhook_view(&saved)?))
+    }
+
+    /// Remove the tenant's webhook target
+    #[oai(path = "/tenants/:id/webhook", method = "delete", operation_id = "deleteWebhook")]
+    async fn delete_webhook(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<NoContent> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        if !self.state.store.delete_webhook(&tenant).await? {
+            return Err(ApiError::not_found("no webhook target set").into());
+        }
+        Ok(NoContent::NoContent)
+    }
+
+    /// Read the delivery log
+    ///
+    /// Failed and dropped webhook deliveries, newest first.
+    #[oai(path = "/tenants/:id/deliveries", method = "get", operation_id = "listDeliveries")]
+    async fn deliveries(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+        /// At most this many entries (1–1000, default 100).
+        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<u64>,
+    ) -> AdminResult<Json<DeliveryList>> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        let rows = self.state.store.deliveries(&tenant, limit.0).await?;
+        let items = rows
+            .into_iter()
+            .map(|d| Delivery {
+                message_id: d.message_id,
+                at: d.at,
+                outcome: d.outcome,
+                http_status: d.http_status,
+                error: d.error,
+                latency_ms: d.latency_ms,
+            })
+            .collect();
+        Ok(Json(DeliveryList { items }))
+    }
+}
+
+impl AdminApi {
+    async fn tenant(&self, id: &str) -> Result<entity::tenant::Model, ApiError> {
+        self.state.store.tenant(&TenantId(id.to_owned())).await?.ok_or_else(|| tenant_not_found(id))
+    }
+}
+
+fn default_limit() -> u64 {
+    100
+}
+
+fn tenant_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("tenant {} not found", id.chars().take(64).collect::<String>()))
+}
+
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn app_view(a: entity::app::Model) -> App {
+    App {
+        name: a.name,
+        rate_per_second: a.rate_per_second.and_then(|v| u32::try_from(v).ok()),
+        burst: a.rate_burst.and_then(|v| u32::try_from(v).ok()),
+    }
+}
+
+fn aws_view(a: AwsSettings) -> TenantAws {
+    TenantAws { role_arn: a.role_arn, external_id: a.external_id, region: a.region, endpoint_url: a.endpoint_url }
+}
+
+/// An absolute http(s) URL; `https_only` for modes that exist to secure the transport.
+fn check_url(field: &str, url: &str, https_only: bool) -> Result<(), ApiError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| ApiError::invalid_field(field, "must be an absolute URL"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if !https_only => Ok(()),
+        _ if https_only => Err(ApiError::invalid_field(field, "must be an https:// URL for this auth mode")),
+        _ => Err(ApiError::invalid_field(field, "must be an http:// or https:// URL")),
+    }
+}
+
+fn pem_field(field: &str, pem: &str) -> Result<(), ApiError> {
+    target::check_certificates(pem).map(|_| ()).map_err(|e| ApiError::invalid_field(field, &e.to_string()))
+}
+
+/// Validates a target and splits it into stored public and sealed parts. A secret left
+/// out keeps the previously stored one, so operators can change a URL without
+/// re-entering credentials.
+fn webhook_record(t: &WebhookTarget, previous: AuthSecret, seal: impl Fn(&str) -> String) -> Result<TargetRecord, ApiError> {
+    let mut secret = AuthSecret::default();
+    let missing = |field: &str| ApiError::invalid_field(field, "is required (no stored value to keep)");
+    let public = match &t.auth {
+        WebhookAuth::None(_) => {
+            check_url("url", &t.url, false)?;
+            AuthPublic::None
+        }
+        WebhookAuth::Secret(s) => {
+            check_url("url", &t.url, false)?;
+            if !s.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+                return Err(ApiError::invalid_field("auth.name", "must be a token of [A-Za-z0-9._-]"));
+            }
+            secret.token = Some(s.value.clone().or(previous.token).ok_or_else(|| missing("auth.value"))?);
+            let location = match s.location {
+                SecretIn::Header => SecretLocation::Header,
+                SecretIn::Query => SecretLocation::Query,
+            };
+            AuthPublic::Secret { name: s.name.clone(), location }
+        }
+        WebhookAuth::CustomCa(c) => {
+            check_url("url", &t.url, true)?;
+            pem_field("auth.caPem", &c.ca_pem)?;
+            AuthPublic::CustomCa { ca_pem: c.ca_pem.clone() }
+        }
+        WebhookAuth::Mtls(m) => {
+            check_url("url", &t.url, true)?;
+            pem_field("auth.clientCertPem", &m.client_cert_pem)?;
+            if let Some(ca) = &m.ca_pem {
+                pem_field("auth.caPem", ca)?;
+            }
+            let key = m.client_key_pem.clone().or(previous.client_key_pem).ok_or_else(|| missing("auth.clientKeyPem"))?;
+            target::check_private_key(&key).map_err(|e| ApiError::invalid_field("auth.clientKeyPem", &e.to_string()))?;
+            secret.client_key_pem = Some(key);
+            AuthPublic::Mtls { client_cert_pem: m.client_cert_pem.clone(), ca_pem: m.ca_pem.clone() }
+        }
+        WebhookAuth::Oauth2(o) => {
+            check_url("url", &t.url, false)?;
+            check_url("auth.tokenUrl", &o.token_url, false)?;
+            secret.client_secret =
+                Some(o.client_secret.clone().or(previous.client_secret).ok_or_else(|| missing("auth.clientSecret"))?);
+            AuthPublic::Oauth2 { token_url: o.token_url.clone(), client_id: o.client_id.clone(), scopes: o.scopes.clone() }
+        }
+    };
+    let sealed = (!secret.is_empty())
+        .then(|| serde_json::to_string(&secret).map(|json| seal(&json)))
+        .transpose()
+        .map_err(ApiError::internal)?;
+    Ok(TargetRecord {
+        url: t.url.clone(),
+        auth_mode: public.mode().to_owned(),
+        auth_public: serde_json::to_string(&public).map_err(ApiError::internal)?,
+        auth_sealed: sealed,
+        timeout_ms: i32::try_from(t.timeout_ms.unwrap_or(2000)).unwrap_or(2000),
+    })
+}
+
+/// The stored target as the API shows it: secret fields are absent.
+fn webhook_view(t: &entity::webhook_target::Model) -> Result<WebhookTarget, ApiError> {
+    let public: AuthPublic = serde_json::from_str(&t.auth_public).map_err(ApiError::internal)?;
+    let auth = match public {
+        AuthPublic::None => WebhookAuth::None(NoAuth {}),
+        AuthPublic::Secret { name, location } => WebhookAuth::Secret(SecretAuth {
+            name,
+            location: match location {
+                SecretLocation::Header => SecretIn::Header,
+                SecretLocation::Query => SecretIn::Query,
+            },
+            value: None,
+        }),
+        AuthPublic::CustomCa { ca_pem } => WebhookAuth::CustomCa(CustomCaAuth { ca_pem }),
+        AuthPublic::Mtls { client_cert_pem, ca_pem } => {
+            WebhookAuth::Mtls(MtlsAuth { client_cert_pem, client_key_pem: None, ca_pem })
+        }
+        AuthPublic::Oauth2 { token_url, client_id, scopes } => {
+            WebhookAuth::Oauth2(OAuth2Auth { token_url, client_id, client_secret: None, scopes })
+        }
+    };
+    Ok(WebhookTarget { url: t.url.clone(), auth, timeout_ms: u32::try_from(t.timeout_ms).ok() })
+}

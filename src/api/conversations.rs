@@ -1,0 +1,145 @@
+//! `/conversation/v1`: after-call retrieval of a conversation's stored messages.
+
+use chrono::SecondsFormat;
+use entity::message;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi, Tags};
+
+use super::auth::ApiKeyAuth;
+use super::streaming::check_guid;
+use crate::error::{ApiError, Failure, error_list};
+use crate::ids::ConversationId;
+use crate::state::SharedState;
+
+#[derive(Tags)]
+enum ConversationTag {
+    /// Read a conversation's transcript after (or during) the call.
+    Conversations,
+}
+
+/// A call participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ParticipantRole {
+    Customer,
+    Agent,
+}
+
+/// Who spoke an utterance.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Sender {
+    pub role: ParticipantRole,
+    /// The `customerId` or `agentId` given at start.
+    pub external_id: String,
+}
+
+/// A word with its timing, present when `detailedToken` was requested.
+#[derive(Debug, Clone, Object, serde::Deserialize)]
+pub struct Token {
+    pub content: String,
+    /// Milliseconds from the start of the participant's stream.
+    pub start: i64,
+    pub end: i64,
+}
+
+/// One utterance.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MessageItem {
+    pub message_id: String,
+    pub stream_id: String,
+    /// The text, redacted unless `unredacted` was requested.
+    pub text: String,
+    /// Present with `redacted_and_unredacted`.
+    #[oai(skip_serializing_if_is_none)]
+    pub unredacted_text: Option<String>,
+    /// Present with `detailedToken`.
+    #[oai(skip_serializing_if_is_none)]
+    pub tokens: Option<Vec<Token>>,
+    pub sender: Sender,
+    /// Milliseconds from the start of the participant's stream.
+    pub start: i64,
+    pub end: i64,
+    /// When the utterance was transcribed (RFC 3339, UTC, milliseconds).
+    pub created_timestamp: String,
+}
+
+/// Every stored message of a conversation, in transcription order (at most 1,000).
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct MessagesResponse {
+    pub items: Vec<MessageItem>,
+}
+
+impl poem_openapi::types::Example for MessagesResponse {
+    fn example() -> Self {
+        MessagesResponse {
+            items: vec![MessageItem {
+                message_id: "0193a3f5-0c2b-7d10-8b7a-1f4e2d3c4b5a".into(),
+                stream_id: "0193a3f4-6a1e-7c39-9a8e-2f6f1b0c4d21".into(),
+                text: "I need help upgrading my streaming package and my PIN number is ####".into(),
+                unredacted_text: None,
+                tokens: None,
+                sender: Sender { role: ParticipantRole::Customer, external_id: "TT9833237".into() },
+                start: 400,
+                end: 3968,
+                created_timestamp: "2026-11-23T10:00:03.968Z".into(),
+            }],
+        }
+    }
+}
+
+impl From<message::Model> for MessageItem {
+    fn from(m: message::Model) -> Self {
+        MessageItem {
+            message_id: m.id,
+            stream_id: m.stream_id,
+            text: m.text,
+            unredacted_text: m.unredacted_text,
+            tokens: m.tokens.and_then(|t| serde_json::from_str(&t).ok()),
+            sender: Sender {
+                role: if m.role == "agent" { ParticipantRole::Agent } else { ParticipantRole::Customer },
+                external_id: m.sender_external_id,
+            },
+            start: m.start_ms,
+            end: m.end_ms,
+            created_timestamp: m.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
+    }
+}
+
+error_list!(MessagesErrors: 400, 401, 404, 429, 500, 503);
+
+pub struct ConversationsApi {
+    pub state: SharedState,
+}
+
+#[OpenApi(prefix_path = "/conversation/v1", tag = "ConversationTag::Conversations")]
+impl ConversationsApi {
+    /// Get a conversation's messages
+    ///
+    /// Every stored utterance of the conversation in transcription order, at most the
+    /// first 1,000, in one response. Text follows the settings given at start.
+    #[oai(path = "/conversation/messages", method = "get", operation_id = "getConversationMessages")]
+    async fn messages(
+        &self,
+        auth: ApiKeyAuth,
+        /// The `guid` (Connect ContactId) given to start-streaming.
+        #[oai(name = "externalId")]
+        external_id: Query<String>,
+    ) -> Result<Json<MessagesResponse>, Failure<MessagesErrors>> {
+        check_guid(&external_id.0).map_err(|_| {
+            ApiError::invalid_field("externalId", "must be 1-128 characters of [A-Za-z0-9._:-]")
+        })?;
+        let conversation = self
+            .state
+            .store
+            .conversation_by_external_id(&auth.0.tenant_id, &external_id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("conversation {} not found", external_id.0)))?;
+        let items = self.state.store.messages(&ConversationId(conversation.id)).await?;
+        Ok(Json(MessagesResponse { items: items.into_iter().map(MessageItem::from).collect() }))
+    }
+}

@@ -1,0 +1,65 @@
+//! The HTTP surface: the OpenAPI service (one struct per area) and the middleware
+//! stack, assembled in one place so the order reads top to bottom.
+
+pub mod admin;
+pub mod auth;
+pub mod conversations;
+pub mod health;
+pub mod middleware;
+pub mod rate_limit;
+pub mod streaming;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+use crate::state::SharedState;
+
+pub type Apis = (
+    streaming::StreamingApi,
+    conversations::ConversationsApi,
+    admin::AdminApi,
+    health::HealthApi,
+);
+
+/// The OpenAPI service; also the source of `openapi/openapi.json`.
+pub fn openapi_service(state: SharedState) -> OpenApiService<Apis, ()> {
+    let apis = (
+        streaming::StreamingApi { state: state.clone() },
+        conversations::ConversationsApi { state: state.clone() },
+        admin::AdminApi { state: state.clone() },
+        health::HealthApi { state },
+    );
+    OpenApiService::new(apis, "callscribe", env!("CARGO_PKG_VERSION"))
+        .description(include_str!("api_description.md"))
+        .license(poem_openapi::LicenseObject::new("Apache-2.0"))
+}
+
+/// The spec as pretty JSON, exactly as checked in at `openapi/openapi.json`.
+pub fn spec_json(state: SharedState) -> String {
+    openapi_service(state).spec()
+}
+
+/// The whole app. Requests pass, outermost first:
+/// request id → tracing span → metrics → error rendering → timeout → body limit →
+/// (per operation) API-key auth → per-key rate limit → handler.
+pub fn app(state: SharedState) -> impl Endpoint {
+    let api = openapi_service(state.clone());
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .around(middleware::body_limit)
+        .around(middleware::timeout)
+        .around(middleware::render_errors)
+        .around(middleware::metrics)
+        .around(middleware::trace)
+        .around(middleware::request_id)
+        .data(state)
+}
+
+/// The wire spelling of a poem-openapi enum value (what the client sent).
+pub(crate) fn wire_name<T: poem_openapi::types::ToJSON>(value: &T) -> String {
+    value.to_json().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}

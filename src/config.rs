@@ -1,0 +1,147 @@
+//! Typed configuration: built-in defaults, then `callscribe.toml`, then `CALLSCRIBE_*`
+//! environment variables (highest precedence). Secrets are wrapped in [`Secret`] so a
+//! `{:?}` of the config never prints them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A value that must never appear in logs or debug output.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The secret itself; call only where it is used, never to log.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything `callscribe serve` can be told. Field names are the TOML keys; the
+/// environment variable is `CALLSCRIBE_` + the name in upper case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// SQLite database, exports and model cache live here.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; default: SQLite file in `data_dir`.
+    pub database_url: Option<Secret<String>>,
+    /// Bearer token for `/admin/v1`; the admin API is disabled when unset.
+    pub admin_token: Option<Secret<String>>,
+    /// Whisper model file; default: the fetched model in `data_dir/models`.
+    pub model: Option<PathBuf>,
+    /// 32-byte key (64 hex chars) that encrypts stored webhook secrets; default: a key
+    /// generated once into `data_dir/secret.key`.
+    pub secret_key: Option<Secret<String>>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// tracing filter, e.g. `info` or `callscribe=debug,info`.
+    pub log_level: String,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// A request taking longer than this is answered 503-02.
+    pub request_timeout_ms: u64,
+    /// Default per-key rate limit for apps that set none.
+    pub rate_limit_per_second: u32,
+    /// Default burst for apps that set none.
+    pub rate_limit_burst: u32,
+    /// How long shutdown waits for running work before giving up.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            admin_token: None,
+            model: None,
+            secret_key: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            body_limit_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// The configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Config {
+    /// Defaults, then the TOML file (if it exists), then `CALLSCRIBE_*` variables.
+    pub fn load(toml_path: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = toml_path.map(Path::to_path_buf).unwrap_or_else(|| "callscribe.toml".into());
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("CALLSCRIBE_").ignore(&["config"]))
+            .extract()
+            .map_err(|e| ConfigError(Box::new(e)))
+    }
+
+    /// The database URL to connect to; SQLite in the data dir when none is configured.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("callscribe.db").display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let cfg = Config {
+            admin_token: Some(Secret::new("hunter2".into())),
+            database_url: Some(Secret::new("postgres://u:pw@h/db".into())),
+            ..Config::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("pw@h"), "{shown}");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("callscribe.toml", "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
+            jail.set_env("CALLSCRIBE_LISTEN", "127.0.0.1:9100");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.listen.port(), 9100);
+            assert_eq!(cfg.log_level, "debug");
+            assert_eq!(cfg.body_limit_bytes, 64 * 1024);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,94 @@
+//! callscribe: self-hostable real-time call transcription for Amazon Connect.
+//!
+//! [`run`] serves the app on a given listener until a shutdown future resolves, so
+//! tests start it on port 0 and `callscribe serve` on the configured address.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod metrics;
+pub mod secrets;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod webhook;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::Server;
+use poem::listener::{Acceptor, TcpAcceptor};
+
+use crate::config::Config;
+use crate::secrets::Sealer;
+use crate::state::{AppState, SharedState};
+use crate::store::Store;
+
+/// Installs the process-wide rustls crypto provider (aws-lc-rs). Safe to call twice.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Connects the store, applies migrations and builds the shared state.
+pub async fn build_state(config: Config) -> anyhow::Result<SharedState> {
+    install_crypto_provider();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let store = Store::connect(&config.database_url()).await.context("cannot connect to the database")?;
+    store.migrate().await.context("database migration failed")?;
+    let sealer = match &config.secret_key {
+        Some(key) => Sealer::from_hex(key.expose())?,
+        None => Sealer::from_key_file(&config.data_dir.join("secret.key"))?,
+    };
+    Ok(Arc::new(AppState::new(config, store, sealer)))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains: readiness
+/// fails, new starts are refused, in-flight requests get the configured grace period.
+pub async fn run(
+    state: SharedState,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let acceptor = TcpAcceptor::from_std(listener)?;
+    let local = acceptor.local_addr();
+    tracing::info!(addr = ?local.first(), "callscribe listening");
+    let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
+    let token = state.shutdown.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: draining");
+        token.cancel();
+    };
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(api::app(state.clone()), signal, Some(grace))
+        .await?;
+    state.store.clone().close().await;
+    tracing::info!("callscribe stopped");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,111 @@
+//! Encryption at rest for stored secrets (webhook tokens, client secrets, private keys).
+//! XChaCha20-Poly1305 with a random nonce per value; the key comes from configuration
+//! or, for the embedded single-node default, from a key file generated once.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+
+/// Why a key or a sealed value could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("secret_key must be 64 hex characters (32 bytes)")]
+    BadKey,
+    #[error("cannot read or create the key file {path}: {source}")]
+    KeyFile { path: String, source: std::io::Error },
+    #[error("a stored secret cannot be decrypted with the configured secret_key")]
+    Undecryptable,
+}
+
+/// Seals and opens secret strings.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer([redacted])")
+    }
+}
+
+impl Sealer {
+    pub fn from_hex(hex_key: &str) -> Result<Sealer, SecretsError> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| SecretsError::BadKey)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| SecretsError::BadKey)?;
+        Ok(Sealer { cipher: XChaCha20Poly1305::new(&key.into()) })
+    }
+
+    /// Reads `path`, creating it with a fresh random key (mode 0600) if it is missing.
+    pub fn from_key_file(path: &Path) -> Result<Sealer, SecretsError> {
+        let io = |source| SecretsError::KeyFile { path: path.display().to_string(), source };
+        if !path.exists() {
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            write_private(path, &hex::encode(key)).map_err(io)?;
+        }
+        Sealer::from_hex(&std::fs::read_to_string(path).map_err(io)?)
+    }
+
+    pub fn seal(&self, plaintext: &str) -> String {
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        // Encryption with a valid key and nonce size cannot fail.
+        let ct = self.cipher.encrypt(XNonce::from_slice(&nonce), plaintext.as_bytes()).unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        STANDARD.encode(out)
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<String, SecretsError> {
+        let raw = STANDARD.decode(sealed).map_err(|_| SecretsError::Undecryptable)?;
+        if raw.len() < 24 {
+            return Err(SecretsError::Undecryptable);
+        }
+        let (nonce, ct) = raw.split_at(24);
+        let pt = self.cipher.decrypt(XNonce::from_slice(nonce), ct).map_err(|_| SecretsError::Undecryptable)?;
+        String::from_utf8(pt).map_err(|_| SecretsError::Undecryptable)
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_round_trip_and_hide_the_plaintext() {
+        let s = Sealer::from_hex(&"ab".repeat(32)).unwrap();
+        let sealed = s.seal("token-123");
+        assert!(!sealed.contains("token-123"));
+        assert_ne!(sealed, s.seal("token-123"), "nonce must differ per value");
+        assert_eq!(s.open(&sealed).unwrap(), "token-123");
+        let other = Sealer::from_hex(&"cd".repeat(32)).unwrap();
+        assert!(other.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert!(Sealer::from_hex("abcd").is_err());
+        assert!(Sealer::from_hex(&"zz".repeat(32)).is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! Start/stop rules for a conversation: one start at a time, stop is idempotent, a
+//! restart after a stop resumes the same conversation with new streams.
+
+use chrono::Utc;
+use entity::stream;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::ids::{Role, StreamId};
+use crate::state::AppState;
+use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
+use crate::store::keys::AuthedKey;
+
+/// Languages the English Whisper model transcribes.
+pub const LANGUAGES: &[&str] = &["en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-NZ", "en-ZA", "en-CA"];
+
+/// A parsed Kinesis Video stream ARN:
+/// `arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation-time>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamArn {
+    pub arn: String,
+    pub region: String,
+    pub name: String,
+}
+
+impl StreamArn {
+    pub fn parse(arn: &str) -> Option<StreamArn> {
+        let rest = arn.strip_prefix("arn:")?;
+        let mut parts = rest.splitn(5, ':');
+        let (partition, service, region, account, resource) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (kind, name_and_time) = resource.split_once('/')?;
+        let (name, time) = name_and_time.rsplit_once('/')?;
+        let valid = partition.starts_with("aws")
+            && service == "kinesisvideo"
+            && !region.is_empty()
+            && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !account.is_empty()
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && kind == "stream"
+            && (1..=256).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            && !time.is_empty()
+            && time.bytes().all(|b| b.is_ascii_alphanumeric());
+        valid.then(|| StreamArn { arn: arn.to_owned(), region: region.to_owned(), name: name.to_owned() })
+    }
+}
+
+/// A validated start-streaming request.
+#[derive(Debug, Clone)]
+pub struct StartCommand {
+    pub external_id: String,
+    pub customer_id: String,
+    pub agent_id: String,
+    pub language: String,
+    pub detailed_token: bool,
+    pub redaction_output: String,
+    pub redaction_entities: Option<Vec<String>>,
+    pub stream_arn: StreamArn,
+    pub start_selector_type: String,
+    pub after_fragment_number: Option<String>,
+    pub start_timestamp_ms: Option<i64>,
+}
+
+/// Summary figures reported by stop-streaming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub total_audio_bytes: i64,
+    pub audio_duration_ms: i64,
+    pub streaming_seconds: i64,
+    pub transcripts: i32,
+}
+
+/// One participant's stream as the API reports it.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub stream_id: StreamId,
+    pub status_code: i32,
+    pub status_description: String,
+    pub summary: Option<Summary>,
+}
+
+impl Participant {
+    fn from_row(s: &stream::Model, with_summary: bool) -> Participant {
+        Participant {
+            stream_id: StreamId(s.id.clone()),
+            status_code: s.status_code,
+            status_description: s.status_description.clone(),
+            summary: with_summary.then(|| Summary {
+                total_audio_bytes: s.total_audio_bytes,
+                audio_duration_ms: s.audio_duration_ms,
+                streaming_seconds: s.streaming_seconds,
+                transcripts: s.transcripts,
+            }),
+        }
+    }
+}
+
+/// Splits a generation's streams into (customer, agent).
+fn by_role(streams: &[stream::Model], with_summary: bool) -> Result<(Participant, Participant), ApiError> {
+    let find = |role: Role| {
+        streams
+            .iter()
+            .find(|s| s.role == role.as_str())
+            .map(|s| Participant::from_row(s, with_summary))
+            .ok_or_else(|| ApiError::internal(format!("conversation has no {} stream", role.as_str())))
+    };
+    Ok((find(Role::Customer)?, find(Role::Agent)?))
+}
+
+/// Registers (or resumes) the conversation and its two streams.
+pub async fn start(state: &AppState, key: &AuthedKey, cmd: StartCommand) -> Result<(Participant, Participant), ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::new(ErrorCode::NotReady, "the service is shutting down; retry on another replica")
+            .with_retry_after(1));
+    }
+    let settings = StartSettings {
+        customer_id: cmd.customer_id,
+        agent_id: cmd.agent_id,
+        language: cmd.language,
+        detailed_token: cmd.detailed_token,
+        redaction_output: cmd.redaction_output,
+        redaction_entities: cmd.redaction_entities.map(|e| serde_json::Value::from(e).to_string()),
+        stream_arn: cmd.stream_arn.arn,
+        start_selector_type: cmd.start_selector_type,
+        after_fragment_number: cmd.after_fragment_number,
+        start_timestamp_ms: cmd.start_timestamp_ms,
+    };
+    match state.store.start_conversation(&key.tenant_id, &cmd.external_id, &settings).await? {
+        StartOutcome::Started { streams, .. } => by_role(&streams, false),
+        StartOutcome::AlreadyStreaming => Err(ApiError::new(
+            ErrorCode::AlreadyStreaming,
+            format!("conversation {} is already streaming; stop it first", cmd.external_id),
+        )),
+    }
+}
+
+/// Stops the conversation's streams and reports their summaries; idempotent.
+pub async fn stop(state: &AppState, key: &AuthedKey, external_id: &str) -> Result<(Participant, Participant), ApiError> {
+    let not_found = || ApiError::not_found(format!("conversation {external_id} not found"));
+    let conversation =
+        state.store.conversation_by_external_id(&key.tenant_id, external_id).await?.ok_or_else(not_found)?;
+    let streams = state.store.latest_streams(&conversation).await?;
+    if state.store.mark_stopped(&crate::ids::ConversationId(conversation.id.clone())).await? {
+        let stopped_at = Utc::now();
+        for s in &streams {
+            let summary = StreamSummary {
+                status_code: s.status_code,
+                status_description: s.status_description.clone(),
+                total_audio_bytes: s.total_audio_bytes,
+                audio_duration_ms: s.audio_duration_ms,
+                transcripts: s.transcripts,
+            };
+            state.store.finish_stream(&StreamId(s.id.clone()), &summary, stopped_at).await?;
+        }
+    }
+    let streams = state.store.latest_streams(&conversation).await?;
+    by_role(&streams, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StreamArn;
+
+    #[test]
+    fn parses_connect_stream_arns() {
+        let arn = StreamArn::parse(
+            "arn:aws:kinesisvideo:eu-west-2:123456789012:stream/pre-connect-alias-contact-9f1c/1641312355374",
+        )
+        .unwrap();
+        assert_eq!(arn.region, "eu-west-2");
+        assert_eq!(arn.name, "pre-connect-alias-contact-9f1c");
+        assert!(StreamArn::parse("arn:aws:kinesisvideo:us-east-1:000000000000:stream/demo/0").is_some());
+    }
+
+    #[test]
+    fn refuses_other_arns() {
+        for bad in [
+            "",
+            "arn:aws:s3:::bucket",
+            "arn:aws:kinesisvideo:us-east-1:1234:stream/name",
+            "arn:aws:kinesisvideo:us-east-1:abc:stream/name/1",
+            "arn:aws:kinesisvideo::1234:stream/name/1",
+            "arn:aws:kinesisvideo:us-east-1:1234:channel/name/1",
+            "arn:aws:kinesisvideo:us-east-1:1234:stream/na me/1",
+        ] {
+            assert!(StreamArn::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Conversations and their per-participant streams: the start/stop state machine's
+//! storage. Every transition is a conditional UPDATE, so two replicas (or two racing
+//! requests) cannot both start or both stop the same conversation.
+
+use chrono::{DateTime, Utc};
+use entity::{conversation, stream};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+
+use super::{Store, is_unique_violation};
+use crate::ids::{ConversationId, Role, StreamId, TenantId};
+
+pub const STREAMING: &str = "streaming";
+pub const STOPPED: &str = "stopped";
+
+/// The settings a start-streaming request fixes for the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartSettings {
+    pub customer_id: String,
+    pub agent_id: String,
+    pub language: String,
+    pub detailed_token: bool,
+    pub redaction_output: String,
+    /// JSON array text, `None` for the tenant default.
+    pub redaction_entities: Option<String>,
+    pub stream_arn: String,
+    pub start_selector_type: String,
+    pub after_fragment_number: Option<String>,
+    pub start_timestamp_ms: Option<i64>,
+}
+
+/// What a start did.
+#[derive(Debug)]
+pub enum StartOutcome {
+    Started { conversation: conversation::Model, streams: Vec<stream::Model> },
+    AlreadyStreaming,
+}
+
+/// Measured figures of one stream at its end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub status_code: i32,
+    pub status_description: String,
+    pub total_audio_bytes: i64,
+    pub audio_duration_ms: i64,
+    pub transcripts: i32,
+}
+
+impl Store {
+    pub async fn conversation_by_external_id(
+        &self,
+        tenant: &TenantId,
+        external_id: &str,
+    ) -> Result<Option<conversation::Model>, sea_orm::DbErr> {
+        conversation::Entity::find()
+            .filter(conversation::Column::TenantId.eq(tenant.0.as_str()))
+            .filter(conversation::Column::ExternalId.eq(external_id))
+            .one(self.db())
+            .await
+    }
+
+    /// Registers a new conversation, or resumes a stopped one with new streams.
+    pub async fn start_conversation(
+        &self,
+        tenant: &TenantId,
+        external_id: &str,
+        settings: &StartSettings,
+    ) -> Result<StartOutcome, sea_orm::DbErr> {
+        let now = Utc::now();
+        let txn = self.db().begin().await?;
+        let existing = conversation::Entity::find()
+            .filter(conversation::Column::TenantId.eq(tenant.0.as_str()))
+            .filter(conversation::Column::ExternalId.eq(external_id))
+            .one(&txn)
+            .await?;
+        let conversation = match existing {
+            Some(c) if c.state == STREAMING => return Ok(StartOutcome::AlreadyStreaming),
+            Some(c) => match resume(&txn, &c.id, settings, now).await? {
+                Some(c) => c,
+                None => return Ok(StartOutcome::AlreadyStreaming),
+            },
+            None => {
+                let inserted = new_conversation(tenant, external_id, settings, now).insert(&txn).await;
+                match inserted {
+                    Ok(c) => c,
+                    Err(e) if is_unique_violation(&e) => return Ok(StartOutcome::AlreadyStreaming),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let mut streams = Vec::with_capacity(2);
+        for role in Role::BOTH {
+            streams.push(new_stream(&conversation, role, now).insert(&txn).await?);
+        }
+        txn.commit().await?;
+        Ok(StartOutcome::Started { conversation, streams })
+    }
+
+    /// Flips a streaming conversation to stopped; `false` when it was not streaming.
+    pub async fn mark_stopped(&self, id: &ConversationId) -> Result<bool, sea_orm::DbErr> {
+        let res = conversation::Entity::update_many()
+            .col_expr(conversation::Column::State, Expr::value(STOPPED))
+            .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(conversation::Column::Id.eq(id.0.as_str()))
+            .filter(conversation::Column::State.eq(STREAMING))
+            .exec(self.db())
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    /// Writes a stream's measured summary and its end time.
+    pub async fn finish_stream(
+        &self,
+        id: &StreamId,
+        summary: &StreamSummary,
+        stopped_at: DateTime<Utc>,
+    ) -> Result<(), sea_orm::DbErr> {
+        let Some(s) = stream::Entity::find_by_id(id.0.clone()).one(self.db()).await? else {
+            return Ok(());
+        };
+        let elapsed_ms = std::cmp::max((stopped_at - s.started_at).num_milliseconds(), 0);
+        let streaming_seconds = elapsed_ms.saturating_add(999) / 1000;
+        let mut am: stream::ActiveModel = s.into();
+        am.status_code = Set(summary.status_code);
+        am.status_description = Set(summary.status_description.clone());
+        am.total_audio_bytes = Set(summary.total_audio_bytes);
+        am.audio_duration_ms = Set(summary.audio_duration_ms);
+        am.transcripts = Set(summary.transcripts);
+        am.streaming_seconds = Set(streaming_seconds);
+        am.stopped_at = Set(Some(stopped_at));
+        am.update(self.db()).await.map(|_| ())
+    }
+
+    /// The streams of the conversation's latest start, customer first.
+    pub async fn latest_streams(&self, conversation: &conversation::Model) -> Result<Vec<stream::Model>, sea_orm::DbErr> {
+        stream::Entity::find()
+            .filter(stream::Column::ConversationId.eq(conversation.id.as_str()))
+            .filter(stream::Column::Generation.eq(conversation.generation))
+            .order_by_desc(stream::Column::Role)
+            .all(self.db())
+            .await
+    }
+}
+
+async fn resume(
+    txn: &impl ConnectionTrait,
+    id: &str,
+    s: &StartSettings,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::Model>, sea_orm::DbErr> {
+    use conversation::Column as C;
+    let res = conversation::Entity::update_many()
+        .col_expr(C::State, Expr::value(STREAMING))
+        .col_expr(C::Generation, Expr::col(C::Generation).add(1))
+        .col_expr(C::CustomerId, Expr::value(s.customer_id.clone()))
+        .col_expr(C::AgentId, Expr::value(s.agent_id.clone()))
+        .col_expr(C::Language, Expr::value(s.language.clone()))
+        .col_expr(C::DetailedToken, Expr::value(s.detailed_token))
+        .col_expr(C::RedactionOutput, Expr::value(s.redaction_output.clone()))
+        .col_expr(C::RedactionEntities, Expr::value(s.redaction_entities.clone()))
+        .col_expr(C::StreamArn, Expr::value(s.stream_arn.clone()))
+        .col_expr(C::StartSelectorType, Expr::value(s.start_selector_type.clone()))
+        .col_expr(C::AfterFragmentNumber, Expr::value(s.after_fragment_number.clone()))
+        .col_expr(C::StartTimestampMs, Expr::value(s.start_timestamp_ms))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(id))
+        .filter(C::State.eq(STOPPED))
+        .exec(txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    conversation::Entity::find_by_id(id.to_owned()).one(txn).await
+}
+
+fn new_conversation(
+    tenant: &TenantId,
+    external_id: &str,
+    s: &StartSettings,
+    now: DateTime<Utc>,
+) -> conversation::ActiveModel {
+    conversation::ActiveModel {
+        id: Set(ConversationId::generate().0),
+        tenant_id: Set(tenant.0.clone()),
+        external_id: Set(external_id.to_owned()),
+        customer_id: Set(s.customer_id.clone()),
+        agent_id: Set(s.agent_id.clone()),
+        language: Set(s.language.clone()),
+        detailed_token: Set(s.detailed_token),
+        redaction_output: Set(s.redaction_output.clone()),
+        redaction_entities: Set(s.redaction_entities.clone()),
+        stream_arn: Set(s.stream_arn.clone()),
+        start_selector_type: Set(s.start_selector_type.clone()),
+        after_fragment_number: Set(s.after_fragment_number.clone()),
+        start_timestamp_ms: Set(s.start_timestamp_ms),
+        state: Set(STREAMING.to_owned()),
+        generation: Set(1),
+        message_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+fn new_stream(c: &conversation::Model, role: Role, now: DateTime<Utc>) -> stream::ActiveModel {
+    stream::ActiveModel {
+        id: Set(StreamId::generate().0),
+        conversation_id: Set(c.id.clone()),
+        role: Set(role.as_str().to_owned()),
+        generation: Set(c.generation),
+        status_code: Set(1000),
+        status_description: Set("OK".to_owned()),
+        started_at: Set(now),
+        stopped_at: Set(None),
+        total_audio_bytes: Set(0),
+        audio_duration_ms: Set(0),
+        streaming_seconds: Set(0),
+        transcripts: Set(0),
+    }
+}
