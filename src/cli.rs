@@ -41,6 +41,18 @@ pub enum AdminCommand {
     TenantCreate { name: String },
     /// List tenants.
     TenantList,
+    /// Create an app, or set its per-key rate limit (unset: the server default).
+    AppSet {
+        #[arg(long)]
+        tenant: String,
+        app: String,
+        /// Requests per second per key.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Burst per key.
+        #[arg(long)]
+        burst: Option<u32>,
+    },
     /// Create an API key (printed once) for an app of a tenant.
     KeyCreate(KeyArgs),
     /// List a tenant's keys.
@@ -107,6 +119,15 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             for t in store.list_tenants().await? {
                 println!("{}\t{}\t{}", t.id, t.name, t.created_at.to_rfc3339());
             }
+        }
+        AdminCommand::AppSet { tenant, app, rate, burst } => {
+            let tenant = existing_tenant(&state, &tenant).await?;
+            anyhow::ensure!(!app.trim().is_empty() && app.len() <= 100, "app must be 1-100 characters");
+            anyhow::ensure!(rate != Some(0) && burst != Some(0), "rate and burst must be at least 1");
+            let limit = crate::store::tenants::RateLimit { per_second: rate, burst };
+            let saved = store.set_app_limit(&tenant, app.trim(), limit).await?;
+            let show = |v: Option<i32>| v.map_or_else(|| "default".to_owned(), |v| v.to_string());
+            println!("{}\trate={}\tburst={}", saved.name, show(saved.rate_per_second), show(saved.rate_burst));
         }
         AdminCommand::KeyCreate(args) => {
             let tenant = existing_tenant(&state, &args.tenant).await?;

@@ -275,7 +275,7 @@ impl<L: ErrorList> poem_openapi::ApiResponse for Failure<L> {
                 status: Some(status),
                 status_range: None,
                 content: vec![MetaMediaType {
-                    content_type: "application/json; charset=utf-8",
+                    content_type: "application/json",
                     schema: ErrorBody::schema_ref(),
                 }],
                 headers: if status == 429 || status == 503 {

@@ -251,6 +251,9 @@ pub struct AdminApi {
 #[OpenApi(prefix_path = "/admin/v1", tag = "AdminTag::Admin")]
 impl AdminApi {
     /// Create a tenant
+    ///
+    /// A tenant owns its conversations, API keys, webhook target and AWS settings;
+    /// nothing of one tenant is visible to another.
     #[oai(path = "/tenants", method = "post", operation_id = "createTenant")]
     async fn create_tenant(
         &self,
@@ -262,6 +265,8 @@ impl AdminApi {
     }
 
     /// List tenants
+    ///
+    /// Every tenant of this installation, oldest first.
     #[oai(path = "/tenants", method = "get", operation_id = "listTenants")]
     async fn list_tenants(&self, _auth: AdminAuth) -> Result<Json<TenantList>, Failure<AdminErrors>> {
         let items = self.state.store.list_tenants().await?;
@@ -270,6 +275,8 @@ impl AdminApi {
     }
 
     /// Get a tenant
+    ///
+    /// The tenant's id, name and creation time; 404-01 for an unknown id.
     #[oai(path = "/tenants/:id", method = "get", operation_id = "getTenant")]
     async fn get_tenant(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<Tenant>> {
         let t = self.tenant(&id).await?;
@@ -294,6 +301,9 @@ impl AdminApi {
     }
 
     /// List API keys
+    ///
+    /// The tenant's keys with their app and revocation time. Secrets are never listed:
+    /// callscribe does not have them.
     #[oai(path = "/tenants/:id/keys", method = "get", operation_id = "listApiKeys")]
     async fn list_keys(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<KeyList>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
@@ -318,6 +328,8 @@ impl AdminApi {
     }
 
     /// List apps and their rate limits
+    ///
+    /// An app groups keys that share a rate limit; unset limits take the server default.
     #[oai(path = "/tenants/:id/apps", method = "get", operation_id = "listApps")]
     async fn list_apps(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<AppList>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
@@ -346,6 +358,9 @@ impl AdminApi {
     }
 
     /// Get the tenant's AWS settings
+    ///
+    /// The role, external id, region and endpoint override used to read the tenant's
+    /// Kinesis Video streams.
     #[oai(path = "/tenants/:id/aws", method = "get", operation_id = "getTenantAws")]
     async fn get_aws(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<TenantAws>> {
         let t = self.tenant(&id).await?;
@@ -376,7 +391,9 @@ impl AdminApi {
         Ok(Json(aws_view(AwsSettings::from(&saved))))
     }
 
-    /// Get the tenant's webhook target (without secrets)
+    /// Get the tenant's webhook target
+    ///
+    /// The URL, auth mode and timeout. Secret fields are write-only and never returned.
     #[oai(path = "/tenants/:id/webhook", method = "get", operation_id = "getWebhook")]
     async fn get_webhook(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<WebhookTarget>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
@@ -404,6 +421,8 @@ impl AdminApi {
     }
 
     /// Remove the tenant's webhook target
+    ///
+    /// Transcripts are then only stored and exported, not posted. 404-01 when none is set.
     #[oai(path = "/tenants/:id/webhook", method = "delete", operation_id = "deleteWebhook")]
     async fn delete_webhook(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<NoContent> {
         let tenant = TenantId(self.tenant(&id).await?.id);

@@ -1,1 +1,12 @@
-fn main(){}
+//! The one integration-test binary: every test starts the real app on a loopback port
+//! against a fresh database (SQLite by default; PostgreSQL when
+//! `CALLSCRIBE_TEST_BACKEND=postgres`) and talks to it over real HTTP.
+
+mod admin;
+mod auth;
+mod bad_input;
+mod conversations;
+mod helpers;
+mod operations;
+mod spec;
+mod streaming;

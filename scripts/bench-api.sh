@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# API latency and throughput of a release build on loopback, on SQLite and PostgreSQL:
+# start+stop of fresh conversations and reads of a conversation with 1,000 messages,
+# at a fixed rate (default 500 requests/s for 10 s) and then closed-loop.
+#   scripts/bench-api.sh [--rate N] [--seconds N]
+# PostgreSQL: CALLSCRIBE_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432);
+# a scratch database is created and dropped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pg="${CALLSCRIBE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+port="${BENCH_PORT:-18080}"
+token="bench-admin-token"
+
+cargo build --release --locked --bin callscribe --example bench_api
+work=$(mktemp -d)
+server=""
+db="cs_bench_$$"
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+  psql "$pg/postgres" -qc "drop database if exists $db" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+bench() { # label database-url
+  local label=$1 url=$2; shift 2
+  CALLSCRIBE_LISTEN="127.0.0.1:$port" CALLSCRIBE_DATA_DIR="$work/$label" CALLSCRIBE_DATABASE_URL="$url" \
+    CALLSCRIBE_ADMIN_TOKEN="$token" CALLSCRIBE_LOG_LEVEL=warn target/release/callscribe serve &
+  server=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
+  target/release/examples/bench_api --url "http://127.0.0.1:$port" --admin-token "$token" \
+    --database-url "$url" --label "$label" "$@"
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+}
+
+shift_args=("$@")
+printf '%-10s %-34s %7s %6s %9s %8s %8s %8s %8s\n' backend scenario requests errors "req/s" p50_ms p90_ms p99_ms max_ms
+mkdir -p "$work/sqlite"
+bench sqlite "sqlite://$work/sqlite/callscribe.db?mode=rwc" "${shift_args[@]}"
+psql "$pg/postgres" -qc "create database $db" >/dev/null
+bench postgres "$pg/$db" "${shift_args[@]}"

@@ -1,0 +1,189 @@
+//! `spawn_app`: the real service on port 0 with a fresh database, plus small request
+//! helpers so tests read as the calls a Connect Lambda or an operator would make.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use callscribe::config::{Config, Secret};
+use callscribe::state::SharedState;
+use reqwest::{Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const STREAM_ARN: &str =
+    "arn:aws:kinesisvideo:us-east-1:000000000000:stream/connect-contact-1/1696422764859";
+
+/// A running app and what tests need to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: SharedState,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Which database the tests run against, from `CALLSCRIBE_TEST_BACKEND`.
+fn postgres_selected() -> bool {
+    std::env::var("CALLSCRIBE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// A new, empty PostgreSQL database on the machine's server; `scripts/test` drops them.
+async fn fresh_postgres_url() -> String {
+    let server = std::env::var("CALLSCRIBE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let name = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(format!("{server}/postgres")).await.expect("connect to PostgreSQL");
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    admin.close().await.ok();
+    format!("{server}/{name}")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app with test defaults, adjusted by `tweak`.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        admin_token: Some(Secret::new(ADMIN_TOKEN.into())),
+        secret_key: Some(Secret::new("11".repeat(32))),
+        ..Config::default()
+    };
+    if postgres_selected() {
+        config.database_url = Some(Secret::new(fresh_postgres_url().await));
+    }
+    tweak(&mut config);
+    let state = callscribe::build_state(config).await.expect("build state");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(callscribe::run(state.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    TestApp { addr, state, http: reqwest::Client::new(), stop: Some(stop), server: Some(server), _dir: dir }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().to_path_buf()
+    }
+
+    /// Asks the server to shut down and waits until it has.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+    }
+
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+        let mut req = self.http.request(method, self.url(&format!("/admin/v1{path}"))).bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("admin request")
+    }
+
+    /// Creates a tenant through the admin API; returns its id.
+    pub async fn create_tenant(&self, name: &str) -> String {
+        let res = self.admin(reqwest::Method::POST, "/tenants", Some(json!({"name": name}))).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        body(res).await["id"].as_str().expect("tenant id").to_owned()
+    }
+
+    /// Creates an API key for `app` of `tenant`; returns the full key.
+    pub async fn create_key(&self, tenant: &str, app: &str) -> String {
+        let res = self.admin(reqwest::Method::POST, &format!("/tenants/{tenant}/keys"), Some(json!({"app": app}))).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        body(res).await["key"].as_str().expect("key").to_owned()
+    }
+
+    /// A new tenant with one key: the usual starting point.
+    pub async fn tenant_with_key(&self) -> (String, String) {
+        let tenant = self.create_tenant("Acme").await;
+        let key = self.create_key(&tenant, "connect-lambda").await;
+        (tenant, key)
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.http.post(self.url(path)).header("x-api-key", key).json(body).send().await.expect("request")
+    }
+
+    pub async fn post_raw(&self, path: &str, key: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.http
+            .post(self.url(path))
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn start(&self, key: &str, body: &Value) -> Response {
+        self.post("/mg-autotranscribe/v1/start-streaming", key, body).await
+    }
+
+    pub async fn stop(&self, key: &str, guid: &str) -> Response {
+        self.post("/mg-autotranscribe/v1/stop-streaming", key, &json!({"namespace": "amazonconnect", "guid": guid}))
+            .await
+    }
+
+    pub async fn messages(&self, key: &str, guid: &str) -> Response {
+        self.http
+            .get(self.url("/conversation/v1/conversation/messages"))
+            .query(&[("externalId", guid)])
+            .header("x-api-key", key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Number of conversations stored, across all tenants.
+    pub async fn conversation_count(&self) -> u64 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        entity::conversation::Entity::find().count(self.state.store.db()).await.expect("count")
+    }
+}
+
+/// A start-streaming body exactly as the guide's Lambda sends it.
+pub fn start_body(guid: &str) -> Value {
+    json!({
+        "namespace": "amazonconnect",
+        "guid": guid,
+        "customerId": "TT9833237",
+        "agentId": "RE223444211993",
+        "autotranscribeParams": {"language": "en-US", "detailedToken": false, "redactionOutput": "redacted"},
+        "amazonConnectParams": {"streamArn": STREAM_ARN, "startSelectorType": "NOW", "afterFragmentNumber": null}
+    })
+}
+
+pub async fn body(res: Response) -> Value {
+    let text = res.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts the contract's error body and returns the message.
+pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let header_id = res.headers().get("x-request-id").expect("x-request-id header").to_str().unwrap().to_owned();
+    let b = body(res).await;
+    let err = &b["error"];
+    assert_eq!(err["code"], code, "error code in {b}");
+    assert_eq!(err["requestId"], header_id.as_str(), "requestId matches the header");
+    assert_eq!(b.as_object().unwrap().len(), 1, "only `error` at top level: {b}");
+    let message = err["message"].as_str().expect("message").to_owned();
+    assert!(!message.is_empty());
+    message
+}

@@ -1,0 +1,138 @@
+//! start-streaming and stop-streaming: the contract's answers and state rules.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_error, body, spawn_app, start_body};
+
+fn stream_ids(b: &Value) -> (String, String) {
+    let r = &b["autotranscribeResponse"];
+    (r["customer"]["streamId"].as_str().unwrap().to_owned(), r["agent"]["streamId"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn start_streaming_registers_the_conversation_and_two_streams() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let res = app.start(&key, &start_body("8c259fea-8764-4a92-adc4-73572e9cf016")).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("x-request-id"));
+    let b = body(res).await;
+    assert_eq!(b["isOk"], true);
+    for who in ["customer", "agent"] {
+        let p = &b["autotranscribeResponse"][who];
+        assert_eq!(p["status"], json!({"code": 1000, "description": "OK"}));
+        assert!(uuid::Uuid::parse_str(p["streamId"].as_str().unwrap()).is_ok());
+        assert!(p.get("summary").is_none(), "no summary on start");
+    }
+    let (customer, agent) = stream_ids(&b);
+    assert_ne!(customer, agent);
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let streams = entity::stream::Entity::find().all(app.state.store.db()).await.unwrap();
+    let mut stored: Vec<_> = streams.iter().map(|s| s.id.clone()).collect();
+    stored.sort();
+    let mut expected = vec![customer, agent];
+    expected.sort();
+    assert_eq!(stored, expected);
+    assert_eq!(entity::conversation::Entity::find().count(app.state.store.db()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn starting_a_streaming_conversation_again_is_409() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    assert_eq!(app.start(&key, &start_body("c-409")).await.status(), 200);
+    assert_error(app.start(&key, &start_body("c-409")).await, 409, "409-01").await;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(entity::stream::Entity::find().count(app.state.store.db()).await.unwrap(), 2, "no extra streams");
+}
+
+#[tokio::test]
+async fn concurrent_double_start_admits_exactly_one() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let body = start_body("c-race");
+    let (a, b) = tokio::join!(app.start(&key, &body), app.start(&key, &body));
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
+    assert_eq!(app.conversation_count().await, 1);
+}
+
+#[tokio::test]
+async fn stop_returns_summaries_and_is_idempotent() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let started = body(app.start(&key, &start_body("c-stop")).await).await;
+    let res = app.stop(&key, "c-stop").await;
+    assert_eq!(res.status(), 200);
+    let first = body(res).await;
+    assert_eq!(stream_ids(&first), stream_ids(&started), "stop answers for the started streams");
+    for who in ["customer", "agent"] {
+        let s = &first["autotranscribeResponse"][who]["summary"];
+        for field in ["totalAudioBytes", "audioDurationMs", "streamingSeconds", "transcripts"] {
+            assert!(s[field].is_i64(), "{who}.summary.{field} in {first}");
+        }
+        assert!(s["streamingSeconds"].as_i64().unwrap() >= 1, "wall-clock seconds are rounded up");
+    }
+    let again = body(app.stop(&key, "c-stop").await).await;
+    assert_eq!(again, first, "stopping a stopped conversation returns the last summary");
+}
+
+#[tokio::test]
+async fn stop_of_unknown_guid_is_404() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let msg = assert_error(app.stop(&key, "never-started").await, 404, "404-01").await;
+    assert!(msg.contains("never-started"), "{msg}");
+}
+
+#[tokio::test]
+async fn restart_after_stop_resumes_the_same_conversation_with_new_streams() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let first = body(app.start(&key, &start_body("c-hold")).await).await;
+    assert_eq!(app.stop(&key, "c-hold").await.status(), 200);
+    let res = app.start(&key, &start_body("c-hold")).await;
+    assert_eq!(res.status(), 200);
+    let second = body(res).await;
+    let (c1, a1) = stream_ids(&first);
+    let (c2, a2) = stream_ids(&second);
+    assert!(c1 != c2 && a1 != a2, "new streamIds after a hold");
+    assert_eq!(app.conversation_count().await, 1, "same conversation");
+    let stopped = body(app.stop(&key, "c-hold").await).await;
+    assert_eq!(stream_ids(&stopped), (c2, a2), "stop reports the current streams");
+}
+
+#[tokio::test]
+async fn selectors_from_the_connect_event_are_accepted() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let mut b = start_body("c-frag");
+    b["amazonConnectParams"] = json!({
+        "streamArn": crate::helpers::STREAM_ARN,
+        "startSelectorType": "FRAGMENT_NUMBER",
+        "afterFragmentNumber": "91343852333181432392682062607743920146264440096"
+    });
+    assert_eq!(app.start(&key, &b).await.status(), 200);
+    let mut b = start_body("c-ts");
+    b["amazonConnectParams"] = json!({
+        "streamArn": crate::helpers::STREAM_ARN,
+        "startSelectorType": "SERVER_TIMESTAMP",
+        "startTimestamp": 1_764_000_000_000_i64
+    });
+    assert_eq!(app.start(&key, &b).await.status(), 200);
+    let minimal = json!({"namespace": "amazonconnect", "guid": "c-min", "customerId": "c", "agentId": "a",
+        "amazonConnectParams": {"streamArn": crate::helpers::STREAM_ARN}});
+    assert_eq!(app.start(&key, &minimal).await.status(), 200, "defaults fill the optional fields");
+}
+
+#[tokio::test]
+async fn draining_service_refuses_new_starts_with_503() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    app.state.shutdown.cancel();
+    let res = app.start(&key, &start_body("c-drain")).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_error(res, 503, "503-01").await;
+    assert_eq!(app.conversation_count().await, 0);
+}
