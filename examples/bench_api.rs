@@ -46,7 +46,10 @@ fn parse_args() -> anyhow::Result<Args> {
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
-    ensure!(!args.admin_token.is_empty() && !args.database_url.is_empty(), "--admin-token and --database-url are required");
+    ensure!(
+        !args.admin_token.is_empty() && !args.database_url.is_empty(),
+        "--admin-token and --database-url are required"
+    );
     Ok(args)
 }
 
@@ -58,21 +61,42 @@ fn start_body(guid: &str) -> Value {
 
 /// A tenant whose key is effectively unlimited, so the benchmark measures the service.
 async fn provision(http: &reqwest::Client, a: &Args) -> anyhow::Result<(String, String)> {
-    let admin = |m: reqwest::Method, p: &str| http.request(m, format!("{}/admin/v1{p}", a.url)).bearer_auth(&a.admin_token);
-    let tenant: Value = admin(reqwest::Method::POST, "/tenants").json(&json!({"name": "bench"})).send().await?.json().await?;
-    let tenant = tenant["id"].as_str().context("tenant id")?.to_owned();
-    admin(reqwest::Method::PUT, &format!("/tenants/{tenant}/apps/bench"))
-        .json(&json!({"ratePerSecond": 100000, "burst": 100000}))
+    let admin = |m: reqwest::Method, p: &str| {
+        http.request(m, format!("{}/admin/v1{p}", a.url))
+            .bearer_auth(&a.admin_token)
+    };
+    let tenant: Value = admin(reqwest::Method::POST, "/tenants")
+        .json(&json!({"name": "bench"}))
         .send()
         .await?
-        .error_for_status()?;
-    let key: Value =
-        admin(reqwest::Method::POST, &format!("/tenants/{tenant}/keys")).json(&json!({"app": "bench"})).send().await?.json().await?;
+        .json()
+        .await?;
+    let tenant = tenant["id"].as_str().context("tenant id")?.to_owned();
+    admin(
+        reqwest::Method::PUT,
+        &format!("/tenants/{tenant}/apps/bench"),
+    )
+    .json(&json!({"ratePerSecond": 100000, "burst": 100000}))
+    .send()
+    .await?
+    .error_for_status()?;
+    let key: Value = admin(reqwest::Method::POST, &format!("/tenants/{tenant}/keys"))
+        .json(&json!({"app": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
     Ok((tenant, key["key"].as_str().context("key")?.to_owned()))
 }
 
 /// Starts `guid` and stores 1,000 realistic utterances in it.
-async fn seed_messages(http: &reqwest::Client, a: &Args, tenant: &str, key: &str, guid: &str) -> anyhow::Result<()> {
+async fn seed_messages(
+    http: &reqwest::Client,
+    a: &Args,
+    tenant: &str,
+    key: &str,
+    guid: &str,
+) -> anyhow::Result<()> {
     let started: Value = http
         .post(format!("{}/mg-autotranscribe/v1/start-streaming", a.url))
         .header("x-api-key", key)
@@ -81,9 +105,17 @@ async fn seed_messages(http: &reqwest::Client, a: &Args, tenant: &str, key: &str
         .await?
         .json()
         .await?;
-    let stream = StreamId(started["autotranscribeResponse"]["customer"]["streamId"].as_str().context("streamId")?.into());
+    let stream = StreamId(
+        started["autotranscribeResponse"]["customer"]["streamId"]
+            .as_str()
+            .context("streamId")?
+            .into(),
+    );
     let store = Store::connect(&a.database_url).await?;
-    let conv = store.conversation_by_external_id(&TenantId(tenant.into()), guid).await?.context("conversation")?;
+    let conv = store
+        .conversation_by_external_id(&TenantId(tenant.into()), guid)
+        .await?
+        .context("conversation")?;
     for i in 0..1000i64 {
         store
             .append_message(&NewMessage {
@@ -94,7 +126,9 @@ async fn seed_messages(http: &reqwest::Client, a: &Args, tenant: &str, key: &str
                 sender_external_id: "TT9833237".into(),
                 start_ms: i * 4000,
                 end_ms: i * 4000 + 3568,
-                text: format!("I need help upgrading my streaming package and my PIN number is #### ({i})"),
+                text: format!(
+                    "I need help upgrading my streaming package and my PIN number is #### ({i})"
+                ),
                 unredacted_text: None,
                 tokens: None,
                 created_at: chrono::Utc::now(),
@@ -114,7 +148,13 @@ struct Samples {
 fn report(label: &str, scenario: &str, s: &Samples, elapsed: Duration) {
     let mut l = s.latencies_ms.clone();
     l.sort_by(f64::total_cmp);
-    let pct = |p: f64| if l.is_empty() { f64::NAN } else { l[((l.len() - 1) as f64 * p).round() as usize] };
+    let pct = |p: f64| {
+        if l.is_empty() {
+            f64::NAN
+        } else {
+            l[((l.len() - 1) as f64 * p).round() as usize]
+        }
+    };
     println!(
         "{label:<10} {scenario:<34} {:>7} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
         l.len(),
@@ -127,7 +167,9 @@ fn report(label: &str, scenario: &str, s: &Samples, elapsed: Duration) {
     );
 }
 
-type Op = Arc<dyn Fn(u64) -> futures_util::future::BoxFuture<'static, anyhow::Result<Vec<f64>>> + Send + Sync>;
+type Op = Arc<
+    dyn Fn(u64) -> futures_util::future::BoxFuture<'static, anyhow::Result<Vec<f64>>> + Send + Sync,
+>;
 
 /// Fires `op(i)` at `rate` per second for `seconds`; each op's latency counts from its slot.
 async fn open_loop(rate: u32, seconds: u64, op: Op) -> (Samples, Duration) {
@@ -147,7 +189,12 @@ async fn open_loop(rate: u32, seconds: u64, op: Op) -> (Samples, Duration) {
                 // Each step's latency; the first one also carries any wait behind its slot.
                 Ok(steps) => {
                     let late = slot.elapsed().as_secs_f64() * 1000.0 - steps.iter().sum::<f64>();
-                    s.latencies_ms.extend(steps.iter().enumerate().map(|(k, v)| if k == 0 { v + late.max(0.0) } else { *v }));
+                    s.latencies_ms.extend(
+                        steps
+                            .iter()
+                            .enumerate()
+                            .map(|(k, v)| if k == 0 { v + late.max(0.0) } else { *v }),
+                    );
                 }
                 Err(_) => s.errors += 1,
             }
@@ -157,7 +204,13 @@ async fn open_loop(rate: u32, seconds: u64, op: Op) -> (Samples, Duration) {
         let _ = t.await;
     }
     let elapsed = began.elapsed();
-    (Arc::try_unwrap(samples).ok().expect("all tasks done").into_inner(), elapsed)
+    (
+        Arc::try_unwrap(samples)
+            .ok()
+            .expect("all tasks done")
+            .into_inner(),
+        elapsed,
+    )
 }
 
 /// `concurrency` workers issue `op` back to back for `seconds`.
@@ -186,7 +239,13 @@ async fn closed_loop(concurrency: u64, seconds: u64, op: Op) -> (Samples, Durati
         let _ = w.await;
     }
     let elapsed = began.elapsed();
-    (Arc::try_unwrap(samples).ok().expect("all workers done").into_inner(), elapsed)
+    (
+        Arc::try_unwrap(samples)
+            .ok()
+            .expect("all workers done")
+            .into_inner(),
+        elapsed,
+    )
 }
 
 async fn timed(req: reqwest::RequestBuilder) -> anyhow::Result<f64> {
@@ -201,7 +260,9 @@ async fn timed(req: reqwest::RequestBuilder) -> anyhow::Result<f64> {
 async fn main() -> anyhow::Result<()> {
     callscribe::install_crypto_provider();
     let a = Arc::new(parse_args()?);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
     let (tenant, key) = provision(&http, &a).await?;
     seed_messages(&http, &a, &tenant, &key, "bench-read").await?;
     let run = uuid::Uuid::new_v4().simple().to_string();
@@ -212,7 +273,12 @@ async fn main() -> anyhow::Result<()> {
             let (http, a, key, run) = (http.clone(), a.clone(), key.clone(), run.clone());
             Box::pin(async move {
                 let guid = format!("bench-{run}-{i}");
-                let start = timed(http.post(format!("{}/mg-autotranscribe/v1/start-streaming", a.url)).header("x-api-key", &key).json(&start_body(&guid))).await?;
+                let start = timed(
+                    http.post(format!("{}/mg-autotranscribe/v1/start-streaming", a.url))
+                        .header("x-api-key", &key)
+                        .json(&start_body(&guid)),
+                )
+                .await?;
                 let stop = timed(
                     http.post(format!("{}/mg-autotranscribe/v1/stop-streaming", a.url))
                         .header("x-api-key", &key)
@@ -228,7 +294,10 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(move |_| {
             let (http, a, key) = (http.clone(), a.clone(), key.clone());
             Box::pin(async move {
-                let url = format!("{}/conversation/v1/conversation/messages?externalId=bench-read", a.url);
+                let url = format!(
+                    "{}/conversation/v1/conversation/messages?externalId=bench-read",
+                    a.url
+                );
                 Ok(vec![timed(http.get(url).header("x-api-key", &key)).await?])
             })
         })
@@ -238,9 +307,19 @@ async fn main() -> anyhow::Result<()> {
     let _ = closed_loop(8, 1, read.clone()).await;
     let (pairs, requests) = (a.rate / 2, a.rate);
     let (s, d) = open_loop(pairs, a.seconds, start_stop.clone()).await;
-    report(&a.label, &format!("start+stop @{requests} req/s (open)"), &s, d);
+    report(
+        &a.label,
+        &format!("start+stop @{requests} req/s (open)"),
+        &s,
+        d,
+    );
     let (s, d) = open_loop(a.rate, a.seconds, read.clone()).await;
-    report(&a.label, &format!("messages(1000) @{} req/s (open)", a.rate), &s, d);
+    report(
+        &a.label,
+        &format!("messages(1000) @{} req/s (open)", a.rate),
+        &s,
+        d,
+    );
     let (s, d) = closed_loop(16, a.seconds.min(5), start_stop).await;
     report(&a.label, "start+stop, 16 conns (closed)", &s, d);
     let (s, d) = closed_loop(16, a.seconds.min(5), read).await;

@@ -9,7 +9,11 @@ use crate::config::Config;
 use crate::ids::TenantId;
 
 #[derive(Debug, Parser)]
-#[command(name = "callscribe", version, about = "Real-time call transcription for Amazon Connect")]
+#[command(
+    name = "callscribe",
+    version,
+    about = "Real-time call transcription for Amazon Connect"
+)]
 pub struct Cli {
     /// Configuration file (default: ./callscribe.toml if it exists).
     #[arg(long, global = true, env = "CALLSCRIBE_CONFIG")]
@@ -93,10 +97,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi { output } => {
-            let state = crate::build_state(Config { data_dir: std::env::temp_dir().join("callscribe-openapi"), database_url: None, ..config }).await?;
+            let state = crate::build_state(Config {
+                data_dir: std::env::temp_dir().join("callscribe-openapi"),
+                database_url: None,
+                ..config
+            })
+            .await?;
             let spec = crate::api::spec_json(state);
             match output {
-                Some(path) => std::fs::write(&path, spec + "\n").with_context(|| format!("cannot write {}", path.display())),
+                Some(path) => std::fs::write(&path, spec + "\n")
+                    .with_context(|| format!("cannot write {}", path.display())),
                 None => {
                     println!("{spec}");
                     Ok(())
@@ -120,14 +130,33 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
                 println!("{}\t{}\t{}", t.id, t.name, t.created_at.to_rfc3339());
             }
         }
-        AdminCommand::AppSet { tenant, app, rate, burst } => {
+        AdminCommand::AppSet {
+            tenant,
+            app,
+            rate,
+            burst,
+        } => {
             let tenant = existing_tenant(&state, &tenant).await?;
-            anyhow::ensure!(!app.trim().is_empty() && app.len() <= 100, "app must be 1-100 characters");
-            anyhow::ensure!(rate != Some(0) && burst != Some(0), "rate and burst must be at least 1");
-            let limit = crate::store::tenants::RateLimit { per_second: rate, burst };
+            anyhow::ensure!(
+                !app.trim().is_empty() && app.len() <= 100,
+                "app must be 1-100 characters"
+            );
+            anyhow::ensure!(
+                rate != Some(0) && burst != Some(0),
+                "rate and burst must be at least 1"
+            );
+            let limit = crate::store::tenants::RateLimit {
+                per_second: rate,
+                burst,
+            };
             let saved = store.set_app_limit(&tenant, app.trim(), limit).await?;
             let show = |v: Option<i32>| v.map_or_else(|| "default".to_owned(), |v| v.to_string());
-            println!("{}\trate={}\tburst={}", saved.name, show(saved.rate_per_second), show(saved.rate_burst));
+            println!(
+                "{}\trate={}\tburst={}",
+                saved.name,
+                show(saved.rate_per_second),
+                show(saved.rate_burst)
+            );
         }
         AdminCommand::KeyCreate(args) => {
             let tenant = existing_tenant(&state, &args.tenant).await?;
@@ -138,13 +167,25 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::KeyList { tenant } => {
             let tenant = existing_tenant(&state, &tenant).await?;
             for k in store.list_keys(&tenant).await? {
-                let revoked = k.revoked_at.map(|t| format!("revoked {}", t.to_rfc3339())).unwrap_or_else(|| "active".into());
-                println!("{}\t{}\t{}\t{}", k.key_id, k.app, k.created_at.to_rfc3339(), revoked);
+                let revoked = k
+                    .revoked_at
+                    .map(|t| format!("revoked {}", t.to_rfc3339()))
+                    .unwrap_or_else(|| "active".into());
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.key_id,
+                    k.app,
+                    k.created_at.to_rfc3339(),
+                    revoked
+                );
             }
         }
         AdminCommand::KeyRevoke { tenant, key_id } => {
             let tenant = existing_tenant(&state, &tenant).await?;
-            anyhow::ensure!(store.revoke_key(&tenant, &key_id).await?, "tenant has no key {key_id}");
+            anyhow::ensure!(
+                store.revoke_key(&tenant, &key_id).await?,
+                "tenant has no key {key_id}"
+            );
             println!("revoked {key_id}");
         }
     }
@@ -153,6 +194,9 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
 
 async fn existing_tenant(state: &crate::state::AppState, id: &str) -> anyhow::Result<TenantId> {
     let tenant = TenantId(id.to_owned());
-    anyhow::ensure!(state.store.tenant(&tenant).await?.is_some(), "no tenant {id}");
+    anyhow::ensure!(
+        state.store.tenant(&tenant).await?.is_some(),
+        "no tenant {id}"
+    );
     Ok(tenant)
 }

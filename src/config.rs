@@ -100,7 +100,9 @@ pub struct ConfigError(#[from] Box<figment::Error>);
 impl Config {
     /// Defaults, then the TOML file (if it exists), then `CALLSCRIBE_*` variables.
     pub fn load(toml_path: Option<&Path>) -> Result<Config, ConfigError> {
-        let path = toml_path.map(Path::to_path_buf).unwrap_or_else(|| "callscribe.toml".into());
+        let path = toml_path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| "callscribe.toml".into());
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(path))
             .merge(Env::prefixed("CALLSCRIBE_").ignore(&["config"]))
@@ -112,7 +114,10 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("callscribe.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("callscribe.db").display()
+            ),
         }
     }
 }
@@ -129,13 +134,20 @@ mod tests {
             ..Config::default()
         };
         let shown = format!("{cfg:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("pw@h"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw@h"),
+            "{shown}"
+        );
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
     fn environment_overrides_file_and_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("callscribe.toml", "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
+            jail.create_file(
+                "callscribe.toml",
+                "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"",
+            )?;
             jail.set_env("CALLSCRIBE_LISTEN", "127.0.0.1:9100");
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.listen.port(), 9100);

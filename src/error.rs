@@ -19,7 +19,9 @@ tokio::task_local! {
 
 /// The id of the request this task is serving ("-" outside a request).
 pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".to_owned())
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".to_owned())
 }
 
 /// Body of every 4xx/5xx answer.
@@ -111,7 +113,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// A field failed validation; the message names it.
@@ -124,13 +130,19 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(ErrorCode::Unauthorized, "missing, invalid or revoked API key")
+        Self::new(
+            ErrorCode::Unauthorized,
+            "missing, invalid or revoked API key",
+        )
     }
 
     /// An internal failure: logged with its detail, reported without it.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
-        Self::new(ErrorCode::Internal, "internal error; quote the requestId when reporting it")
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; quote the requestId when reporting it",
+        )
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
@@ -164,7 +176,8 @@ impl ApiError {
             .content_type("application/json; charset=utf-8")
             .body(body.to_string());
         if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -218,22 +231,30 @@ fn to_api_error(err: poem::Error) -> ApiError {
     }
     match err.status() {
         StatusCode::NOT_FOUND => ApiError::new(ErrorCode::RouteNotFound, "no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
         }
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"),
         StatusCode::UNAUTHORIZED => ApiError::unauthorized(),
         s if s.is_client_error() => ApiError::new(ErrorCode::InvalidRequest, "invalid request"),
         _ => ApiError::internal(err),
     }
 }
 
-/// poem-openapi's payload messages name our schema types; keep the field path and the
-/// reason, drop the Rust-facing wrapper text.
+/// poem-openapi's payload messages end in "(occurred while parsing \"TypeName\")" chains
+/// that name Rust types; keep only the reason. (Usually `api::diagnose` has already
+/// replaced the message with one naming the field.)
 fn describe_payload_error(reason: &str) -> String {
-    let reason = reason.trim();
+    let reason = reason
+        .split(" (occurred while parsing")
+        .next()
+        .unwrap_or("")
+        .trim();
     if reason.is_empty() {
-        return "invalid JSON body".to_owned();
+        return "invalid request body".to_owned();
     }
     format!("invalid request body: {reason}")
 }
@@ -322,16 +343,22 @@ pub(crate) use error_list;
 /// The spec's wording for each error status, with the codes it carries.
 pub const fn status_description(status: u16) -> &'static str {
     match status {
-        400 => "`400-01` invalid JSON or field (the message names it), `400-02` unsupported namespace, `400-03` unsupported language.",
+        400 => {
+            "`400-01` invalid JSON or field (the message names it), `400-02` unsupported namespace, `400-03` unsupported language."
+        }
         401 => "`401-01` the `x-api-key` (or admin bearer token) is missing, invalid or revoked.",
         404 => "`404-01` no such conversation (or resource) for this tenant.",
-        409 => "`409-01` the conversation is already streaming; `409-02` the resource already exists.",
+        409 => {
+            "`409-01` the conversation is already streaming; `409-02` the resource already exists."
+        }
         413 => "`413-01` the request body is over the configured limit.",
         415 => "`415-01` the body is not JSON.",
         422 => "`422-01` the KVS stream cannot be read; the message names the KVS error.",
         429 => "`429-01` this key's rate limit is exceeded; retry after `Retry-After` seconds.",
         500 => "`500-01` internal error; quote the requestId.",
-        503 => "`503-01` the service is not ready or is shutting down; `503-02` the request timed out.",
+        503 => {
+            "`503-01` the service is not ready or is shutting down; `503-02` the request timed out."
+        }
         _ => "Error.",
     }
 }

@@ -39,7 +39,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<SharedState> {
     install_crypto_provider();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let store = Store::connect(&config.database_url()).await.context("cannot connect to the database")?;
+    let store = Store::connect(&config.database_url())
+        .await
+        .context("cannot connect to the database")?;
     store.migrate().await.context("database migration failed")?;
     let sealer = match &config.secret_key {
         Some(key) => Sealer::from_hex(key.expose())?,

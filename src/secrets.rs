@@ -16,7 +16,10 @@ pub enum SecretsError {
     #[error("secret_key must be 64 hex characters (32 bytes)")]
     BadKey,
     #[error("cannot read or create the key file {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a stored secret cannot be decrypted with the configured secret_key")]
     Undecryptable,
 }
@@ -37,12 +40,17 @@ impl Sealer {
     pub fn from_hex(hex_key: &str) -> Result<Sealer, SecretsError> {
         let bytes = hex::decode(hex_key.trim()).map_err(|_| SecretsError::BadKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| SecretsError::BadKey)?;
-        Ok(Sealer { cipher: XChaCha20Poly1305::new(&key.into()) })
+        Ok(Sealer {
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        })
     }
 
     /// Reads `path`, creating it with a fresh random key (mode 0600) if it is missing.
     pub fn from_key_file(path: &Path) -> Result<Sealer, SecretsError> {
-        let io = |source| SecretsError::KeyFile { path: path.display().to_string(), source };
+        let io = |source| SecretsError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
         if !path.exists() {
             let mut key = [0u8; 32];
             rand::rng().fill_bytes(&mut key);
@@ -58,19 +66,27 @@ impl Sealer {
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
         // Encryption with a valid key and nonce size cannot fail.
-        let ct = self.cipher.encrypt(XNonce::from_slice(&nonce), plaintext.as_bytes()).unwrap_or_default();
+        let ct = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), plaintext.as_bytes())
+            .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         STANDARD.encode(out)
     }
 
     pub fn open(&self, sealed: &str) -> Result<String, SecretsError> {
-        let raw = STANDARD.decode(sealed).map_err(|_| SecretsError::Undecryptable)?;
+        let raw = STANDARD
+            .decode(sealed)
+            .map_err(|_| SecretsError::Undecryptable)?;
         if raw.len() < 24 {
             return Err(SecretsError::Undecryptable);
         }
         let (nonce, ct) = raw.split_at(24);
-        let pt = self.cipher.decrypt(XNonce::from_slice(nonce), ct).map_err(|_| SecretsError::Undecryptable)?;
+        let pt = self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), ct)
+            .map_err(|_| SecretsError::Undecryptable)?;
         String::from_utf8(pt).map_err(|_| SecretsError::Undecryptable)
     }
 }
@@ -79,7 +95,11 @@ impl Sealer {
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents.as_bytes())
 }
 

@@ -121,7 +121,10 @@ enum Messages {
     CreatedAt,
 }
 
-fn fk(from: (impl IntoIden, impl IntoIden), to: (impl IntoIden, impl IntoIden)) -> ForeignKeyCreateStatement {
+fn fk(
+    from: (impl IntoIden, impl IntoIden),
+    to: (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .from(from.0, from.1)
         .to(to.0, to.1)
@@ -154,7 +157,10 @@ impl MigrationTrait for Migration {
                 .col(integer_null(Apps::RatePerSecond))
                 .col(integer_null(Apps::RateBurst))
                 .col(timestamp_with_time_zone(Apps::CreatedAt))
-                .foreign_key(&mut fk((Apps::Table, Apps::TenantId), (Tenants::Table, Tenants::Id)))
+                .foreign_key(&mut fk(
+                    (Apps::Table, Apps::TenantId),
+                    (Tenants::Table, Tenants::Id),
+                ))
                 .index(Index::create().unique().col(Apps::TenantId).col(Apps::Name))
                 .take(),
         )
@@ -168,13 +174,23 @@ impl MigrationTrait for Migration {
                 .col(string(ApiKeys::SecretSha256))
                 .col(timestamp_with_time_zone(ApiKeys::CreatedAt))
                 .col(timestamp_with_time_zone_null(ApiKeys::RevokedAt))
-                .foreign_key(&mut fk((ApiKeys::Table, ApiKeys::TenantId), (Tenants::Table, Tenants::Id)))
-                .foreign_key(&mut fk((ApiKeys::Table, ApiKeys::AppId), (Apps::Table, Apps::Id)))
+                .foreign_key(&mut fk(
+                    (ApiKeys::Table, ApiKeys::TenantId),
+                    (Tenants::Table, Tenants::Id),
+                ))
+                .foreign_key(&mut fk(
+                    (ApiKeys::Table, ApiKeys::AppId),
+                    (Apps::Table, Apps::Id),
+                ))
                 .take(),
         )
         .await?;
         m.create_index(
-            Index::create().name("api_keys_by_tenant").table(ApiKeys::Table).col(ApiKeys::TenantId).take(),
+            Index::create()
+                .name("api_keys_by_tenant")
+                .table(ApiKeys::Table)
+                .col(ApiKeys::TenantId)
+                .take(),
         )
         .await?;
         m.create_table(
@@ -205,7 +221,10 @@ impl MigrationTrait for Migration {
                 .col(integer_null(Deliveries::HttpStatus))
                 .col(text_null(Deliveries::Error))
                 .col(big_integer_null(Deliveries::LatencyMs))
-                .foreign_key(&mut fk((Deliveries::Table, Deliveries::TenantId), (Tenants::Table, Tenants::Id)))
+                .foreign_key(&mut fk(
+                    (Deliveries::Table, Deliveries::TenantId),
+                    (Tenants::Table, Tenants::Id),
+                ))
                 .take(),
         )
         .await?;
@@ -314,7 +333,11 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create().name("messages_by_age").table(Messages::Table).col(Messages::CreatedAt).take(),
+            Index::create()
+                .name("messages_by_age")
+                .table(Messages::Table)
+                .col(Messages::CreatedAt)
+                .take(),
         )
         .await
     }

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags, Union};
+use poem_openapi::{Enum, Object, OpenApi, Tags, Union};
 
 use super::auth::AdminAuth;
+use super::json_body::JsonBody;
+use super::responses::{Created, NoContent, Success};
 use crate::error::{ApiError, Failure, error_list};
 use crate::ids::TenantId;
 use crate::state::SharedState;
@@ -225,20 +226,6 @@ pub struct DeliveryList {
     pub items: Vec<Delivery>,
 }
 
-#[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON + Send + Sync> {
-    /// Created.
-    #[oai(status = 201)]
-    Created(Json<T>),
-}
-
-#[derive(ApiResponse)]
-enum NoContent {
-    /// Done.
-    #[oai(status = 204)]
-    NoContent,
-}
-
 error_list!(AdminErrors: 400, 401, 413, 415, 500);
 error_list!(AdminTenantErrors: 400, 401, 404, 413, 415, 500);
 
@@ -258,68 +245,112 @@ impl AdminApi {
     async fn create_tenant(
         &self,
         _auth: AdminAuth,
-        body: Json<CreateTenantRequest>,
+        body: JsonBody<CreateTenantRequest>,
     ) -> Result<Created<Tenant>, Failure<AdminErrors>> {
         let t = self.state.store.create_tenant(body.name.trim()).await?;
-        Ok(Created::Created(Json(Tenant { id: t.id, name: t.name, created_at: t.created_at })))
+        Ok(Created::json(Tenant {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+        }))
     }
 
     /// List tenants
     ///
     /// Every tenant of this installation, oldest first.
     #[oai(path = "/tenants", method = "get", operation_id = "listTenants")]
-    async fn list_tenants(&self, _auth: AdminAuth) -> Result<Json<TenantList>, Failure<AdminErrors>> {
+    async fn list_tenants(
+        &self,
+        _auth: AdminAuth,
+    ) -> Result<Success<TenantList>, Failure<AdminErrors>> {
         let items = self.state.store.list_tenants().await?;
-        let items = items.into_iter().map(|t| Tenant { id: t.id, name: t.name, created_at: t.created_at }).collect();
-        Ok(Json(TenantList { items }))
+        let items = items
+            .into_iter()
+            .map(|t| Tenant {
+                id: t.id,
+                name: t.name,
+                created_at: t.created_at,
+            })
+            .collect();
+        Ok(Success::json(TenantList { items }))
     }
 
     /// Get a tenant
     ///
     /// The tenant's id, name and creation time; 404-01 for an unknown id.
     #[oai(path = "/tenants/:id", method = "get", operation_id = "getTenant")]
-    async fn get_tenant(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<Tenant>> {
+    async fn get_tenant(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Success<Tenant>> {
         let t = self.tenant(&id).await?;
-        Ok(Json(Tenant { id: t.id, name: t.name, created_at: t.created_at }))
+        Ok(Success::json(Tenant {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+        }))
     }
 
     /// Create an API key
     ///
     /// The full key (`cs_<keyId>_<secret>`) is in this answer only; callscribe keeps
     /// just its SHA-256.
-    #[oai(path = "/tenants/:id/keys", method = "post", operation_id = "createApiKey")]
+    #[oai(
+        path = "/tenants/:id/keys",
+        method = "post",
+        operation_id = "createApiKey"
+    )]
     async fn create_key(
         &self,
         _auth: AdminAuth,
         id: Path<String>,
-        body: Json<CreateKeyRequest>,
+        body: JsonBody<CreateKeyRequest>,
     ) -> AdminResult<Created<CreatedKey>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
         let app = body.app.trim();
         let issued = self.state.store.create_key(&tenant, app).await?;
-        Ok(Created::Created(Json(CreatedKey { key_id: issued.key_id.0, key: issued.key, app: app.to_owned() })))
+        Ok(Created::json(CreatedKey {
+            key_id: issued.key_id.0,
+            key: issued.key,
+            app: app.to_owned(),
+        }))
     }
 
     /// List API keys
     ///
     /// The tenant's keys with their app and revocation time. Secrets are never listed:
     /// callscribe does not have them.
-    #[oai(path = "/tenants/:id/keys", method = "get", operation_id = "listApiKeys")]
-    async fn list_keys(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<KeyList>> {
+    #[oai(
+        path = "/tenants/:id/keys",
+        method = "get",
+        operation_id = "listApiKeys"
+    )]
+    async fn list_keys(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Success<KeyList>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
         let items = self.state.store.list_keys(&tenant).await?;
         let items = items
             .into_iter()
-            .map(|k| KeyInfo { key_id: k.key_id.0, app: k.app, created_at: k.created_at, revoked_at: k.revoked_at })
+            .map(|k| KeyInfo {
+                key_id: k.key_id.0,
+                app: k.app,
+                created_at: k.created_at,
+                revoked_at: k.revoked_at,
+            })
             .collect();
-        Ok(Json(KeyList { items }))
+        Ok(Success::json(KeyList { items }))
     }
 
     /// Revoke an API key
     ///
     /// The key stops working at once. Revoking a revoked key succeeds.
-    #[oai(path = "/tenants/:id/keys/:key_id", method = "delete", operation_id = "revokeApiKey")]
-    async fn revoke_key(&self, _auth: AdminAuth, id: Path<String>, key_id: Path<String>) -> AdminResult<NoContent> {
+    #[oai(
+        path = "/tenants/:id/keys/:key_id",
+        method = "delete",
+        operation_id = "revokeApiKey"
+    )]
+    async fn revoke_key(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+        key_id: Path<String>,
+    ) -> AdminResult<NoContent> {
         let tenant = TenantId(self.tenant(&id).await?.id);
         if !self.state.store.revoke_key(&tenant, &key_id).await? {
             return Err(ApiError::not_found(format!("key {} not found", key_id.0)).into());
@@ -331,54 +362,93 @@ impl AdminApi {
     ///
     /// An app groups keys that share a rate limit; unset limits take the server default.
     #[oai(path = "/tenants/:id/apps", method = "get", operation_id = "listApps")]
-    async fn list_apps(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<AppList>> {
+    async fn list_apps(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Success<AppList>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
-        let items = self.state.store.list_apps(&tenant).await?.into_iter().map(app_view).collect();
-        Ok(Json(AppList { items }))
+        let items = self
+            .state
+            .store
+            .list_apps(&tenant)
+            .await?
+            .into_iter()
+            .map(app_view)
+            .collect();
+        Ok(Success::json(AppList { items }))
     }
 
     /// Set an app's rate limit
     ///
     /// Creates the app if it does not exist. Applies to each of the app's keys.
-    #[oai(path = "/tenants/:id/apps/:app", method = "put", operation_id = "putApp")]
+    #[oai(
+        path = "/tenants/:id/apps/:app",
+        method = "put",
+        operation_id = "putApp"
+    )]
     async fn put_app(
         &self,
         _auth: AdminAuth,
         id: Path<String>,
         app: Path<String>,
-        body: Json<AppLimits>,
-    ) -> AdminResult<Json<App>> {
+        body: JsonBody<AppLimits>,
+    ) -> AdminResult<Success<App>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
         if app.trim().is_empty() || app.len() > 100 {
             return Err(ApiError::invalid_field("app", "must be 1-100 characters").into());
         }
-        let limit = RateLimit { per_second: body.rate_per_second, burst: body.burst };
-        let saved = self.state.store.set_app_limit(&tenant, app.trim(), limit).await?;
-        Ok(Json(app_view(saved)))
+        let limit = RateLimit {
+            per_second: body.rate_per_second,
+            burst: body.burst,
+        };
+        let saved = self
+            .state
+            .store
+            .set_app_limit(&tenant, app.trim(), limit)
+            .await?;
+        Ok(Success::json(app_view(saved)))
     }
 
     /// Get the tenant's AWS settings
     ///
     /// The role, external id, region and endpoint override used to read the tenant's
     /// Kinesis Video streams.
-    #[oai(path = "/tenants/:id/aws", method = "get", operation_id = "getTenantAws")]
-    async fn get_aws(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<TenantAws>> {
+    #[oai(
+        path = "/tenants/:id/aws",
+        method = "get",
+        operation_id = "getTenantAws"
+    )]
+    async fn get_aws(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Success<TenantAws>> {
         let t = self.tenant(&id).await?;
-        Ok(Json(aws_view(AwsSettings::from(&t))))
+        Ok(Success::json(aws_view(AwsSettings::from(&t))))
     }
 
     /// Set the tenant's AWS settings
     ///
     /// The IAM role callscribe assumes (with the external id) to read the tenant's
     /// Kinesis Video streams, and an optional endpoint override.
-    #[oai(path = "/tenants/:id/aws", method = "put", operation_id = "putTenantAws")]
-    async fn put_aws(&self, _auth: AdminAuth, id: Path<String>, body: Json<TenantAws>) -> AdminResult<Json<TenantAws>> {
+    #[oai(
+        path = "/tenants/:id/aws",
+        method = "put",
+        operation_id = "putTenantAws"
+    )]
+    async fn put_aws(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+        body: JsonBody<TenantAws>,
+    ) -> AdminResult<Success<TenantAws>> {
         let body = body.0;
         if let Some(url) = &body.endpoint_url {
             check_url("endpointUrl", url, false)?;
         }
-        if body.role_arn.as_deref().is_some_and(|a| !a.starts_with("arn:") || !a.contains(":role/")) {
-            return Err(ApiError::invalid_field("roleArn", "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)").into());
+        if body
+            .role_arn
+            .as_deref()
+            .is_some_and(|a| !a.starts_with("arn:") || !a.contains(":role/"))
+        {
+            return Err(ApiError::invalid_field(
+                "roleArn",
+                "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+            )
+            .into());
         }
         let settings = AwsSettings {
             role_arn: nonempty(body.role_arn),
@@ -387,18 +457,36 @@ impl AdminApi {
             endpoint_url: nonempty(body.endpoint_url),
         };
         let tenant = TenantId(self.tenant(&id).await?.id);
-        let saved = self.state.store.set_aws(&tenant, &settings).await?.ok_or_else(|| tenant_not_found(&id))?;
-        Ok(Json(aws_view(AwsSettings::from(&saved))))
+        let saved = self
+            .state
+            .store
+            .set_aws(&tenant, &settings)
+            .await?
+            .ok_or_else(|| tenant_not_found(&id))?;
+        Ok(Success::json(aws_view(AwsSettings::from(&saved))))
     }
 
     /// Get the tenant's webhook target
     ///
     /// The URL, auth mode and timeout. Secret fields are write-only and never returned.
-    #[oai(path = "/tenants/:id/webhook", method = "get", operation_id = "getWebhook")]
-    async fn get_webhook(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Json<WebhookTarget>> {
+    #[oai(
+        path = "/tenants/:id/webhook",
+        method = "get",
+        operation_id = "getWebhook"
+    )]
+    async fn get_webhook(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+    ) -> AdminResult<Success<WebhookTarget>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
-        let t = self.state.store.webhook(&tenant).await?.ok_or_else(|| ApiError::not_found("no webhook target set"))?;
-        Ok(Json(webhook_view(&t)?))
+        let t = self
+            .state
+            .store
+            .webhook(&tenant)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no webhook target set"))?;
+        Ok(Success::json(webhook_view(&t)?))
     }
 
     /// Set the tenant's webhook target
@@ -406,24 +494,39 @@ impl AdminApi {
     /// One POST per utterance goes to `url`. Secret fields (`value`, `clientKeyPem`,
     /// `clientSecret`) are encrypted at rest and never returned; omit one to keep the
     /// stored value.
-    #[oai(path = "/tenants/:id/webhook", method = "put", operation_id = "putWebhook")]
-    async fn put_webhook(&self, _auth: AdminAuth, id: Path<String>, body: Json<WebhookTarget>) -> AdminResult<Json<WebhookTarget>> {
+    #[oai(
+        path = "/tenants/:id/webhook",
+        method = "put",
+        operation_id = "putWebhook"
+    )]
+    async fn put_webhook(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+        body: JsonBody<WebhookTarget>,
+    ) -> AdminResult<Success<WebhookTarget>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
         let previous = self.state.store.webhook(&tenant).await?;
         let previous_secret = match previous.as_ref().and_then(|p| p.auth_sealed.as_deref()) {
-            Some(sealed) => serde_json::from_str(&self.state.sealer.open(sealed).map_err(ApiError::internal)?)
-                .map_err(ApiError::internal)?,
+            Some(sealed) => {
+                serde_json::from_str(&self.state.sealer.open(sealed).map_err(ApiError::internal)?)
+                    .map_err(ApiError::internal)?
+            }
             None => AuthSecret::default(),
         };
         let record = webhook_record(&body.0, previous_secret, |s| self.state.sealer.seal(s))?;
         let saved = self.state.store.put_webhook(&tenant, &record).await?;
-        Ok(Json(webhook_view(&saved)?))
+        Ok(Success::json(webhook_view(&saved)?))
     }
 
     /// Remove the tenant's webhook target
     ///
     /// Transcripts are then only stored and exported, not posted. 404-01 when none is set.
-    #[oai(path = "/tenants/:id/webhook", method = "delete", operation_id = "deleteWebhook")]
+    #[oai(
+        path = "/tenants/:id/webhook",
+        method = "delete",
+        operation_id = "deleteWebhook"
+    )]
     async fn delete_webhook(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<NoContent> {
         let tenant = TenantId(self.tenant(&id).await?.id);
         if !self.state.store.delete_webhook(&tenant).await? {
@@ -435,15 +538,22 @@ impl AdminApi {
     /// Read the delivery log
     ///
     /// Failed and dropped webhook deliveries, newest first.
-    #[oai(path = "/tenants/:id/deliveries", method = "get", operation_id = "listDeliveries")]
+    #[oai(
+        path = "/tenants/:id/deliveries",
+        method = "get",
+        operation_id = "listDeliveries"
+    )]
     async fn deliveries(
         &self,
         _auth: AdminAuth,
         id: Path<String>,
         /// At most this many entries (1–1000, default 100).
-        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "1000")))]
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "1000"))
+        )]
         limit: Query<u64>,
-    ) -> AdminResult<Json<DeliveryList>> {
+    ) -> AdminResult<Success<DeliveryList>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
         let rows = self.state.store.deliveries(&tenant, limit.0).await?;
         let items = rows
@@ -457,13 +567,17 @@ impl AdminApi {
                 latency_ms: d.latency_ms,
             })
             .collect();
-        Ok(Json(DeliveryList { items }))
+        Ok(Success::json(DeliveryList { items }))
     }
 }
 
 impl AdminApi {
     async fn tenant(&self, id: &str) -> Result<entity::tenant::Model, ApiError> {
-        self.state.store.tenant(&TenantId(id.to_owned())).await?.ok_or_else(|| tenant_not_found(id))
+        self.state
+            .store
+            .tenant(&TenantId(id.to_owned()))
+            .await?
+            .ok_or_else(|| tenant_not_found(id))
     }
 }
 
@@ -472,7 +586,10 @@ fn default_limit() -> u64 {
 }
 
 fn tenant_not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("tenant {} not found", id.chars().take(64).collect::<String>()))
+    ApiError::not_found(format!(
+        "tenant {} not found",
+        id.chars().take(64).collect::<String>()
+    ))
 }
 
 fn nonempty(v: Option<String>) -> Option<String> {
@@ -488,30 +605,49 @@ fn app_view(a: entity::app::Model) -> App {
 }
 
 fn aws_view(a: AwsSettings) -> TenantAws {
-    TenantAws { role_arn: a.role_arn, external_id: a.external_id, region: a.region, endpoint_url: a.endpoint_url }
+    TenantAws {
+        role_arn: a.role_arn,
+        external_id: a.external_id,
+        region: a.region,
+        endpoint_url: a.endpoint_url,
+    }
 }
 
 /// An absolute http(s) URL; `https_only` for modes that exist to secure the transport.
 fn check_url(field: &str, url: &str, https_only: bool) -> Result<(), ApiError> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| ApiError::invalid_field(field, "must be an absolute URL"))?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| ApiError::invalid_field(field, "must be an absolute URL"))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if !https_only => Ok(()),
-        _ if https_only => Err(ApiError::invalid_field(field, "must be an https:// URL for this auth mode")),
-        _ => Err(ApiError::invalid_field(field, "must be an http:// or https:// URL")),
+        _ if https_only => Err(ApiError::invalid_field(
+            field,
+            "must be an https:// URL for this auth mode",
+        )),
+        _ => Err(ApiError::invalid_field(
+            field,
+            "must be an http:// or https:// URL",
+        )),
     }
 }
 
 fn pem_field(field: &str, pem: &str) -> Result<(), ApiError> {
-    target::check_certificates(pem).map(|_| ()).map_err(|e| ApiError::invalid_field(field, &e.to_string()))
+    target::check_certificates(pem)
+        .map(|_| ())
+        .map_err(|e| ApiError::invalid_field(field, &e.to_string()))
 }
 
 /// Validates a target and splits it into stored public and sealed parts. A secret left
 /// out keeps the previously stored one, so operators can change a URL without
 /// re-entering credentials.
-fn webhook_record(t: &WebhookTarget, previous: AuthSecret, seal: impl Fn(&str) -> String) -> Result<TargetRecord, ApiError> {
+fn webhook_record(
+    t: &WebhookTarget,
+    previous: AuthSecret,
+    seal: impl Fn(&str) -> String,
+) -> Result<TargetRecord, ApiError> {
     let mut secret = AuthSecret::default();
-    let missing = |field: &str| ApiError::invalid_field(field, "is required (no stored value to keep)");
+    let missing =
+        |field: &str| ApiError::invalid_field(field, "is required (no stored value to keep)");
     let public = match &t.auth {
         WebhookAuth::None(_) => {
             check_url("url", &t.url, false)?;
@@ -519,20 +655,37 @@ fn webhook_record(t: &WebhookTarget, previous: AuthSecret, seal: impl Fn(&str) -
         }
         WebhookAuth::Secret(s) => {
             check_url("url", &t.url, false)?;
-            if !s.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
-                return Err(ApiError::invalid_field("auth.name", "must be a token of [A-Za-z0-9._-]"));
+            if !s
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            {
+                return Err(ApiError::invalid_field(
+                    "auth.name",
+                    "must be a token of [A-Za-z0-9._-]",
+                ));
             }
-            secret.token = Some(s.value.clone().or(previous.token).ok_or_else(|| missing("auth.value"))?);
+            secret.token = Some(
+                s.value
+                    .clone()
+                    .or(previous.token)
+                    .ok_or_else(|| missing("auth.value"))?,
+            );
             let location = match s.location {
                 SecretIn::Header => SecretLocation::Header,
                 SecretIn::Query => SecretLocation::Query,
             };
-            AuthPublic::Secret { name: s.name.clone(), location }
+            AuthPublic::Secret {
+                name: s.name.clone(),
+                location,
+            }
         }
         WebhookAuth::CustomCa(c) => {
             check_url("url", &t.url, true)?;
             pem_field("auth.caPem", &c.ca_pem)?;
-            AuthPublic::CustomCa { ca_pem: c.ca_pem.clone() }
+            AuthPublic::CustomCa {
+                ca_pem: c.ca_pem.clone(),
+            }
         }
         WebhookAuth::Mtls(m) => {
             check_url("url", &t.url, true)?;
@@ -540,17 +693,33 @@ fn webhook_record(t: &WebhookTarget, previous: AuthSecret, seal: impl Fn(&str) -
             if let Some(ca) = &m.ca_pem {
                 pem_field("auth.caPem", ca)?;
             }
-            let key = m.client_key_pem.clone().or(previous.client_key_pem).ok_or_else(|| missing("auth.clientKeyPem"))?;
-            target::check_private_key(&key).map_err(|e| ApiError::invalid_field("auth.clientKeyPem", &e.to_string()))?;
+            let key = m
+                .client_key_pem
+                .clone()
+                .or(previous.client_key_pem)
+                .ok_or_else(|| missing("auth.clientKeyPem"))?;
+            target::check_private_key(&key)
+                .map_err(|e| ApiError::invalid_field("auth.clientKeyPem", &e.to_string()))?;
             secret.client_key_pem = Some(key);
-            AuthPublic::Mtls { client_cert_pem: m.client_cert_pem.clone(), ca_pem: m.ca_pem.clone() }
+            AuthPublic::Mtls {
+                client_cert_pem: m.client_cert_pem.clone(),
+                ca_pem: m.ca_pem.clone(),
+            }
         }
         WebhookAuth::Oauth2(o) => {
             check_url("url", &t.url, false)?;
             check_url("auth.tokenUrl", &o.token_url, false)?;
-            secret.client_secret =
-                Some(o.client_secret.clone().or(previous.client_secret).ok_or_else(|| missing("auth.clientSecret"))?);
-            AuthPublic::Oauth2 { token_url: o.token_url.clone(), client_id: o.client_id.clone(), scopes: o.scopes.clone() }
+            secret.client_secret = Some(
+                o.client_secret
+                    .clone()
+                    .or(previous.client_secret)
+                    .ok_or_else(|| missing("auth.clientSecret"))?,
+            );
+            AuthPublic::Oauth2 {
+                token_url: o.token_url.clone(),
+                client_id: o.client_id.clone(),
+                scopes: o.scopes.clone(),
+            }
         }
     };
     let sealed = (!secret.is_empty())
@@ -580,12 +749,28 @@ fn webhook_view(t: &entity::webhook_target::Model) -> Result<WebhookTarget, ApiE
             value: None,
         }),
         AuthPublic::CustomCa { ca_pem } => WebhookAuth::CustomCa(CustomCaAuth { ca_pem }),
-        AuthPublic::Mtls { client_cert_pem, ca_pem } => {
-            WebhookAuth::Mtls(MtlsAuth { client_cert_pem, client_key_pem: None, ca_pem })
-        }
-        AuthPublic::Oauth2 { token_url, client_id, scopes } => {
-            WebhookAuth::Oauth2(OAuth2Auth { token_url, client_id, client_secret: None, scopes })
-        }
+        AuthPublic::Mtls {
+            client_cert_pem,
+            ca_pem,
+        } => WebhookAuth::Mtls(MtlsAuth {
+            client_cert_pem,
+            client_key_pem: None,
+            ca_pem,
+        }),
+        AuthPublic::Oauth2 {
+            token_url,
+            client_id,
+            scopes,
+        } => WebhookAuth::Oauth2(OAuth2Auth {
+            token_url,
+            client_id,
+            client_secret: None,
+            scopes,
+        }),
     };
-    Ok(WebhookTarget { url: t.url.clone(), auth, timeout_ms: u32::try_from(t.timeout_ms).ok() })
+    Ok(WebhookTarget {
+        url: t.url.clone(),
+        auth,
+        timeout_ms: u32::try_from(t.timeout_ms).ok(),
+    })
 }

@@ -27,15 +27,28 @@ pub struct ApiKeyAuth(pub AuthedKey);
 pub struct AdminAuth(pub ());
 
 fn state(req: &Request) -> poem::Result<&SharedState> {
-    req.data::<SharedState>().ok_or_else(|| ApiError::internal("state missing from request").into())
+    req.data::<SharedState>()
+        .ok_or_else(|| ApiError::internal("state missing from request").into())
 }
 
 async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<AuthedKey> {
     let state = state(req)?;
-    let authed = state.store.authenticate(&key.key).await.map_err(ApiError::from)?.ok_or_else(ApiError::unauthorized)?;
-    state.limiters.check(&authed.key_id, authed.limit).map_err(|wait| {
-        ApiError::new(ErrorCode::RateLimited, "rate limit exceeded for this API key").with_retry_after(wait)
-    })?;
+    let authed = state
+        .store
+        .authenticate(&key.key)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(ApiError::unauthorized)?;
+    state
+        .limiters
+        .check(&authed.key_id, authed.limit)
+        .map_err(|wait| {
+            ApiError::new(
+                ErrorCode::RateLimited,
+                "rate limit exceeded for this API key",
+            )
+            .with_retry_after(wait)
+        })?;
     Ok(authed)
 }
 
@@ -48,6 +61,14 @@ async fn check_admin_token(req: &Request, bearer: Bearer) -> poem::Result<()> {
         )
         .into());
     };
-    let ok: bool = bearer.token.as_bytes().ct_eq(expected.expose().as_bytes()).into();
-    if ok { Ok(()) } else { Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin token").into()) }
+    let ok: bool = bearer
+        .token
+        .as_bytes()
+        .ct_eq(expected.expose().as_bytes())
+        .into();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin token").into())
+    }
 }

@@ -3,10 +3,10 @@
 use chrono::SecondsFormat;
 use entity::message;
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 use super::auth::ApiKeyAuth;
+use super::responses::Success;
 use super::streaming::check_guid;
 use crate::error::{ApiError, Failure, error_list};
 use crate::ids::ConversationId;
@@ -82,7 +82,10 @@ impl poem_openapi::types::Example for MessagesResponse {
                 text: "I need help upgrading my streaming package and my PIN number is ####".into(),
                 unredacted_text: None,
                 tokens: None,
-                sender: Sender { role: ParticipantRole::Customer, external_id: "TT9833237".into() },
+                sender: Sender {
+                    role: ParticipantRole::Customer,
+                    external_id: "TT9833237".into(),
+                },
                 start: 400,
                 end: 3968,
                 created_timestamp: "2026-11-23T10:00:03.968Z".into(),
@@ -100,7 +103,11 @@ impl From<message::Model> for MessageItem {
             unredacted_text: m.unredacted_text,
             tokens: m.tokens.and_then(|t| serde_json::from_str(&t).ok()),
             sender: Sender {
-                role: if m.role == "agent" { ParticipantRole::Agent } else { ParticipantRole::Customer },
+                role: if m.role == "agent" {
+                    ParticipantRole::Agent
+                } else {
+                    ParticipantRole::Customer
+                },
                 external_id: m.sender_external_id,
             },
             start: m.start_ms,
@@ -116,20 +123,27 @@ pub struct ConversationsApi {
     pub state: SharedState,
 }
 
-#[OpenApi(prefix_path = "/conversation/v1", tag = "ConversationTag::Conversations")]
+#[OpenApi(
+    prefix_path = "/conversation/v1",
+    tag = "ConversationTag::Conversations"
+)]
 impl ConversationsApi {
     /// Get a conversation's messages
     ///
     /// Every stored utterance of the conversation in transcription order, at most the
     /// first 1,000, in one response. Text follows the settings given at start.
-    #[oai(path = "/conversation/messages", method = "get", operation_id = "getConversationMessages")]
+    #[oai(
+        path = "/conversation/messages",
+        method = "get",
+        operation_id = "getConversationMessages"
+    )]
     async fn messages(
         &self,
         auth: ApiKeyAuth,
         /// The `guid` (Connect ContactId) given to start-streaming.
         #[oai(name = "externalId")]
         external_id: Query<String>,
-    ) -> Result<Json<MessagesResponse>, Failure<MessagesErrors>> {
+    ) -> Result<Success<MessagesResponse>, Failure<MessagesErrors>> {
         check_guid(&external_id.0).map_err(|_| {
             ApiError::invalid_field("externalId", "must be 1-128 characters of [A-Za-z0-9._:-]")
         })?;
@@ -138,8 +152,16 @@ impl ConversationsApi {
             .store
             .conversation_by_external_id(&auth.0.tenant_id, &external_id.0)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("conversation {} not found", external_id.0)))?;
-        let items = self.state.store.messages(&ConversationId(conversation.id)).await?;
-        Ok(Json(MessagesResponse { items: items.into_iter().map(MessageItem::from).collect() }))
+            .ok_or_else(|| {
+                ApiError::not_found(format!("conversation {} not found", external_id.0))
+            })?;
+        let items = self
+            .state
+            .store
+            .messages(&ConversationId(conversation.id))
+            .await?;
+        Ok(Success::json(MessagesResponse {
+            items: items.into_iter().map(MessageItem::from).collect(),
+        }))
     }
 }

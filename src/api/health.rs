@@ -1,8 +1,9 @@
 //! Liveness, readiness and Prometheus metrics: no key needed.
 
-use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::payload::PlainText;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
+use super::responses::Success;
 use crate::error::{ApiError, ErrorCode, Failure, error_list};
 use crate::state::SharedState;
 
@@ -38,8 +39,10 @@ impl HealthApi {
     ///
     /// 200 while the process serves HTTP.
     #[oai(path = "/health/live", method = "get", operation_id = "healthLive")]
-    async fn live(&self) -> Json<Health> {
-        Json(Health { status: "live".into() })
+    async fn live(&self) -> Success<Health> {
+        Success::json(Health {
+            status: "live".into(),
+        })
     }
 
     /// Readiness probe
@@ -47,7 +50,7 @@ impl HealthApi {
     /// 200 when the database answers and the service is not shutting down; 503-01
     /// naming what is not ready otherwise.
     #[oai(path = "/health/ready", method = "get", operation_id = "healthReady")]
-    async fn ready(&self) -> Result<Json<Health>, Failure<ReadyErrors>> {
+    async fn ready(&self) -> Result<Success<Health>, Failure<ReadyErrors>> {
         if self.state.is_draining() {
             return Err(not_ready("shutting down").into());
         }
@@ -55,7 +58,9 @@ impl HealthApi {
             tracing::warn!(error = %e, "readiness: database unreachable");
             return Err(not_ready("database unreachable").into());
         }
-        Ok(Json(Health { status: "ready".into() }))
+        Ok(Success::json(Health {
+            status: "ready".into(),
+        }))
     }
 
     /// Prometheus metrics

@@ -24,7 +24,11 @@ pub async fn request_id<E: Endpoint>(next: Arc<E>, req: Request) -> Result<Respo
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let header_value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("-"));
-    let mut resp = REQUEST_ID.scope(id, async move { next.call(req).await.map(IntoResponse::into_response) }).await?;
+    let mut resp = REQUEST_ID
+        .scope(id, async move {
+            next.call(req).await.map(IntoResponse::into_response)
+        })
+        .await?;
     resp.headers_mut().insert(REQUEST_ID_HEADER, header_value);
     Ok(resp)
 }
@@ -62,7 +66,12 @@ pub async fn metrics<E: Endpoint>(next: Arc<E>, req: Request) -> Result<Response
     let resp = next.call(req).await.map(IntoResponse::into_response)?;
     if let Some(state) = state {
         let route = resp.data::<OperationId>().map(|op| op.0).unwrap_or("other");
-        state.metrics.observe_request(route, method.as_str(), resp.status().as_u16(), started.elapsed().as_secs_f64());
+        state.metrics.observe_request(
+            route,
+            method.as_str(),
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
     }
     Ok(resp)
 }
@@ -90,7 +99,11 @@ pub async fn timeout<E: Endpoint>(next: Arc<E>, req: Request) -> Result<Response
         .unwrap_or(Duration::from_secs(10));
     match tokio::time::timeout(limit, next.call(req)).await {
         Ok(res) => res.map(IntoResponse::into_response),
-        Err(_) => Err(ApiError::new(ErrorCode::Timeout, "the request took too long; try again").with_retry_after(1).into()),
+        Err(_) => Err(
+            ApiError::new(ErrorCode::Timeout, "the request took too long; try again")
+                .with_retry_after(1)
+                .into(),
+        ),
     }
 }
 
@@ -98,7 +111,10 @@ pub async fn timeout<E: Endpoint>(next: Arc<E>, req: Request) -> Result<Response
 /// buffers more; also treats a body without `Content-Type` as JSON, which is what
 /// every client of this API sends.
 pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> Result<Response> {
-    let limit = req.data::<SharedState>().map(|s| s.config.body_limit_bytes).unwrap_or(64 * 1024);
+    let limit = req
+        .data::<SharedState>()
+        .map(|s| s.config.body_limit_bytes)
+        .unwrap_or(64 * 1024);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -108,12 +124,23 @@ pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> Result<R
         return Err(too_large(limit));
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let bytes = req.take_body().into_bytes_limit(limit).await.map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => too_large(limit),
-            other => ApiError::new(ErrorCode::InvalidRequest, format!("cannot read the request body: {other}")).into(),
-        })?;
+        let bytes = req
+            .take_body()
+            .into_bytes_limit(limit)
+            .await
+            .map_err(|e| match e {
+                poem::error::ReadBodyError::PayloadTooLarge => too_large(limit),
+                other => ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("cannot read the request body: {other}"),
+                )
+                .into(),
+            })?;
         if !bytes.is_empty() && !req.headers().contains_key(header::CONTENT_TYPE) {
-            req.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            req.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
         req.set_body(Body::from(bytes));
     }
@@ -121,5 +148,9 @@ pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> Result<R
 }
 
 fn too_large(limit: usize) -> poem::Error {
-    ApiError::new(ErrorCode::PayloadTooLarge, format!("request body is larger than {limit} bytes")).into()
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body is larger than {limit} bytes"),
+    )
+    .into()
 }

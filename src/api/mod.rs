@@ -5,8 +5,10 @@ pub mod admin;
 pub mod auth;
 pub mod conversations;
 pub mod health;
+pub mod json_body;
 pub mod middleware;
 pub mod rate_limit;
+pub mod responses;
 pub mod streaming;
 
 use poem::{Endpoint, EndpointExt, Route};
@@ -24,9 +26,15 @@ pub type Apis = (
 /// The OpenAPI service; also the source of `openapi/openapi.json`.
 pub fn openapi_service(state: SharedState) -> OpenApiService<Apis, ()> {
     let apis = (
-        streaming::StreamingApi { state: state.clone() },
-        conversations::ConversationsApi { state: state.clone() },
-        admin::AdminApi { state: state.clone() },
+        streaming::StreamingApi {
+            state: state.clone(),
+        },
+        conversations::ConversationsApi {
+            state: state.clone(),
+        },
+        admin::AdminApi {
+            state: state.clone(),
+        },
         health::HealthApi { state },
     );
     OpenApiService::new(apis, "callscribe", env!("CARGO_PKG_VERSION"))
@@ -41,7 +49,8 @@ pub fn spec_json(state: SharedState) -> String {
 
 /// The whole app. Requests pass, outermost first:
 /// request id → tracing span → metrics → error rendering → timeout → body limit →
-/// (per operation) API-key auth → per-key rate limit → handler.
+/// (per operation) API-key auth → per-key rate limit → JSON body checked against its
+/// schema → handler.
 pub fn app(state: SharedState) -> impl Endpoint {
     let api = openapi_service(state.clone());
     let docs = api.swagger_ui();
@@ -61,5 +70,8 @@ pub fn app(state: SharedState) -> impl Endpoint {
 
 /// The wire spelling of a poem-openapi enum value (what the client sent).
 pub(crate) fn wire_name<T: poem_openapi::types::ToJSON>(value: &T) -> String {
-    value.to_json().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    value
+        .to_json()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

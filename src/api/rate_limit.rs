@@ -34,10 +34,16 @@ impl RateLimiters {
     /// `Ok` when the key may make a request now, else the whole seconds to wait.
     pub fn check(&self, key: &KeyId, limit: RateLimit) -> Result<(), u64> {
         let per_second = limit.per_second.map(nonzero).unwrap_or(self.default.0);
-        let burst = limit.burst.map(nonzero).unwrap_or(self.default.1).max(per_second);
+        let burst = limit
+            .burst
+            .map(nonzero)
+            .unwrap_or(self.default.1)
+            .max(per_second);
         let limiter = {
             let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-            let bucket = buckets.entry(key.clone()).or_insert_with(|| Bucket::new(per_second, burst));
+            let bucket = buckets
+                .entry(key.clone())
+                .or_insert_with(|| Bucket::new(per_second, burst));
             if bucket.quota != (per_second, burst) {
                 *bucket = Bucket::new(per_second, burst);
             }
@@ -53,7 +59,10 @@ impl RateLimiters {
 impl Bucket {
     fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Bucket {
         let quota = Quota::per_second(per_second).allow_burst(burst);
-        Bucket { quota: (per_second, burst), limiter: Arc::new(RateLimiter::direct(quota)) }
+        Bucket {
+            quota: (per_second, burst),
+            limiter: Arc::new(RateLimiter::direct(quota)),
+        }
     }
 }
 
@@ -73,15 +82,26 @@ mod tests {
             assert!(limiters.check(&key, RateLimit::default()).is_ok());
         }
         let wait = limiters.check(&key, RateLimit::default()).unwrap_err();
-        assert!(wait >= 1, "Retry-After must be at least one second, got {wait}");
-        assert!(limiters.check(&KeyId("other".into()), RateLimit::default()).is_ok(), "keys are independent");
+        assert!(
+            wait >= 1,
+            "Retry-After must be at least one second, got {wait}"
+        );
+        assert!(
+            limiters
+                .check(&KeyId("other".into()), RateLimit::default())
+                .is_ok(),
+            "keys are independent"
+        );
     }
 
     #[test]
     fn an_app_quota_overrides_the_default() {
         let limiters = RateLimiters::new(100, 100);
         let key = KeyId("k".into());
-        let tight = RateLimit { per_second: Some(1), burst: Some(1) };
+        let tight = RateLimit {
+            per_second: Some(1),
+            burst: Some(1),
+        };
         assert!(limiters.check(&key, tight).is_ok());
         assert!(limiters.check(&key, tight).is_err());
     }

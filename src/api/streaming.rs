@@ -1,10 +1,11 @@
 //! `/mg-autotranscribe/v1`: start-streaming and stop-streaming, with the guide's
 //! exact JSON shapes.
 
-use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 use super::auth::ApiKeyAuth;
+use super::json_body::JsonBody;
+use super::responses::Success;
 use crate::error::{ApiError, ErrorCode, Failure, error_list};
 use crate::service::calls::{self, Participant, StartCommand};
 use crate::state::SharedState;
@@ -142,7 +143,10 @@ pub struct StopStreamingRequest {
 
 impl poem_openapi::types::Example for StopStreamingRequest {
     fn example() -> Self {
-        StopStreamingRequest { namespace: "amazonconnect".into(), guid: "8c259fea-8764-4a92-adc4-73572e9cf016".into() }
+        StopStreamingRequest {
+            namespace: "amazonconnect".into(),
+            guid: "8c259fea-8764-4a92-adc4-73572e9cf016".into(),
+        }
     }
 }
 
@@ -200,7 +204,10 @@ impl poem_openapi::types::Example for StreamingResponse {
     fn example() -> Self {
         let p = |id: &str| ParticipantStream {
             stream_id: id.into(),
-            status: StreamStatus { code: 1000, description: "OK".into() },
+            status: StreamStatus {
+                code: 1000,
+                description: "OK".into(),
+            },
             summary: None,
         };
         StreamingResponse {
@@ -217,7 +224,10 @@ impl StreamingResponse {
     fn from_participants(customer: Participant, agent: Participant) -> Self {
         let wire = |p: Participant| ParticipantStream {
             stream_id: p.stream_id.0,
-            status: StreamStatus { code: p.status_code, description: p.status_description },
+            status: StreamStatus {
+                code: p.status_code,
+                description: p.status_description,
+            },
             summary: p.summary.map(|s| StreamSummary {
                 total_audio_bytes: s.total_audio_bytes,
                 audio_duration_ms: s.audio_duration_ms,
@@ -227,7 +237,10 @@ impl StreamingResponse {
         };
         StreamingResponse {
             is_ok: true,
-            autotranscribe_response: AutotranscribeResponse { customer: wire(customer), agent: wire(agent) },
+            autotranscribe_response: AutotranscribeResponse {
+                customer: wire(customer),
+                agent: wire(agent),
+            },
         }
     }
 }
@@ -247,15 +260,21 @@ impl StreamingApi {
     /// service checks the KVS stream, registers the conversation and one stream per
     /// participant, and returns at once; transcripts then arrive at your webhook.
     /// Starting again after a stop resumes the same conversation with new `streamId`s.
-    #[oai(path = "/start-streaming", method = "post", operation_id = "startStreaming")]
+    #[oai(
+        path = "/start-streaming",
+        method = "post",
+        operation_id = "startStreaming"
+    )]
     async fn start_streaming(
         &self,
         auth: ApiKeyAuth,
-        body: Json<StartStreamingRequest>,
-    ) -> Result<Json<StreamingResponse>, Failure<StartErrors>> {
+        body: JsonBody<StartStreamingRequest>,
+    ) -> Result<Success<StreamingResponse>, Failure<StartErrors>> {
         let command = validate_start(body.0)?;
         let (customer, agent) = calls::start(&self.state, &auth.0, command).await?;
-        Ok(Json(StreamingResponse::from_participants(customer, agent)))
+        Ok(Success::json(StreamingResponse::from_participants(
+            customer, agent,
+        )))
     }
 
     /// Stop transcribing a contact
@@ -263,16 +282,22 @@ impl StreamingApi {
     /// Call it right before "Stop media streaming". The utterance in progress is
     /// transcribed and delivered; the answer carries each stream's measured summary.
     /// Stopping a stopped conversation returns the last summary again.
-    #[oai(path = "/stop-streaming", method = "post", operation_id = "stopStreaming")]
+    #[oai(
+        path = "/stop-streaming",
+        method = "post",
+        operation_id = "stopStreaming"
+    )]
     async fn stop_streaming(
         &self,
         auth: ApiKeyAuth,
-        body: Json<StopStreamingRequest>,
-    ) -> Result<Json<StreamingResponse>, Failure<StopErrors>> {
+        body: JsonBody<StopStreamingRequest>,
+    ) -> Result<Success<StreamingResponse>, Failure<StopErrors>> {
         check_namespace(&body.namespace)?;
         check_guid(&body.guid)?;
         let (customer, agent) = calls::stop(&self.state, &auth.0, &body.guid).await?;
-        Ok(Json(StreamingResponse::from_participants(customer, agent)))
+        Ok(Success::json(StreamingResponse::from_participants(
+            customer, agent,
+        )))
     }
 }
 
@@ -282,20 +307,37 @@ fn check_namespace(ns: &str) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         ErrorCode::UnsupportedNamespace,
-        format!("unsupported namespace `{}`; supported: {}", truncate(ns), NAMESPACES.join(", ")),
+        format!(
+            "unsupported namespace `{}`; supported: {}",
+            truncate(ns),
+            NAMESPACES.join(", ")
+        ),
     ))
 }
 
 /// A Connect ContactId: 1–128 characters of `[A-Za-z0-9._:-]`.
 pub fn check_guid(guid: &str) -> Result<(), ApiError> {
     let ok = (1..=128).contains(&guid.len())
-        && guid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    if ok { Ok(()) } else { Err(ApiError::invalid_field("guid", "must be 1-128 characters of [A-Za-z0-9._:-]")) }
+        && guid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "guid",
+            "must be 1-128 characters of [A-Za-z0-9._:-]",
+        ))
+    }
 }
 
 fn check_identifier(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.trim().is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, "must be 1-128 characters with no control characters"));
+    if value.trim().is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid_field(
+            field,
+            "must be 1-128 characters with no control characters",
+        ));
     }
     Ok(())
 }
@@ -311,7 +353,11 @@ fn validate_start(req: StartStreamingRequest) -> Result<StartCommand, ApiError> 
     if !calls::LANGUAGES.contains(&language.as_str()) {
         return Err(ApiError::new(
             ErrorCode::UnsupportedLanguage,
-            format!("unsupported language `{}`; supported: {}", truncate(&language), calls::LANGUAGES.join(", ")),
+            format!(
+                "unsupported language `{}`; supported: {}",
+                truncate(&language),
+                calls::LANGUAGES.join(", ")
+            ),
         ));
     }
     let connect = req.amazon_connect_params;
@@ -324,7 +370,9 @@ fn validate_start(req: StartStreamingRequest) -> Result<StartCommand, ApiError> 
     let selector = connect.start_selector_type.unwrap_or_default();
     let after_fragment_number = match selector {
         StartSelectorType::FragmentNumber => match connect.after_fragment_number {
-            Some(n) if !n.is_empty() && n.len() <= 128 && n.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            Some(n) if !n.is_empty() && n.len() <= 128 && n.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(n)
+            }
             Some(_) => {
                 return Err(ApiError::invalid_field(
                     "amazonConnectParams.afterFragmentNumber",
@@ -355,7 +403,7 @@ fn validate_start(req: StartStreamingRequest) -> Result<StartCommand, ApiError> 
         _ => None,
     };
     let entities = params.redaction_entities.map(|list| {
-        let mut names: Vec<String> = list.iter().map(|e| super::wire_name(e)).collect();
+        let mut names: Vec<String> = list.iter().map(super::wire_name).collect();
         names.sort();
         names.dedup();
         names

@@ -11,7 +11,9 @@ use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
 use crate::store::keys::AuthedKey;
 
 /// Languages the English Whisper model transcribes.
-pub const LANGUAGES: &[&str] = &["en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-NZ", "en-ZA", "en-CA"];
+pub const LANGUAGES: &[&str] = &[
+    "en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-NZ", "en-ZA", "en-CA",
+];
 
 /// A parsed Kinesis Video stream ARN:
 /// `arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation-time>`.
@@ -26,22 +28,35 @@ impl StreamArn {
     pub fn parse(arn: &str) -> Option<StreamArn> {
         let rest = arn.strip_prefix("arn:")?;
         let mut parts = rest.splitn(5, ':');
-        let (partition, service, region, account, resource) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (partition, service, region, account, resource) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
         let (kind, name_and_time) = resource.split_once('/')?;
         let (name, time) = name_and_time.rsplit_once('/')?;
         let valid = partition.starts_with("aws")
             && service == "kinesisvideo"
             && !region.is_empty()
-            && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !account.is_empty()
             && account.bytes().all(|b| b.is_ascii_digit())
             && kind == "stream"
             && (1..=256).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
             && !time.is_empty()
             && time.bytes().all(|b| b.is_ascii_alphanumeric());
-        valid.then(|| StreamArn { arn: arn.to_owned(), region: region.to_owned(), name: name.to_owned() })
+        valid.then(|| StreamArn {
+            arn: arn.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -85,7 +100,7 @@ impl Participant {
             stream_id: StreamId(s.id.clone()),
             status_code: s.status_code,
             status_description: s.status_description.clone(),
-            summary: with_summary.then(|| Summary {
+            summary: with_summary.then_some(Summary {
                 total_audio_bytes: s.total_audio_bytes,
                 audio_duration_ms: s.audio_duration_ms,
                 streaming_seconds: s.streaming_seconds,
@@ -96,22 +111,34 @@ impl Participant {
 }
 
 /// Splits a generation's streams into (customer, agent).
-fn by_role(streams: &[stream::Model], with_summary: bool) -> Result<(Participant, Participant), ApiError> {
+fn by_role(
+    streams: &[stream::Model],
+    with_summary: bool,
+) -> Result<(Participant, Participant), ApiError> {
     let find = |role: Role| {
         streams
             .iter()
             .find(|s| s.role == role.as_str())
             .map(|s| Participant::from_row(s, with_summary))
-            .ok_or_else(|| ApiError::internal(format!("conversation has no {} stream", role.as_str())))
+            .ok_or_else(|| {
+                ApiError::internal(format!("conversation has no {} stream", role.as_str()))
+            })
     };
     Ok((find(Role::Customer)?, find(Role::Agent)?))
 }
 
 /// Registers (or resumes) the conversation and its two streams.
-pub async fn start(state: &AppState, key: &AuthedKey, cmd: StartCommand) -> Result<(Participant, Participant), ApiError> {
+pub async fn start(
+    state: &AppState,
+    key: &AuthedKey,
+    cmd: StartCommand,
+) -> Result<(Participant, Participant), ApiError> {
     if state.is_draining() {
-        return Err(ApiError::new(ErrorCode::NotReady, "the service is shutting down; retry on another replica")
-            .with_retry_after(1));
+        return Err(ApiError::new(
+            ErrorCode::NotReady,
+            "the service is shutting down; retry on another replica",
+        )
+        .with_retry_after(1));
     }
     let settings = StartSettings {
         customer_id: cmd.customer_id,
@@ -119,28 +146,48 @@ pub async fn start(state: &AppState, key: &AuthedKey, cmd: StartCommand) -> Resu
         language: cmd.language,
         detailed_token: cmd.detailed_token,
         redaction_output: cmd.redaction_output,
-        redaction_entities: cmd.redaction_entities.map(|e| serde_json::Value::from(e).to_string()),
+        redaction_entities: cmd
+            .redaction_entities
+            .map(|e| serde_json::Value::from(e).to_string()),
         stream_arn: cmd.stream_arn.arn,
         start_selector_type: cmd.start_selector_type,
         after_fragment_number: cmd.after_fragment_number,
         start_timestamp_ms: cmd.start_timestamp_ms,
     };
-    match state.store.start_conversation(&key.tenant_id, &cmd.external_id, &settings).await? {
+    match state
+        .store
+        .start_conversation(&key.tenant_id, &cmd.external_id, &settings)
+        .await?
+    {
         StartOutcome::Started { streams, .. } => by_role(&streams, false),
         StartOutcome::AlreadyStreaming => Err(ApiError::new(
             ErrorCode::AlreadyStreaming,
-            format!("conversation {} is already streaming; stop it first", cmd.external_id),
+            format!(
+                "conversation {} is already streaming; stop it first",
+                cmd.external_id
+            ),
         )),
     }
 }
 
 /// Stops the conversation's streams and reports their summaries; idempotent.
-pub async fn stop(state: &AppState, key: &AuthedKey, external_id: &str) -> Result<(Participant, Participant), ApiError> {
+pub async fn stop(
+    state: &AppState,
+    key: &AuthedKey,
+    external_id: &str,
+) -> Result<(Participant, Participant), ApiError> {
     let not_found = || ApiError::not_found(format!("conversation {external_id} not found"));
-    let conversation =
-        state.store.conversation_by_external_id(&key.tenant_id, external_id).await?.ok_or_else(not_found)?;
+    let conversation = state
+        .store
+        .conversation_by_external_id(&key.tenant_id, external_id)
+        .await?
+        .ok_or_else(not_found)?;
     let streams = state.store.latest_streams(&conversation).await?;
-    if state.store.mark_stopped(&crate::ids::ConversationId(conversation.id.clone())).await? {
+    if state
+        .store
+        .mark_stopped(&crate::ids::ConversationId(conversation.id.clone()))
+        .await?
+    {
         let stopped_at = Utc::now();
         for s in &streams {
             let summary = StreamSummary {
@@ -150,7 +197,10 @@ pub async fn stop(state: &AppState, key: &AuthedKey, external_id: &str) -> Resul
                 audio_duration_ms: s.audio_duration_ms,
                 transcripts: s.transcripts,
             };
-            state.store.finish_stream(&StreamId(s.id.clone()), &summary, stopped_at).await?;
+            state
+                .store
+                .finish_stream(&StreamId(s.id.clone()), &summary, stopped_at)
+                .await?;
         }
     }
     let streams = state.store.latest_streams(&conversation).await?;
@@ -169,7 +219,9 @@ mod tests {
         .unwrap();
         assert_eq!(arn.region, "eu-west-2");
         assert_eq!(arn.name, "pre-connect-alias-contact-9f1c");
-        assert!(StreamArn::parse("arn:aws:kinesisvideo:us-east-1:000000000000:stream/demo/0").is_some());
+        assert!(
+            StreamArn::parse("arn:aws:kinesisvideo:us-east-1:000000000000:stream/demo/0").is_some()
+        );
     }
 
     #[test]

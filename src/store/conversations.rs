@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{conversation, stream};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::{Store, is_unique_violation};
@@ -34,7 +34,10 @@ pub struct StartSettings {
 /// What a start did.
 #[derive(Debug)]
 pub enum StartOutcome {
-    Started { conversation: conversation::Model, streams: Vec<stream::Model> },
+    Started {
+        conversation: Box<conversation::Model>,
+        streams: Vec<stream::Model>,
+    },
     AlreadyStreaming,
 }
 
@@ -69,7 +72,7 @@ impl Store {
         settings: &StartSettings,
     ) -> Result<StartOutcome, sea_orm::DbErr> {
         let now = Utc::now();
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let existing = conversation::Entity::find()
             .filter(conversation::Column::TenantId.eq(tenant.0.as_str()))
             .filter(conversation::Column::ExternalId.eq(external_id))
@@ -82,7 +85,9 @@ impl Store {
                 None => return Ok(StartOutcome::AlreadyStreaming),
             },
             None => {
-                let inserted = new_conversation(tenant, external_id, settings, now).insert(&txn).await;
+                let inserted = new_conversation(tenant, external_id, settings, now)
+                    .insert(&txn)
+                    .await;
                 match inserted {
                     Ok(c) => c,
                     Err(e) if is_unique_violation(&e) => return Ok(StartOutcome::AlreadyStreaming),
@@ -95,7 +100,10 @@ impl Store {
             streams.push(new_stream(&conversation, role, now).insert(&txn).await?);
         }
         txn.commit().await?;
-        Ok(StartOutcome::Started { conversation, streams })
+        Ok(StartOutcome::Started {
+            conversation: Box::new(conversation),
+            streams,
+        })
     }
 
     /// Flips a streaming conversation to stopped; `false` when it was not streaming.
@@ -117,7 +125,10 @@ impl Store {
         summary: &StreamSummary,
         stopped_at: DateTime<Utc>,
     ) -> Result<(), sea_orm::DbErr> {
-        let Some(s) = stream::Entity::find_by_id(id.0.clone()).one(self.db()).await? else {
+        let Some(s) = stream::Entity::find_by_id(id.0.clone())
+            .one(self.db())
+            .await?
+        else {
             return Ok(());
         };
         let elapsed_ms = std::cmp::max((stopped_at - s.started_at).num_milliseconds(), 0);
@@ -134,7 +145,10 @@ impl Store {
     }
 
     /// The streams of the conversation's latest start, customer first.
-    pub async fn latest_streams(&self, conversation: &conversation::Model) -> Result<Vec<stream::Model>, sea_orm::DbErr> {
+    pub async fn latest_streams(
+        &self,
+        conversation: &conversation::Model,
+    ) -> Result<Vec<stream::Model>, sea_orm::DbErr> {
         stream::Entity::find()
             .filter(stream::Column::ConversationId.eq(conversation.id.as_str()))
             .filter(stream::Column::Generation.eq(conversation.generation))
@@ -159,10 +173,19 @@ async fn resume(
         .col_expr(C::Language, Expr::value(s.language.clone()))
         .col_expr(C::DetailedToken, Expr::value(s.detailed_token))
         .col_expr(C::RedactionOutput, Expr::value(s.redaction_output.clone()))
-        .col_expr(C::RedactionEntities, Expr::value(s.redaction_entities.clone()))
+        .col_expr(
+            C::RedactionEntities,
+            Expr::value(s.redaction_entities.clone()),
+        )
         .col_expr(C::StreamArn, Expr::value(s.stream_arn.clone()))
-        .col_expr(C::StartSelectorType, Expr::value(s.start_selector_type.clone()))
-        .col_expr(C::AfterFragmentNumber, Expr::value(s.after_fragment_number.clone()))
+        .col_expr(
+            C::StartSelectorType,
+            Expr::value(s.start_selector_type.clone()),
+        )
+        .col_expr(
+            C::AfterFragmentNumber,
+            Expr::value(s.after_fragment_number.clone()),
+        )
         .col_expr(C::StartTimestampMs, Expr::value(s.start_timestamp_ms))
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Id.eq(id))
@@ -172,7 +195,9 @@ async fn resume(
     if res.rows_affected != 1 {
         return Ok(None);
     }
-    conversation::Entity::find_by_id(id.to_owned()).one(txn).await
+    conversation::Entity::find_by_id(id.to_owned())
+        .one(txn)
+        .await
 }
 
 fn new_conversation(

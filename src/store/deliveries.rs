@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use entity::delivery;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use super::Store;
 use crate::ids::{MessageId, TenantId};
@@ -38,7 +40,11 @@ impl Store {
     }
 
     /// The tenant's delivery log, newest first.
-    pub async fn deliveries(&self, tenant: &TenantId, limit: u64) -> Result<Vec<delivery::Model>, sea_orm::DbErr> {
+    pub async fn deliveries(
+        &self,
+        tenant: &TenantId,
+        limit: u64,
+    ) -> Result<Vec<delivery::Model>, sea_orm::DbErr> {
         delivery::Entity::find()
             .filter(delivery::Column::TenantId.eq(tenant.0.as_str()))
             .order_by_desc(delivery::Column::At)

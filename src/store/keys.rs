@@ -47,7 +47,9 @@ fn parse_key(key: &str) -> Option<(&str, &str)> {
     let mut parts = key.splitn(3, '_');
     match (parts.next(), parts.next(), parts.next()) {
         (Some("cs"), Some(id), Some(secret))
-            if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty() =>
+            if id.len() == 16
+                && id.bytes().all(|b| b.is_ascii_hexdigit())
+                && !secret.is_empty() =>
         {
             Some((id, secret))
         }
@@ -57,7 +59,11 @@ fn parse_key(key: &str) -> Option<(&str, &str)> {
 
 impl Store {
     /// Issues a new key for `app` (created if needed) of `tenant`.
-    pub async fn create_key(&self, tenant: &TenantId, app_name: &str) -> Result<IssuedKey, sea_orm::DbErr> {
+    pub async fn create_key(
+        &self,
+        tenant: &TenantId,
+        app_name: &str,
+    ) -> Result<IssuedKey, sea_orm::DbErr> {
         let app = self.ensure_app(tenant, app_name).await?;
         let mut id_bytes = [0u8; 8];
         let mut secret_bytes = [0u8; 32];
@@ -75,20 +81,33 @@ impl Store {
         }
         .insert(self.db())
         .await?;
-        Ok(IssuedKey { key: format!("cs_{key_id}_{secret}"), key_id: KeyId(key_id) })
+        Ok(IssuedKey {
+            key: format!("cs_{key_id}_{secret}"),
+            key_id: KeyId(key_id),
+        })
     }
 
     /// The key's grant if it exists, is not revoked and the secret matches.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<AuthedKey>, sea_orm::DbErr> {
-        let Some((id, secret)) = parse_key(presented) else { return Ok(None) };
-        let Some(key) = api_key::Entity::find_by_id(id.to_owned()).one(self.db()).await? else {
+        let Some((id, secret)) = parse_key(presented) else {
             return Ok(None);
         };
-        let matches: bool = sha256_hex(secret).as_bytes().ct_eq(key.secret_sha256.as_bytes()).into();
+        let Some(key) = api_key::Entity::find_by_id(id.to_owned())
+            .one(self.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let matches: bool = sha256_hex(secret)
+            .as_bytes()
+            .ct_eq(key.secret_sha256.as_bytes())
+            .into();
         if !matches || key.revoked_at.is_some() {
             return Ok(None);
         }
-        let app = app::Entity::find_by_id(key.app_id.clone()).one(self.db()).await?;
+        let app = app::Entity::find_by_id(key.app_id.clone())
+            .one(self.db())
+            .await?;
         let limit = app
             .map(|a| RateLimit {
                 per_second: a.rate_per_second.and_then(|v| u32::try_from(v).ok()),
@@ -113,7 +132,11 @@ impl Store {
         Ok(keys
             .into_iter()
             .map(|k| KeyInfo {
-                app: apps.iter().find(|a| a.id == k.app_id).map(|a| a.name.clone()).unwrap_or_default(),
+                app: apps
+                    .iter()
+                    .find(|a| a.id == k.app_id)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default(),
                 key_id: KeyId(k.id),
                 created_at: k.created_at,
                 revoked_at: k.revoked_at,
@@ -123,7 +146,11 @@ impl Store {
 
     /// Revokes a tenant's key; `false` when the tenant has no such key. Revoking twice is
     /// harmless and keeps the first revocation time.
-    pub async fn revoke_key(&self, tenant: &TenantId, key_id: &str) -> Result<bool, sea_orm::DbErr> {
+    pub async fn revoke_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+    ) -> Result<bool, sea_orm::DbErr> {
         let key = api_key::Entity::find_by_id(key_id.to_owned())
             .filter(api_key::Column::TenantId.eq(tenant.0.as_str()))
             .one(self.db())
@@ -144,7 +171,10 @@ mod tests {
 
     #[test]
     fn parses_only_well_formed_keys() {
-        assert_eq!(parse_key("cs_0123456789abcdef_s3cr_et"), Some(("0123456789abcdef", "s3cr_et")));
+        assert_eq!(
+            parse_key("cs_0123456789abcdef_s3cr_et"),
+            Some(("0123456789abcdef", "s3cr_et"))
+        );
         assert_eq!(parse_key("cs_0123456789abcdef_"), None);
         assert_eq!(parse_key("cs_short_secret"), None);
         assert_eq!(parse_key("xx_0123456789abcdef_secret"), None);

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::{conversation, message};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::Store;
 use crate::ids::{ConversationId, MessageId, Role, StreamId};
@@ -32,7 +32,9 @@ pub struct NewMessage {
 /// Whether a message was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
-    Stored { seq: i32 },
+    Stored {
+        seq: i32,
+    },
     /// The conversation already holds [`MESSAGE_CAP`] messages.
     OverCap,
 }
@@ -42,9 +44,12 @@ impl Store {
     /// transaction, and the count only moves through a guarded UPDATE, so concurrent
     /// writers can never exceed the cap or reuse a sequence number.
     pub async fn append_message(&self, m: &NewMessage) -> Result<Appended, sea_orm::DbErr> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let bumped = conversation::Entity::update_many()
-            .col_expr(conversation::Column::MessageCount, Expr::col(conversation::Column::MessageCount).add(1))
+            .col_expr(
+                conversation::Column::MessageCount,
+                Expr::col(conversation::Column::MessageCount).add(1),
+            )
             .filter(conversation::Column::Id.eq(m.conversation_id.0.as_str()))
             .filter(conversation::Column::MessageCount.lt(MESSAGE_CAP))
             .exec(&txn)
@@ -79,7 +84,10 @@ impl Store {
     }
 
     /// All stored messages of a conversation, in transcription order.
-    pub async fn messages(&self, conversation: &ConversationId) -> Result<Vec<message::Model>, sea_orm::DbErr> {
+    pub async fn messages(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<message::Model>, sea_orm::DbErr> {
         message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation.0.as_str()))
             .order_by_asc(message::Column::Seq)

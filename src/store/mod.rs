@@ -12,7 +12,10 @@ pub mod webhooks;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -52,6 +55,17 @@ impl Store {
         self.db.execute_unprepared("SELECT 1").await.map(|_| ())
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at `BEGIN`
+    /// (IMMEDIATE), so concurrent writers queue on the busy timeout instead of failing
+    /// with "database is locked" when a read transaction tries to upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.db.begin_with_options(options).await
+    }
+
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
     }
@@ -63,5 +77,8 @@ impl Store {
 
 /// True when the error is a unique-constraint violation (a lost insert race).
 pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }

@@ -46,16 +46,27 @@ impl Store {
     }
 
     pub async fn list_tenants(&self) -> Result<Vec<tenant::Model>, sea_orm::DbErr> {
-        tenant::Entity::find().order_by_asc(tenant::Column::CreatedAt).all(self.db()).await
+        tenant::Entity::find()
+            .order_by_asc(tenant::Column::CreatedAt)
+            .all(self.db())
+            .await
     }
 
     pub async fn tenant(&self, id: &TenantId) -> Result<Option<tenant::Model>, sea_orm::DbErr> {
-        tenant::Entity::find_by_id(id.0.clone()).one(self.db()).await
+        tenant::Entity::find_by_id(id.0.clone())
+            .one(self.db())
+            .await
     }
 
     /// Replaces the tenant's AWS settings; `None` when the tenant does not exist.
-    pub async fn set_aws(&self, id: &TenantId, aws: &AwsSettings) -> Result<Option<tenant::Model>, sea_orm::DbErr> {
-        let Some(t) = self.tenant(id).await? else { return Ok(None) };
+    pub async fn set_aws(
+        &self,
+        id: &TenantId,
+        aws: &AwsSettings,
+    ) -> Result<Option<tenant::Model>, sea_orm::DbErr> {
+        let Some(t) = self.tenant(id).await? else {
+            return Ok(None);
+        };
         let mut am: tenant::ActiveModel = t.into();
         am.aws_role_arn = Set(aws.role_arn.clone());
         am.aws_external_id = Set(aws.external_id.clone());
@@ -65,7 +76,11 @@ impl Store {
     }
 
     /// The app of that name, created with default limits when it does not exist yet.
-    pub async fn ensure_app(&self, tenant: &TenantId, name: &str) -> Result<app::Model, sea_orm::DbErr> {
+    pub async fn ensure_app(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<app::Model, sea_orm::DbErr> {
         if let Some(found) = self.app_by_name(tenant, name).await? {
             return Ok(found);
         }
@@ -74,7 +89,12 @@ impl Store {
         }
     }
 
-    pub async fn create_app(&self, tenant: &TenantId, name: &str, limit: RateLimit) -> Result<AppCreated, sea_orm::DbErr> {
+    pub async fn create_app(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        limit: RateLimit,
+    ) -> Result<AppCreated, sea_orm::DbErr> {
         let inserted = app::ActiveModel {
             id: Set(AppId::generate().0),
             tenant_id: Set(tenant.0.clone()),
@@ -95,7 +115,11 @@ impl Store {
         }
     }
 
-    pub async fn app_by_name(&self, tenant: &TenantId, name: &str) -> Result<Option<app::Model>, sea_orm::DbErr> {
+    pub async fn app_by_name(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<app::Model>, sea_orm::DbErr> {
         app::Entity::find()
             .filter(app::Column::TenantId.eq(tenant.0.as_str()))
             .filter(app::Column::Name.eq(name))
@@ -112,7 +136,12 @@ impl Store {
     }
 
     /// Sets (or creates) an app's rate limit.
-    pub async fn set_app_limit(&self, tenant: &TenantId, name: &str, limit: RateLimit) -> Result<app::Model, sea_orm::DbErr> {
+    pub async fn set_app_limit(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        limit: RateLimit,
+    ) -> Result<app::Model, sea_orm::DbErr> {
         let existing = match self.create_app(tenant, name, limit).await? {
             AppCreated::New(a) => return Ok(a),
             AppCreated::Existing(a) => a,

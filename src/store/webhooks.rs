@@ -19,11 +19,21 @@ pub struct TargetRecord {
 
 impl Store {
     /// Creates or replaces the tenant's target.
-    pub async fn put_webhook(&self, tenant: &TenantId, t: &TargetRecord) -> Result<webhook_target::Model, sea_orm::DbErr> {
-        let existing = webhook_target::Entity::find_by_id(tenant.0.clone()).one(self.db()).await?;
+    pub async fn put_webhook(
+        &self,
+        tenant: &TenantId,
+        t: &TargetRecord,
+    ) -> Result<webhook_target::Model, sea_orm::DbErr> {
+        let existing = webhook_target::Entity::find_by_id(tenant.0.clone())
+            .one(self.db())
+            .await?;
+        let is_new = existing.is_none();
         let mut am = match existing {
             Some(m) => m.into_active_model(),
-            None => webhook_target::ActiveModel { tenant_id: Set(tenant.0.clone()), ..Default::default() },
+            None => webhook_target::ActiveModel {
+                tenant_id: Set(tenant.0.clone()),
+                ..Default::default()
+            },
         };
         am.url = Set(t.url.clone());
         am.auth_mode = Set(t.auth_mode.clone());
@@ -31,20 +41,32 @@ impl Store {
         am.auth_sealed = Set(t.auth_sealed.clone());
         am.timeout_ms = Set(t.timeout_ms);
         am.updated_at = Set(Utc::now());
-        am.save(self.db()).await?;
+        // `save` would guess UPDATE from the set primary key; say which one it is.
+        if is_new {
+            am.insert(self.db()).await?;
+        } else {
+            am.update(self.db()).await?;
+        }
         webhook_target::Entity::find_by_id(tenant.0.clone())
             .one(self.db())
             .await?
             .ok_or_else(|| sea_orm::DbErr::RecordNotFound("webhook target vanished".into()))
     }
 
-    pub async fn webhook(&self, tenant: &TenantId) -> Result<Option<webhook_target::Model>, sea_orm::DbErr> {
-        webhook_target::Entity::find_by_id(tenant.0.clone()).one(self.db()).await
+    pub async fn webhook(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<webhook_target::Model>, sea_orm::DbErr> {
+        webhook_target::Entity::find_by_id(tenant.0.clone())
+            .one(self.db())
+            .await
     }
 
     /// Removes the target; `false` when there was none.
     pub async fn delete_webhook(&self, tenant: &TenantId) -> Result<bool, sea_orm::DbErr> {
-        let res = webhook_target::Entity::delete_by_id(tenant.0.clone()).exec(self.db()).await?;
+        let res = webhook_target::Entity::delete_by_id(tenant.0.clone())
+            .exec(self.db())
+            .await?;
         Ok(res.rows_affected > 0)
     }
 }

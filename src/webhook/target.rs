@@ -19,13 +19,25 @@ pub enum SecretLocation {
 pub enum AuthPublic {
     None,
     #[serde(rename_all = "camelCase")]
-    Secret { name: String, location: SecretLocation },
+    Secret {
+        name: String,
+        location: SecretLocation,
+    },
     #[serde(rename_all = "camelCase")]
-    CustomCa { ca_pem: String },
+    CustomCa {
+        ca_pem: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Mtls { client_cert_pem: String, ca_pem: Option<String> },
+    Mtls {
+        client_cert_pem: String,
+        ca_pem: Option<String>,
+    },
     #[serde(rename_all = "camelCase")]
-    Oauth2 { token_url: String, client_id: String, scopes: Vec<String> },
+    Oauth2 {
+        token_url: String,
+        client_id: String,
+        scopes: Vec<String>,
+    },
 }
 
 impl AuthPublic {
@@ -69,11 +81,19 @@ pub enum PemError {
 
 /// Checks that a PEM bundle holds at least one certificate.
 pub fn check_certificates(pem: &str) -> Result<usize, PemError> {
-    let count = CertificateDer::pem_slice_iter(pem.as_bytes()).filter(Result::is_ok).count();
-    if count == 0 { Err(PemError::NoCertificate) } else { Ok(count) }
+    let count = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .filter(Result::is_ok)
+        .count();
+    if count == 0 {
+        Err(PemError::NoCertificate)
+    } else {
+        Ok(count)
+    }
 }
 
 /// Checks that a PEM value is a private key.
 pub fn check_private_key(pem: &str) -> Result<(), PemError> {
-    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map(|_| ()).map_err(|_| PemError::NoKey)
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map(|_| ())
+        .map_err(|_| PemError::NoKey)
 }

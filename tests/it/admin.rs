@@ -12,31 +12,66 @@ use crate::helpers::{assert_error, body, spawn_app, start_body};
 async fn tenants_are_created_listed_and_read() {
     let app = spawn_app().await;
     let id = app.create_tenant("  Acme Telecom ").await;
-    let t = body(app.admin(Method::GET, &format!("/tenants/{id}"), None).await).await;
+    let t = body(
+        app.admin(Method::GET, &format!("/tenants/{id}"), None)
+            .await,
+    )
+    .await;
     assert_eq!(t["name"], "Acme Telecom", "name is trimmed");
     assert!(t["createdAt"].is_string());
     let list = body(app.admin(Method::GET, "/tenants", None).await).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    assert_error(app.admin(Method::GET, "/tenants/unknown", None).await, 404, "404-01").await;
+    assert_error(
+        app.admin(Method::GET, "/tenants/unknown", None).await,
+        404,
+        "404-01",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn key_is_shown_once_and_stored_only_as_a_hash() {
     let app = spawn_app().await;
     let tenant = app.create_tenant("Acme").await;
-    let res = app.admin(Method::POST, &format!("/tenants/{tenant}/keys"), Some(json!({"app": "lambda"}))).await;
+    let res = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/keys"),
+            Some(json!({"app": "lambda"})),
+        )
+        .await;
     let created = body(res).await;
     let key = created["key"].as_str().unwrap();
     let key_id = created["keyId"].as_str().unwrap();
     assert!(key.starts_with(&format!("cs_{key_id}_")), "{key}");
     let secret = key.splitn(3, '_').nth(2).unwrap();
     use sea_orm::EntityTrait;
-    let rows = entity::api_key::Entity::find().all(app.state.store.db()).await.unwrap();
+    let rows = entity::api_key::Entity::find()
+        .all(app.state.store.db())
+        .await
+        .unwrap();
     let dump = format!("{rows:?}");
     assert!(!dump.contains(secret), "the secret is not stored");
-    let apps = body(app.admin(Method::GET, &format!("/tenants/{tenant}/apps"), None).await).await;
-    assert_eq!(apps["items"][0]["name"], "lambda", "the app was created with the key");
-    assert_error(app.admin(Method::DELETE, &format!("/tenants/{tenant}/keys/nokey"), None).await, 404, "404-01").await;
+    let apps = body(
+        app.admin(Method::GET, &format!("/tenants/{tenant}/apps"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        apps["items"][0]["name"], "lambda",
+        "the app was created with the key"
+    );
+    assert_error(
+        app.admin(
+            Method::DELETE,
+            &format!("/tenants/{tenant}/keys/nokey"),
+            None,
+        )
+        .await,
+        404,
+        "404-01",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -46,19 +81,47 @@ async fn aws_settings_round_trip_and_are_validated() {
     let path = format!("/tenants/{tenant}/aws");
     let settings = json!({"roleArn": "arn:aws:iam::123456789012:role/callscribe-kvs-read",
         "externalId": "acme-42", "region": "us-east-1", "endpointUrl": "http://127.0.0.1:4567"});
-    assert_eq!(app.admin(Method::PUT, &path, Some(settings.clone())).await.status(), 200);
-    assert_eq!(body(app.admin(Method::GET, &path, None).await).await, settings);
+    assert_eq!(
+        app.admin(Method::PUT, &path, Some(settings.clone()))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        body(app.admin(Method::GET, &path, None).await).await,
+        settings
+    );
     let bad = json!({"roleArn": "arn:aws:s3:::bucket"});
-    assert_error(app.admin(Method::PUT, &path, Some(bad)).await, 400, "400-01").await;
+    assert_error(
+        app.admin(Method::PUT, &path, Some(bad)).await,
+        400,
+        "400-01",
+    )
+    .await;
     let bad = json!({"endpointUrl": "ftp://x"});
-    assert_error(app.admin(Method::PUT, &path, Some(bad)).await, 400, "400-01").await;
-    assert_eq!(body(app.admin(Method::GET, &path, None).await).await, settings, "refused updates change nothing");
+    assert_error(
+        app.admin(Method::PUT, &path, Some(bad)).await,
+        400,
+        "400-01",
+    )
+    .await;
+    assert_eq!(
+        body(app.admin(Method::GET, &path, None).await).await,
+        settings,
+        "refused updates change nothing"
+    );
 }
 
 /// Every column of the tenant's webhook row, as text.
 async fn stored_webhook_row(app: &crate::helpers::TestApp) -> String {
     use sea_orm::EntityTrait;
-    format!("{:?}", entity::webhook_target::Entity::find().all(app.state.store.db()).await.unwrap())
+    format!(
+        "{:?}",
+        entity::webhook_target::Entity::find()
+            .all(app.state.store.db())
+            .await
+            .unwrap()
+    )
 }
 
 #[tokio::test]
@@ -72,22 +135,39 @@ async fn webhook_secrets_are_write_only_and_encrypted_at_rest() {
     let res = app.admin(Method::PUT, &path, Some(target)).await;
     assert_eq!(res.status(), 200);
     let shown = body(res).await;
-    assert_eq!(shown, json!({"url": "https://hooks.example.com/transcripts",
-        "auth": {"mode": "secret", "name": "x-hook-token", "in": "header"}, "timeoutMs": 1500}));
+    assert_eq!(
+        shown,
+        json!({"url": "https://hooks.example.com/transcripts",
+        "auth": {"mode": "secret", "name": "x-hook-token", "in": "header"}, "timeoutMs": 1500})
+    );
     assert_eq!(body(app.admin(Method::GET, &path, None).await).await, shown);
-    assert!(!stored_webhook_row(&app).await.contains("s3cr3t-t0ken"), "secret sealed at rest");
+    assert!(
+        !stored_webhook_row(&app).await.contains("s3cr3t-t0ken"),
+        "secret sealed at rest"
+    );
 
     // Changing the URL without re-sending the secret keeps it.
     let moved = json!({"url": "https://hooks.example.com/v2", "auth": {"mode": "secret", "name": "x-hook-token", "in": "query"}});
-    assert_eq!(app.admin(Method::PUT, &path, Some(moved)).await.status(), 200);
+    assert_eq!(
+        app.admin(Method::PUT, &path, Some(moved)).await.status(),
+        200
+    );
     let row = entity_row(&app).await;
-    let opened = app.state.sealer.open(row.auth_sealed.as_deref().unwrap()).unwrap();
+    let opened = app
+        .state
+        .sealer
+        .open(row.auth_sealed.as_deref().unwrap())
+        .unwrap();
     assert!(opened.contains("s3cr3t-t0ken"), "kept secret decrypts");
 }
 
 async fn entity_row(app: &crate::helpers::TestApp) -> entity::webhook_target::Model {
     use sea_orm::EntityTrait;
-    entity::webhook_target::Entity::find().one(app.state.store.db()).await.unwrap().unwrap()
+    entity::webhook_target::Entity::find()
+        .one(app.state.store.db())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -123,7 +203,10 @@ async fn webhook_with_pem_material_is_accepted_without_echoing_the_key() {
     let shown = body(app.admin(Method::PUT, &path, Some(target)).await).await;
     assert_eq!(shown["auth"]["mode"], "mtls");
     assert!(shown["auth"].get("clientKeyPem").is_none());
-    assert!(!stored_webhook_row(&app).await.contains("PRIVATE KEY"), "key sealed at rest");
+    assert!(
+        !stored_webhook_row(&app).await.contains("PRIVATE KEY"),
+        "key sealed at rest"
+    );
     let ca = json!({"url": "https://hooks.example.com/t", "auth": {"mode": "customCa", "caPem": cert_pem}});
     assert_eq!(app.admin(Method::PUT, &path, Some(ca)).await.status(), 200);
     let oauth = json!({"url": "https://hooks.example.com/t", "auth": {"mode": "oauth2",
@@ -150,13 +233,32 @@ async fn delivery_log_is_newest_first_and_per_tenant() {
             error: Some("timed out after 2000 ms".into()),
             latency_ms: Some(2000),
         };
-        app.state.store.record_delivery_failure(&failure).await.unwrap();
+        app.state
+            .store
+            .record_delivery_failure(&failure)
+            .await
+            .unwrap();
     }
-    let log = body(app.admin(Method::GET, &format!("/tenants/{tenant}/deliveries"), None).await).await;
-    let ids: Vec<&str> = log["items"].as_array().unwrap().iter().map(|d| d["messageId"].as_str().unwrap()).collect();
+    let log = body(
+        app.admin(Method::GET, &format!("/tenants/{tenant}/deliveries"), None)
+            .await,
+    )
+    .await;
+    let ids: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["messageId"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["m1", "m0"]);
     assert_eq!(log["items"][0]["outcome"], "timeout");
-    let res = app.admin(Method::GET, &format!("/tenants/{tenant}/deliveries?limit=0"), None).await;
+    let res = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{tenant}/deliveries?limit=0"),
+            None,
+        )
+        .await;
     assert_error(res, 400, "400-01").await;
 }
 
@@ -166,24 +268,48 @@ async fn cli_creates_tenants_and_keys_that_the_server_accepts() {
     // `callscribe admin ...` on the app's own database; the key it prints must work.
     let cli = |args: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"));
-        cmd.args(["admin"]).args(args).env("CALLSCRIBE_DATA_DIR", app.data_dir()).env("CALLSCRIBE_SECRET_KEY", "11".repeat(32));
+        cmd.args(["admin"])
+            .args(args)
+            .env("CALLSCRIBE_DATA_DIR", app.data_dir())
+            .env("CALLSCRIBE_SECRET_KEY", "11".repeat(32));
         if let Some(url) = &app.state.config.database_url {
             cmd.env("CALLSCRIBE_DATABASE_URL", url.expose());
         }
         let out = cmd.output().expect("run callscribe");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let tenant = cli(&["tenant-create", "From CLI"]);
-    cli(&["app-set", "--tenant", &tenant, "ops", "--rate", "1000", "--burst", "2000"]);
-    let apps = body(app.admin(Method::GET, &format!("/tenants/{tenant}/apps"), None).await).await;
-    assert_eq!(apps["items"], json!([{"name": "ops", "ratePerSecond": 1000, "burst": 2000}]));
+    cli(&[
+        "app-set", "--tenant", &tenant, "ops", "--rate", "1000", "--burst", "2000",
+    ]);
+    let apps = body(
+        app.admin(Method::GET, &format!("/tenants/{tenant}/apps"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        apps["items"],
+        json!([{"name": "ops", "ratePerSecond": 1000, "burst": 2000}])
+    );
     let key = cli(&["key-create", "--tenant", &tenant, "--app", "ops"]);
     assert!(key.starts_with("cs_"));
     assert_eq!(app.start(&key, &start_body("cli-guid")).await.status(), 200);
     let listed = cli(&["key-list", "--tenant", &tenant]);
     let key_id = key.split('_').nth(1).unwrap();
-    assert!(listed.contains(key_id) && listed.contains("active") && !listed.contains(&key), "{listed}");
+    assert!(
+        listed.contains(key_id) && listed.contains("active") && !listed.contains(&key),
+        "{listed}"
+    );
     cli(&["key-revoke", "--tenant", &tenant, key_id]);
-    assert_error(app.start(&key, &start_body("cli-guid-2")).await, 401, "401-01").await;
+    assert_error(
+        app.start(&key, &start_body("cli-guid-2")).await,
+        401,
+        "401-01",
+    )
+    .await;
 }

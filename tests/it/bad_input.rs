@@ -9,11 +9,18 @@ use crate::helpers::{TestApp, assert_error, spawn_app, start_body};
 /// message neither leaks Rust internals nor misses `mentions`.
 async fn refused(app: &TestApp, key: &str, body: &Value, status: u16, code: &str, mentions: &str) {
     let msg = assert_error(app.start(key, body).await, status, code).await;
-    assert!(msg.contains(mentions), "message `{msg}` should mention `{mentions}`");
+    assert!(
+        msg.contains(mentions),
+        "message `{msg}` should mention `{mentions}`"
+    );
     for leak in ["callscribe::", "poem", "sea_orm", "panicked", "::"] {
         assert!(!msg.contains(leak), "message leaks internals: {msg}");
     }
-    assert_eq!(app.conversation_count().await, 0, "nothing stored for {body}");
+    assert_eq!(
+        app.conversation_count().await,
+        0,
+        "nothing stored for {body}"
+    );
 }
 
 fn with(mut body: Value, pointer: &str, value: Value) -> Value {
@@ -22,7 +29,10 @@ fn with(mut body: Value, pointer: &str, value: Value) -> Value {
 }
 
 fn without(mut body: Value, parent: &str, field: &str) -> Value {
-    body.pointer_mut(parent).and_then(Value::as_object_mut).expect("object").remove(field);
+    body.pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .expect("object")
+        .remove(field);
     body
 }
 
@@ -30,8 +40,17 @@ fn without(mut body: Value, parent: &str, field: &str) -> Value {
 async fn malformed_json_is_400_01() {
     let app = spawn_app().await;
     let (_, key) = app.tenant_with_key().await;
-    for raw in ["{", "not json", "[]", "null", "{\"namespace\": \"amazonconnect\",}", ""] {
-        let res = app.post_raw("/mg-autotranscribe/v1/start-streaming", &key, raw).await;
+    for raw in [
+        "{",
+        "not json",
+        "[]",
+        "null",
+        "{\"namespace\": \"amazonconnect\",}",
+        "",
+    ] {
+        let res = app
+            .post_raw("/mg-autotranscribe/v1/start-streaming", &key, raw)
+            .await;
         assert_error(res, 400, "400-01").await;
     }
     assert_eq!(app.conversation_count().await, 0);
@@ -41,10 +60,32 @@ async fn malformed_json_is_400_01() {
 async fn missing_required_fields_are_400_01_naming_the_field() {
     let app = spawn_app().await;
     let (_, key) = app.tenant_with_key().await;
-    for field in ["namespace", "guid", "customerId", "agentId", "amazonConnectParams"] {
-        refused(&app, &key, &without(start_body("g"), "", field), 400, "400-01", field).await;
+    for field in [
+        "namespace",
+        "guid",
+        "customerId",
+        "agentId",
+        "amazonConnectParams",
+    ] {
+        refused(
+            &app,
+            &key,
+            &without(start_body("g"), "", field),
+            400,
+            "400-01",
+            field,
+        )
+        .await;
     }
-    refused(&app, &key, &without(start_body("g"), "/amazonConnectParams", "streamArn"), 400, "400-01", "streamArn").await;
+    refused(
+        &app,
+        &key,
+        &without(start_body("g"), "/amazonConnectParams", "streamArn"),
+        400,
+        "400-01",
+        "streamArn",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -54,13 +95,37 @@ async fn wrong_types_are_400_01_naming_the_field() {
     let cases = [
         ("/guid", json!(42), "guid"),
         ("/customerId", json!(["a"]), "customerId"),
-        ("/autotranscribeParams/detailedToken", json!("yes"), "detailedToken"),
-        ("/autotranscribeParams/redactionOutput", json!("sometimes"), "redactionOutput"),
-        ("/amazonConnectParams/startSelectorType", json!("LATEST"), "startSelectorType"),
-        ("/autotranscribeParams", json!("en-US"), "autotranscribeParams"),
+        (
+            "/autotranscribeParams/detailedToken",
+            json!("yes"),
+            "detailedToken",
+        ),
+        (
+            "/autotranscribeParams/redactionOutput",
+            json!("sometimes"),
+            "redactionOutput",
+        ),
+        (
+            "/amazonConnectParams/startSelectorType",
+            json!("LATEST"),
+            "startSelectorType",
+        ),
+        (
+            "/autotranscribeParams",
+            json!("en-US"),
+            "autotranscribeParams",
+        ),
     ];
     for (pointer, value, field) in cases {
-        refused(&app, &key, &with(start_body("g"), pointer, value), 400, "400-01", field).await;
+        refused(
+            &app,
+            &key,
+            &with(start_body("g"), pointer, value),
+            400,
+            "400-01",
+            field,
+        )
+        .await;
     }
 }
 
@@ -76,10 +141,22 @@ async fn empty_and_oversized_fields_are_400_01() {
         ("/customerId", json!("   "), "customerId"),
         ("/agentId", json!(long), "agentId"),
         ("/amazonConnectParams/streamArn", json!(""), "streamArn"),
-        ("/amazonConnectParams/streamArn", json!("arn:aws:s3:::bucket/key"), "streamArn"),
+        (
+            "/amazonConnectParams/streamArn",
+            json!("arn:aws:s3:::bucket/key"),
+            "streamArn",
+        ),
     ];
     for (pointer, value, field) in cases {
-        refused(&app, &key, &with(start_body("g"), pointer, value), 400, "400-01", field).await;
+        refused(
+            &app,
+            &key,
+            &with(start_body("g"), pointer, value),
+            400,
+            "400-01",
+            field,
+        )
+        .await;
     }
 }
 
@@ -96,9 +173,21 @@ async fn guid_with_forbidden_characters_is_400_01() {
 async fn unknown_namespace_is_400_02_listing_the_supported_ones() {
     let app = spawn_app().await;
     let (_, key) = app.tenant_with_key().await;
-    refused(&app, &key, &with(start_body("g"), "/namespace", json!("genesys")), 400, "400-02", "amazonconnect").await;
+    refused(
+        &app,
+        &key,
+        &with(start_body("g"), "/namespace", json!("genesys")),
+        400,
+        "400-02",
+        "amazonconnect",
+    )
+    .await;
     let res = app
-        .post("/mg-autotranscribe/v1/stop-streaming", &key, &json!({"namespace": "twilio", "guid": "g"}))
+        .post(
+            "/mg-autotranscribe/v1/stop-streaming",
+            &key,
+            &json!({"namespace": "twilio", "guid": "g"}),
+        )
         .await;
     assert_error(res, 400, "400-02").await;
 }
@@ -107,7 +196,11 @@ async fn unknown_namespace_is_400_02_listing_the_supported_ones() {
 async fn unsupported_language_is_400_03_listing_the_supported_ones() {
     let app = spawn_app().await;
     let (_, key) = app.tenant_with_key().await;
-    let body = with(start_body("g"), "/autotranscribeParams/language", json!("fr-FR"));
+    let body = with(
+        start_body("g"),
+        "/autotranscribeParams/language",
+        json!("fr-FR"),
+    );
     refused(&app, &key, &body, 400, "400-03", "en-US").await;
 }
 
@@ -115,11 +208,23 @@ async fn unsupported_language_is_400_03_listing_the_supported_ones() {
 async fn fragment_number_selector_needs_after_fragment_number() {
     let app = spawn_app().await;
     let (_, key) = app.tenant_with_key().await;
-    let body = with(start_body("g"), "/amazonConnectParams/startSelectorType", json!("FRAGMENT_NUMBER"));
+    let body = with(
+        start_body("g"),
+        "/amazonConnectParams/startSelectorType",
+        json!("FRAGMENT_NUMBER"),
+    );
     refused(&app, &key, &body, 400, "400-01", "afterFragmentNumber").await;
-    let body = with(body, "/amazonConnectParams/afterFragmentNumber", json!("12ab"));
+    let body = with(
+        body,
+        "/amazonConnectParams/afterFragmentNumber",
+        json!("12ab"),
+    );
     refused(&app, &key, &body, 400, "400-01", "afterFragmentNumber").await;
-    let body = with(start_body("g"), "/amazonConnectParams/startSelectorType", json!("SERVER_TIMESTAMP"));
+    let body = with(
+        start_body("g"),
+        "/amazonConnectParams/startSelectorType",
+        json!("SERVER_TIMESTAMP"),
+    );
     refused(&app, &key, &body, 400, "400-01", "startTimestamp").await;
 }
 
@@ -131,10 +236,15 @@ async fn body_over_the_limit_is_413_whether_declared_or_chunked() {
     big["customerId"] = json!("x".repeat(5000));
     refused(&app, &key, &big, 413, "413-01", "4096").await;
     // Chunked: no Content-Length, so the limit must be enforced while reading.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10).map(|_| Ok(vec![b' '; 1000])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..10).map(|_| Ok(vec![b' '; 1000])).collect();
     let stream = futures_util::stream::iter(chunks);
     let res = app
-        .post_raw("/mg-autotranscribe/v1/start-streaming", &key, reqwest::Body::wrap_stream(stream))
+        .post_raw(
+            "/mg-autotranscribe/v1/start-streaming",
+            &key,
+            reqwest::Body::wrap_stream(stream),
+        )
         .await;
     assert_error(res, 413, "413-01").await;
     assert_eq!(app.conversation_count().await, 0);
@@ -197,11 +307,17 @@ async fn messages_without_external_id_is_400_01() {
 async fn admin_bad_input_is_rejected_and_not_stored() {
     let app = spawn_app().await;
     use reqwest::Method;
-    let res = app.admin(Method::POST, "/tenants", Some(json!({"name": ""}))).await;
+    let res = app
+        .admin(Method::POST, "/tenants", Some(json!({"name": ""})))
+        .await;
     assert_error(res, 400, "400-01").await;
-    let res = app.admin(Method::POST, "/tenants", Some(json!({"title": "x"}))).await;
+    let res = app
+        .admin(Method::POST, "/tenants", Some(json!({"title": "x"})))
+        .await;
     assert_error(res, 400, "400-01").await;
-    let res = app.admin(Method::GET, "/tenants/not-a-tenant/keys", None).await;
+    let res = app
+        .admin(Method::GET, "/tenants/not-a-tenant/keys", None)
+        .await;
     assert_error(res, 404, "404-01").await;
     let tenants = crate::helpers::body(app.admin(Method::GET, "/tenants", None).await).await;
     assert_eq!(tenants["items"].as_array().unwrap().len(), 0);

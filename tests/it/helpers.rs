@@ -35,8 +35,13 @@ async fn fresh_postgres_url() -> String {
     let server = std::env::var("CALLSCRIBE_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let name = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(format!("{server}/postgres")).await.expect("connect to PostgreSQL");
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    let admin = Database::connect(format!("{server}/postgres"))
+        .await
+        .expect("connect to PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
     admin.close().await.ok();
     format!("{server}/{name}")
 }
@@ -65,7 +70,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let server = tokio::spawn(callscribe::run(state.clone(), listener, async {
         let _ = stopped.await;
     }));
-    TestApp { addr, state, http: reqwest::Client::new(), stop: Some(stop), server: Some(server), _dir: dir }
+    TestApp {
+        addr,
+        state,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        server: Some(server),
+        _dir: dir,
+    }
 }
 
 impl TestApp {
@@ -87,8 +99,16 @@ impl TestApp {
         }
     }
 
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
-        let mut req = self.http.request(method, self.url(&format!("/admin/v1{path}"))).bearer_auth(ADMIN_TOKEN);
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .http
+            .request(method, self.url(&format!("/admin/v1{path}")))
+            .bearer_auth(ADMIN_TOKEN);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -97,14 +117,29 @@ impl TestApp {
 
     /// Creates a tenant through the admin API; returns its id.
     pub async fn create_tenant(&self, name: &str) -> String {
-        let res = self.admin(reqwest::Method::POST, "/tenants", Some(json!({"name": name}))).await;
+        let res = self
+            .admin(
+                reqwest::Method::POST,
+                "/tenants",
+                Some(json!({"name": name})),
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED);
-        body(res).await["id"].as_str().expect("tenant id").to_owned()
+        body(res).await["id"]
+            .as_str()
+            .expect("tenant id")
+            .to_owned()
     }
 
     /// Creates an API key for `app` of `tenant`; returns the full key.
     pub async fn create_key(&self, tenant: &str, app: &str) -> String {
-        let res = self.admin(reqwest::Method::POST, &format!("/tenants/{tenant}/keys"), Some(json!({"app": app}))).await;
+        let res = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/tenants/{tenant}/keys"),
+                Some(json!({"app": app})),
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         body(res).await["key"].as_str().expect("key").to_owned()
     }
@@ -117,10 +152,21 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
-        self.http.post(self.url(path)).header("x-api-key", key).json(body).send().await.expect("request")
+        self.http
+            .post(self.url(path))
+            .header("x-api-key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
-    pub async fn post_raw(&self, path: &str, key: &str, body: impl Into<reqwest::Body>) -> Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        key: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         self.http
             .post(self.url(path))
             .header("x-api-key", key)
@@ -132,12 +178,17 @@ impl TestApp {
     }
 
     pub async fn start(&self, key: &str, body: &Value) -> Response {
-        self.post("/mg-autotranscribe/v1/start-streaming", key, body).await
+        self.post("/mg-autotranscribe/v1/start-streaming", key, body)
+            .await
     }
 
     pub async fn stop(&self, key: &str, guid: &str) -> Response {
-        self.post("/mg-autotranscribe/v1/stop-streaming", key, &json!({"namespace": "amazonconnect", "guid": guid}))
-            .await
+        self.post(
+            "/mg-autotranscribe/v1/stop-streaming",
+            key,
+            &json!({"namespace": "amazonconnect", "guid": guid}),
+        )
+        .await
     }
 
     pub async fn messages(&self, key: &str, guid: &str) -> Response {
@@ -153,7 +204,10 @@ impl TestApp {
     /// Number of conversations stored, across all tenants.
     pub async fn conversation_count(&self) -> u64 {
         use sea_orm::{EntityTrait, PaginatorTrait};
-        entity::conversation::Entity::find().count(self.state.store.db()).await.expect("count")
+        entity::conversation::Entity::find()
+            .count(self.state.store.db())
+            .await
+            .expect("count")
     }
 }
 
@@ -177,12 +231,26 @@ pub async fn body(res: Response) -> Value {
 /// Asserts the contract's error body and returns the message.
 pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
     assert_eq!(res.status().as_u16(), status, "status");
-    let header_id = res.headers().get("x-request-id").expect("x-request-id header").to_str().unwrap().to_owned();
+    let header_id = res
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id header")
+        .to_str()
+        .unwrap()
+        .to_owned();
     let b = body(res).await;
     let err = &b["error"];
     assert_eq!(err["code"], code, "error code in {b}");
-    assert_eq!(err["requestId"], header_id.as_str(), "requestId matches the header");
-    assert_eq!(b.as_object().unwrap().len(), 1, "only `error` at top level: {b}");
+    assert_eq!(
+        err["requestId"],
+        header_id.as_str(),
+        "requestId matches the header"
+    );
+    assert_eq!(
+        b.as_object().unwrap().len(),
+        1,
+        "only `error` at top level: {b}"
+    );
     let message = err["message"].as_str().expect("message").to_owned();
     assert!(!message.is_empty());
     message

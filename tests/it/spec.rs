@@ -21,7 +21,8 @@ async fn checked_in_spec_matches_the_generated_one() {
 async fn served_spec_is_the_generated_one() {
     let app = spawn_app().await;
     let served = body(app.http.get(app.url("/openapi.json")).send().await.unwrap()).await;
-    let generated: Value = serde_json::from_str(&callscribe::api::spec_json(app.state.clone())).unwrap();
+    let generated: Value =
+        serde_json::from_str(&callscribe::api::spec_json(app.state.clone())).unwrap();
     assert_eq!(served, generated);
 }
 
@@ -35,36 +36,77 @@ async fn every_operation_is_documented_with_errors_and_security() {
             operations += 1;
             let name = format!("{method} {path}");
             assert!(op["operationId"].is_string(), "{name}: operationId");
-            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{name}: summary");
-            assert!(op["description"].as_str().is_some_and(|s| s.len() > 20), "{name}: description");
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{name}: summary"
+            );
+            assert!(
+                op["description"].as_str().is_some_and(|s| s.len() > 20),
+                "{name}: description"
+            );
             let responses = op["responses"].as_object().unwrap();
-            assert!(responses.keys().any(|s| s.starts_with('2')), "{name}: success response");
-            let public = path.starts_with("/mg-autotranscribe") || path.starts_with("/conversation");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{name}: success response"
+            );
+            let public =
+                path.starts_with("/mg-autotranscribe") || path.starts_with("/conversation");
             let admin = path.starts_with("/admin");
             if public || admin {
                 assert!(responses.contains_key("401"), "{name}: documents 401");
                 assert!(responses.contains_key("500"), "{name}: documents 500");
                 let scheme = if public { "ApiKey" } else { "AdminToken" };
-                assert_eq!(op["security"][0].as_object().unwrap().keys().next().unwrap(), scheme, "{name}: security");
+                assert_eq!(
+                    op["security"][0]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .next()
+                        .unwrap(),
+                    scheme,
+                    "{name}: security"
+                );
             }
             if public {
                 assert!(responses.contains_key("429"), "{name}: documents 429");
             }
             for (status, resp) in responses {
-                assert!(resp["description"].as_str().is_some_and(|d| !d.is_empty()), "{name} {status}: description");
+                assert!(
+                    resp["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{name} {status}: description"
+                );
                 if status.starts_with('4') || status.starts_with('5') {
                     let schema = &resp["content"]["application/json"]["schema"]["$ref"];
-                    assert_eq!(schema, "#/components/schemas/ErrorBody", "{name} {status}: error schema");
+                    assert_eq!(
+                        schema, "#/components/schemas/ErrorBody",
+                        "{name} {status}: error schema"
+                    );
                 }
             }
         }
     }
-    assert!(operations >= 20, "expected the whole contract, found {operations} operations");
+    assert!(
+        operations >= 20,
+        "expected the whole contract, found {operations} operations"
+    );
     let schemas = spec["components"]["schemas"].as_object().unwrap();
-    for name in ["StartStreamingRequest", "StopStreamingRequest", "StreamingResponse", "MessagesResponse"] {
-        assert!(schemas[name]["example"].is_object(), "{name} has an example");
+    for name in [
+        "StartStreamingRequest",
+        "StopStreamingRequest",
+        "StreamingResponse",
+        "MessagesResponse",
+    ] {
+        assert!(
+            schemas[name]["example"].is_object(),
+            "{name} has an example"
+        );
     }
-    assert!(schemas.keys().all(|k| !k.contains("Object") && !k.contains('<')), "generated-looking schema names");
+    assert!(
+        schemas
+            .keys()
+            .all(|k| !k.contains("Object") && !k.contains('<')),
+        "generated-looking schema names"
+    );
 }
 
 #[tokio::test]

@@ -6,14 +6,19 @@ use crate::helpers::{assert_error, body, spawn_app, start_body};
 
 fn stream_ids(b: &Value) -> (String, String) {
     let r = &b["autotranscribeResponse"];
-    (r["customer"]["streamId"].as_str().unwrap().to_owned(), r["agent"]["streamId"].as_str().unwrap().to_owned())
+    (
+        r["customer"]["streamId"].as_str().unwrap().to_owned(),
+        r["agent"]["streamId"].as_str().unwrap().to_owned(),
+    )
 }
 
 #[tokio::test]
 async fn start_streaming_registers_the_conversation_and_two_streams() {
     let app = spawn_app().await;
     let (_, key) = app.tenant_with_key().await;
-    let res = app.start(&key, &start_body("8c259fea-8764-4a92-adc4-73572e9cf016")).await;
+    let res = app
+        .start(&key, &start_body("8c259fea-8764-4a92-adc4-73572e9cf016"))
+        .await;
     assert_eq!(res.status(), 200);
     assert!(res.headers().contains_key("x-request-id"));
     let b = body(res).await;
@@ -27,13 +32,22 @@ async fn start_streaming_registers_the_conversation_and_two_streams() {
     let (customer, agent) = stream_ids(&b);
     assert_ne!(customer, agent);
     use sea_orm::{EntityTrait, PaginatorTrait};
-    let streams = entity::stream::Entity::find().all(app.state.store.db()).await.unwrap();
+    let streams = entity::stream::Entity::find()
+        .all(app.state.store.db())
+        .await
+        .unwrap();
     let mut stored: Vec<_> = streams.iter().map(|s| s.id.clone()).collect();
     stored.sort();
     let mut expected = vec![customer, agent];
     expected.sort();
     assert_eq!(stored, expected);
-    assert_eq!(entity::conversation::Entity::find().count(app.state.store.db()).await.unwrap(), 1);
+    assert_eq!(
+        entity::conversation::Entity::find()
+            .count(app.state.store.db())
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -43,7 +57,14 @@ async fn starting_a_streaming_conversation_again_is_409() {
     assert_eq!(app.start(&key, &start_body("c-409")).await.status(), 200);
     assert_error(app.start(&key, &start_body("c-409")).await, 409, "409-01").await;
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(entity::stream::Entity::find().count(app.state.store.db()).await.unwrap(), 2, "no extra streams");
+    assert_eq!(
+        entity::stream::Entity::find()
+            .count(app.state.store.db())
+            .await
+            .unwrap(),
+        2,
+        "no extra streams"
+    );
 }
 
 #[tokio::test]
@@ -66,16 +87,31 @@ async fn stop_returns_summaries_and_is_idempotent() {
     let res = app.stop(&key, "c-stop").await;
     assert_eq!(res.status(), 200);
     let first = body(res).await;
-    assert_eq!(stream_ids(&first), stream_ids(&started), "stop answers for the started streams");
+    assert_eq!(
+        stream_ids(&first),
+        stream_ids(&started),
+        "stop answers for the started streams"
+    );
     for who in ["customer", "agent"] {
         let s = &first["autotranscribeResponse"][who]["summary"];
-        for field in ["totalAudioBytes", "audioDurationMs", "streamingSeconds", "transcripts"] {
+        for field in [
+            "totalAudioBytes",
+            "audioDurationMs",
+            "streamingSeconds",
+            "transcripts",
+        ] {
             assert!(s[field].is_i64(), "{who}.summary.{field} in {first}");
         }
-        assert!(s["streamingSeconds"].as_i64().unwrap() >= 1, "wall-clock seconds are rounded up");
+        assert!(
+            s["streamingSeconds"].as_i64().unwrap() >= 1,
+            "wall-clock seconds are rounded up"
+        );
     }
     let again = body(app.stop(&key, "c-stop").await).await;
-    assert_eq!(again, first, "stopping a stopped conversation returns the last summary");
+    assert_eq!(
+        again, first,
+        "stopping a stopped conversation returns the last summary"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +136,11 @@ async fn restart_after_stop_resumes_the_same_conversation_with_new_streams() {
     assert!(c1 != c2 && a1 != a2, "new streamIds after a hold");
     assert_eq!(app.conversation_count().await, 1, "same conversation");
     let stopped = body(app.stop(&key, "c-hold").await).await;
-    assert_eq!(stream_ids(&stopped), (c2, a2), "stop reports the current streams");
+    assert_eq!(
+        stream_ids(&stopped),
+        (c2, a2),
+        "stop reports the current streams"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +163,11 @@ async fn selectors_from_the_connect_event_are_accepted() {
     assert_eq!(app.start(&key, &b).await.status(), 200);
     let minimal = json!({"namespace": "amazonconnect", "guid": "c-min", "customerId": "c", "agentId": "a",
         "amazonConnectParams": {"streamArn": crate::helpers::STREAM_ARN}});
-    assert_eq!(app.start(&key, &minimal).await.status(), 200, "defaults fill the optional fields");
+    assert_eq!(
+        app.start(&key, &minimal).await.status(),
+        200,
+        "defaults fill the optional fields"
+    );
 }
 
 #[tokio::test]
