@@ -156,7 +156,7 @@ fn report(label: &str, scenario: &str, s: &Samples, elapsed: Duration) {
         }
     };
     println!(
-        "{label:<10} {scenario:<34} {:>7} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+        "{label:<16} {scenario:<34} {:>7} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
         l.len(),
         s.errors,
         l.len() as f64 / elapsed.as_secs_f64(),

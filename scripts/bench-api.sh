@@ -22,10 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bench() { # label database-url
-  local label=$1 url=$2; shift 2
-  CALLSCRIBE_LISTEN="127.0.0.1:$port" CALLSCRIBE_DATA_DIR="$work/$label" CALLSCRIBE_DATABASE_URL="$url" \
-    CALLSCRIBE_ADMIN_TOKEN="$token" CALLSCRIBE_LOG_LEVEL=warn target/release/callscribe serve &
+bench() { # label database-url cache-bytes [bench_api args]
+  local label=$1 url=$2 cache=$3; shift 3
+  CALLSCRIBE_MESSAGES_CACHE_BYTES="$cache" CALLSCRIBE_LISTEN="127.0.0.1:$port" CALLSCRIBE_DATA_DIR="$work/data-$label" CALLSCRIBE_DATABASE_URL="$url" \
+    CALLSCRIBE_ADMIN_TOKEN="$token" CALLSCRIBE_LOG_LEVEL=warn target/release/callscribe serve 2>"$work/server-$label.log" &
   server=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
   target/release/examples/bench_api --url "http://127.0.0.1:$port" --admin-token "$token" \
@@ -34,8 +34,14 @@ bench() { # label database-url
 }
 
 shift_args=("$@")
-printf '%-10s %-34s %7s %6s %9s %8s %8s %8s %8s\n' backend scenario requests errors "req/s" p50_ms p90_ms p99_ms max_ms
-mkdir -p "$work/sqlite"
-bench sqlite "sqlite://$work/sqlite/callscribe.db?mode=rwc" "${shift_args[@]}"
-psql "$pg/postgres" -qc "create database $db" >/dev/null
-bench postgres "$pg/$db" "${shift_args[@]}"
+printf '%-16s %-34s %7s %6s %9s %8s %8s %8s %8s\n' backend scenario requests errors "req/s" p50_ms p90_ms p99_ms max_ms
+# Each backend twice: with the rendered-transcript cache (the default) and without it,
+# so the message-read figures show both a repeated read and a cold one.
+for cache in 67108864 0; do
+  suffix=$([ "$cache" = 0 ] && echo "-nocache" || true)
+  rm -rf "$work/sqlite"; mkdir -p "$work/sqlite"
+  bench "sqlite$suffix" "sqlite://$work/sqlite/callscribe.db?mode=rwc" "$cache" "${shift_args[@]}"
+  psql "$pg/postgres" -qc "drop database if exists $db" >/dev/null
+  psql "$pg/postgres" -qc "create database $db" >/dev/null
+  bench "postgres$suffix" "$pg/$db" "$cache" "${shift_args[@]}"
+done

@@ -70,6 +70,8 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// How long shutdown waits for running work before giving up.
     pub shutdown_grace_seconds: u64,
+    /// Memory for rendered message lists of repeated after-call reads (0 disables).
+    pub messages_cache_bytes: usize,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             rate_limit_per_second: 50,
             rate_limit_burst: 100,
             shutdown_grace_seconds: 10,
+            messages_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

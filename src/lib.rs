@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod kvs;
 pub mod metrics;
 pub mod secrets;
 pub mod service;

@@ -8,6 +8,7 @@ use crate::api::rate_limit::RateLimiters;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
+use crate::service::transcript_cache::TranscriptCache;
 use crate::store::Store;
 
 pub struct AppState {
@@ -16,6 +17,8 @@ pub struct AppState {
     pub sealer: Sealer,
     pub limiters: RateLimiters,
     pub metrics: Metrics,
+    /// Rendered message lists for repeated after-call reads.
+    pub transcripts: TranscriptCache,
     /// Cancelled when shutdown begins: readiness fails and new starts are refused.
     pub shutdown: CancellationToken,
 }
@@ -27,6 +30,7 @@ impl AppState {
         AppState {
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),
             metrics: Metrics::new(),
+            transcripts: TranscriptCache::new(config.messages_cache_bytes),
             shutdown: CancellationToken::new(),
             config,
             store,

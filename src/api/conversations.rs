@@ -6,7 +6,7 @@ use poem_openapi::param::Query;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 use super::auth::ApiKeyAuth;
-use super::responses::Success;
+use super::responses::RenderedJson;
 use super::streaming::check_guid;
 use crate::error::{ApiError, Failure, error_list};
 use crate::ids::ConversationId;
@@ -143,7 +143,7 @@ impl ConversationsApi {
         /// The `guid` (Connect ContactId) given to start-streaming.
         #[oai(name = "externalId")]
         external_id: Query<String>,
-    ) -> Result<Success<MessagesResponse>, Failure<MessagesErrors>> {
+    ) -> Result<RenderedJson<MessagesResponse>, Failure<MessagesErrors>> {
         check_guid(&external_id.0).map_err(|_| {
             ApiError::invalid_field("externalId", "must be 1-128 characters of [A-Za-z0-9._:-]")
         })?;
@@ -155,13 +155,18 @@ impl ConversationsApi {
             .ok_or_else(|| {
                 ApiError::not_found(format!("conversation {} not found", external_id.0))
             })?;
-        let items = self
-            .state
-            .store
-            .messages(&ConversationId(conversation.id))
-            .await?;
-        Ok(Success::json(MessagesResponse {
-            items: items.into_iter().map(MessageItem::from).collect(),
-        }))
+        let id = ConversationId(conversation.id);
+        let cache = &self.state.transcripts;
+        if let Some(body) = cache.get(&id, conversation.message_count) {
+            return Ok(RenderedJson::new(body));
+        }
+        let rows = self.state.store.messages(&id).await?;
+        // Render what was read: a message stored meanwhile is in the rows but not in the
+        // count, so key the entry by the rows' own count.
+        let count = i32::try_from(rows.len()).unwrap_or(i32::MAX);
+        let items = rows.into_iter().map(MessageItem::from).collect();
+        let body = RenderedJson::render(&MessagesResponse { items });
+        cache.put(id, count, body.clone());
+        Ok(RenderedJson::new(body))
     }
 }

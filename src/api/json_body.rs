@@ -112,11 +112,10 @@ fn parse_checked<T: Type + 'static>(body: &[u8]) -> Result<Value, String> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
     let schema = schema_of::<T>();
-    match (Checker {
+    let checker = Checker {
         components: &schema.components,
-    })
-    .check(&schema.root, &value, "")
-    {
+    };
+    match checker.check(&schema.root, &value, "") {
         Some(problem) => Err(problem),
         None => Ok(value),
     }

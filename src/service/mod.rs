@@ -1,3 +1,5 @@
-//! Business rules between the API and the store: what start and stop mean.
+//! Business rules between the API and the store: what start and stop mean, and the
+//! cache of rendered transcripts.
 
 pub mod calls;
+pub mod transcript_cache;

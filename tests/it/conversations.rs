@@ -195,3 +195,31 @@ async fn started_conversation_without_utterances_has_no_items() {
         json!({"items": []})
     );
 }
+
+#[tokio::test]
+async fn a_message_stored_after_a_read_appears_in_the_next_read() {
+    let app = spawn_app().await;
+    let (tenant, key) = app.tenant_with_key().await;
+    let (conv, customer, _) = started(&app, &key, &tenant, "c-fresh").await;
+    let store = &app.state.store;
+    store
+        .append_message(&utterance(&conv, &customer, Role::Customer, 0))
+        .await
+        .unwrap();
+    let first = body(app.messages(&key, "c-fresh").await).await;
+    assert_eq!(
+        first,
+        body(app.messages(&key, "c-fresh").await).await,
+        "repeated read is identical"
+    );
+    store
+        .append_message(&utterance(&conv, &customer, Role::Customer, 1))
+        .await
+        .unwrap();
+    let second = body(app.messages(&key, "c-fresh").await).await;
+    assert_eq!(
+        second["items"].as_array().unwrap().len(),
+        2,
+        "the rendered list is not served stale"
+    );
+}
