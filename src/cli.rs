@@ -37,6 +37,9 @@ pub enum Command {
     /// Manage tenants and API keys directly in the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Serve a local Kinesis Video Streams data plane (GetDataEndpoint, GetMedia)
+    /// playing WAV files as Amazon Connect streams them.
+    KvsEmulator(crate::kvs::emulator::cli::EmulatorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Admin(cmd) => admin(config, cmd).await,
+        Command::KvsEmulator(args) => crate::kvs::emulator::cli::run(args).await,
     }
 }
 

@@ -1,9 +1,12 @@
 //! Groups the parser's events into whole KVS fragments.
 //!
-//! A fragment is complete only when its chunk ends, because KVS puts the continuation
-//! token, and Connect its ContactId, in Tags *after* the Cluster. The reader needs the
-//! ContactId before it may use a fragment's audio (stream reuse), so frames are held
-//! until the chunk is complete: at most one fragment (about 1 s of audio) per stream.
+//! KVS ends every chunk with a Tags element holding MILLIS_BEHIND_NOW and the
+//! CONTINUATION_TOKEN, after the Cluster and after Connect's ContactId. A fragment is
+//! therefore complete when its continuation token arrives; waiting for the next chunk's
+//! header instead would delay every live fragment by a second. A chunk without a token
+//! (an error chunk, other producers) completes when its Segment ends. The reader needs
+//! the ContactId before it may use a fragment's audio (stream reuse), so frames are held
+//! until the fragment is complete: at most one fragment (~1 s of audio) per stream.
 
 use super::mkv::{MkvError, MkvEvent, MkvParser, Track};
 
@@ -147,10 +150,14 @@ impl FragmentReader {
                     self.last_tracks.clone_from(&tracks);
                     self.current.get_or_insert_with(Fragment::default).tracks = tracks;
                 }
-                MkvEvent::Tag { name, value } => self
-                    .current
-                    .get_or_insert_with(Fragment::default)
-                    .apply_tag(name, value),
+                MkvEvent::Tag { name, value } => {
+                    let is_token = name == tag::CONTINUATION_TOKEN;
+                    let current = self.current.get_or_insert_with(Fragment::default);
+                    current.apply_tag(name, value);
+                    if is_token {
+                        out.extend(self.current.take());
+                    }
+                }
                 MkvEvent::Frame {
                     track,
                     timestamp_ns,

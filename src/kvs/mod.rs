@@ -1,6 +1,8 @@
-//! Kinesis Video Streams media: the GetMedia byte-stream parser and the per-fragment
-//! view of it that the reader consumes.
+//! Kinesis Video Streams media: the GetMedia byte-stream parser, the per-fragment view
+//! of it that the reader consumes, and a local KVS emulator.
 
+pub mod client;
+pub mod emulator;
 pub mod fragment;
 pub mod mkv;
 pub mod mkv_writer;

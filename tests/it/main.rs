@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod conversations;
 mod helpers;
+mod kvs_emulator;
 mod operations;
 mod spec;
 mod streaming;
