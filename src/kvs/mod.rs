@@ -6,3 +6,4 @@ pub mod emulator;
 pub mod fragment;
 pub mod mkv;
 pub mod mkv_writer;
+pub mod reader;

@@ -8,6 +8,7 @@ mod bad_input;
 mod conversations;
 mod helpers;
 mod kvs_emulator;
+mod kvs_reader;
 mod operations;
 mod spec;
 mod streaming;

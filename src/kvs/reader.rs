@@ -1,0 +1,428 @@
+//! Reads one conversation's KVS stream with GetMedia and hands each participant's PCM
+//! to the session, surviving what real streams do: the response ending at the session
+//! limit or when the connection drops (resume from the last continuation token, never
+//! replaying or skipping a fragment), a stalled body (idle watchdog), throttling
+//! (backoff, bounded attempts), the stream being reused by the next contact (stop with
+//! 1008), and a missing track (4040 for that participant, the other goes on).
+
+use std::time::Duration;
+
+use aws_sdk_kinesisvideomedia::primitives::DateTime;
+use aws_sdk_kinesisvideomedia::types::{StartSelector, StartSelectorType};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::client::{KvsCallError, KvsTarget, media_client};
+use super::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, Fragment, FragmentReader};
+use crate::ids::Role;
+
+/// Where GetMedia starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Now,
+    Earliest,
+    /// After this fragment (exclusive, as KVS defines it).
+    FragmentNumber(String),
+    ServerTimestamp {
+        epoch_ms: i64,
+    },
+    ProducerTimestamp {
+        epoch_ms: i64,
+    },
+    ContinuationToken(String),
+}
+
+impl Selector {
+    fn to_sdk(&self) -> StartSelector {
+        let b = StartSelector::builder();
+        let b = match self {
+            Selector::Now => b.start_selector_type(StartSelectorType::Now),
+            Selector::Earliest => b.start_selector_type(StartSelectorType::Earliest),
+            Selector::FragmentNumber(n) => b
+                .start_selector_type(StartSelectorType::FragmentNumber)
+                .after_fragment_number(n),
+            Selector::ServerTimestamp { epoch_ms } => b
+                .start_selector_type(StartSelectorType::ServerTimestamp)
+                .start_timestamp(DateTime::from_millis(*epoch_ms)),
+            Selector::ProducerTimestamp { epoch_ms } => b
+                .start_selector_type(StartSelectorType::ProducerTimestamp)
+                .start_timestamp(DateTime::from_millis(*epoch_ms)),
+            Selector::ContinuationToken(t) => b
+                .start_selector_type(StartSelectorType::ContinuationToken)
+                .continuation_token(t),
+        };
+        b.build().expect("start_selector_type is always set")
+    }
+}
+
+/// A participant's stream status (the contract's codes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub code: i32,
+    pub description: String,
+}
+
+impl Status {
+    pub fn new(code: i32, description: impl Into<String>) -> Status {
+        Status {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn ok() -> Status {
+        Status::new(1000, "OK")
+    }
+}
+
+/// What the reader hands the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderEvent {
+    /// One block of 8 kHz mono S16LE audio and the absolute time of its first sample.
+    Audio {
+        role: Role,
+        timestamp_ns: i64,
+        pcm: Vec<u8>,
+    },
+    /// A fragment was fully delivered: the position to resume from.
+    Position {
+        fragment_number: String,
+        continuation_token: Option<String>,
+    },
+    /// A participant's stream ended before the whole reader did (e.g. no such track).
+    TrackEnded { role: Role, status: Status },
+}
+
+/// Tuning of retries and watchdogs.
+#[derive(Debug, Clone)]
+pub struct ReaderSettings {
+    pub stream_arn: String,
+    /// The contact's ContactId: fragments tagged with another one end the reading.
+    pub contact_id: String,
+    pub selector: Selector,
+    /// No bytes for this long: the session is abandoned and resumed.
+    pub idle_timeout: Duration,
+    /// Consecutive failed attempts before giving up with 5002.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per failure up to 5 s.
+    pub backoff: Duration,
+    /// Consecutive sessions that end cleanly without a new fragment before the stream
+    /// counts as closed by its source (1008).
+    pub empty_sessions_to_end: u32,
+}
+
+impl ReaderSettings {
+    pub fn new(stream_arn: String, contact_id: String, selector: Selector) -> ReaderSettings {
+        ReaderSettings {
+            stream_arn,
+            contact_id,
+            selector,
+            idle_timeout: Duration::from_secs(10),
+            max_attempts: 6,
+            backoff: Duration::from_millis(200),
+            empty_sessions_to_end: 3,
+        }
+    }
+}
+
+/// Both participants' final status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderOutcome {
+    pub customer: Status,
+    pub agent: Status,
+}
+
+impl ReaderOutcome {
+    fn both(status: Status) -> ReaderOutcome {
+        ReaderOutcome {
+            customer: status.clone(),
+            agent: status,
+        }
+    }
+}
+
+/// How one GetMedia session ended.
+enum SessionEnd {
+    /// The body ended cleanly (session limit, idle source, or after an error chunk).
+    Eof,
+    /// The connection failed or stalled, or the bytes did not parse.
+    Broken(String),
+    /// Reading is over for good.
+    Done(ReaderOutcome),
+}
+
+/// Per-reader progress: what was delivered and what is known of the tracks.
+struct Progress {
+    last_number: Option<String>,
+    last_token: Option<String>,
+    customer_track: TrackState,
+    agent_track: TrackState,
+    new_fragments: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TrackState {
+    Unknown,
+    Present,
+    Missing,
+}
+
+/// Reads until `stop` is cancelled, the contact changes or the stream fails; sends
+/// audio to `events` in stream order.
+pub async fn read_stream(
+    config: &aws_config::SdkConfig,
+    target: &KvsTarget,
+    settings: &ReaderSettings,
+    events: mpsc::Sender<ReaderEvent>,
+    stop: CancellationToken,
+) -> ReaderOutcome {
+    let mut progress = Progress {
+        last_number: None,
+        last_token: None,
+        customer_track: TrackState::Unknown,
+        agent_track: TrackState::Unknown,
+        new_fragments: 0,
+    };
+    let mut failures = 0u32;
+    let mut empty_sessions = 0u32;
+    let mut client = None;
+    loop {
+        if stop.is_cancelled() {
+            return ReaderOutcome::both(Status::ok());
+        }
+        let attempt = async {
+            if client.is_none() {
+                client = Some(media_client(config, target, &settings.stream_arn).await?);
+            }
+            let selector = match (&progress.last_token, &progress.last_number) {
+                (Some(token), _) => Selector::ContinuationToken(token.clone()),
+                (None, Some(number)) => Selector::FragmentNumber(number.clone()),
+                (None, None) => settings.selector.clone(),
+            };
+            let media = client.as_ref().expect("set above");
+            media
+                .get_media()
+                .stream_arn(&settings.stream_arn)
+                .start_selector(selector.to_sdk())
+                .send()
+                .await
+                .map_err(KvsCallError::from_sdk)
+        };
+        let opened = tokio::select! {
+            opened = attempt => opened,
+            _ = stop.cancelled() => return ReaderOutcome::both(Status::ok()),
+        };
+        progress.new_fragments = 0;
+        let end = match opened {
+            Ok(output) => {
+                read_session(output.payload, settings, &mut progress, &events, &stop).await
+            }
+            Err(err) => match terminal_status(&err) {
+                Some(status) => SessionEnd::Done(ReaderOutcome::both(status)),
+                None => {
+                    client = None;
+                    SessionEnd::Broken(err.message)
+                }
+            },
+        };
+        let made_progress = progress.new_fragments > 0;
+        match end {
+            SessionEnd::Done(outcome) => return outcome,
+            SessionEnd::Eof if made_progress => (failures, empty_sessions) = (0, 0),
+            SessionEnd::Eof => empty_sessions += 1,
+            SessionEnd::Broken(why) => {
+                tracing::warn!(stream = %settings.stream_arn, error = %why, "GetMedia session broke; resuming");
+                failures = if made_progress { 1 } else { failures + 1 };
+            }
+        }
+        if empty_sessions >= settings.empty_sessions_to_end {
+            return ReaderOutcome::both(Status::new(1008, "stream ended by source"));
+        }
+        if failures >= settings.max_attempts {
+            return ReaderOutcome::both(Status::new(5002, "KVS unavailable after retries"));
+        }
+        let delay = if failures == 0 && empty_sessions == 0 {
+            Duration::ZERO
+        } else {
+            let exponent = failures.max(empty_sessions).saturating_sub(1).min(5);
+            (settings.backoff * 2u32.pow(exponent)).min(Duration::from_secs(5))
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.cancelled() => return ReaderOutcome::both(Status::ok()),
+        }
+    }
+}
+
+/// KVS errors that no retry can fix.
+fn terminal_status(err: &KvsCallError) -> Option<Status> {
+    match err.code.as_deref()? {
+        "ResourceNotFoundException" => Some(Status::new(
+            4041,
+            format!("KVS stream not found: {}", err.message),
+        )),
+        "NotAuthorizedException" | "AccessDenied" | "AccessDeniedException" => Some(Status::new(
+            4043,
+            format!("access denied by KVS or STS: {}", err.message),
+        )),
+        _ => None,
+    }
+}
+
+async fn read_session(
+    mut body: aws_sdk_kinesisvideomedia::primitives::ByteStream,
+    settings: &ReaderSettings,
+    progress: &mut Progress,
+    events: &mpsc::Sender<ReaderEvent>,
+    stop: &CancellationToken,
+) -> SessionEnd {
+    let mut reader = FragmentReader::new();
+    let mut fragments = Vec::new();
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(settings.idle_timeout, body.next()) => next,
+            _ = stop.cancelled() => return SessionEnd::Done(ReaderOutcome::both(Status::ok())),
+        };
+        let (parsed, eof) = match next {
+            Err(_) => {
+                return SessionEnd::Broken(format!("no data for {:?}", settings.idle_timeout));
+            }
+            Ok(Some(Err(e))) => return SessionEnd::Broken(format!("connection failed: {e}")),
+            Ok(Some(Ok(bytes))) => (reader.feed(&bytes, &mut fragments), false),
+            Ok(None) => (reader.finish(&mut fragments), true),
+        };
+        for fragment in fragments.drain(..) {
+            if let Err(end) = deliver(fragment, settings, progress, events).await {
+                return end;
+            }
+        }
+        match parsed {
+            Err(e) => return SessionEnd::Broken(format!("unreadable media: {e}")),
+            Ok(()) if eof => return SessionEnd::Eof,
+            Ok(()) => {}
+        }
+    }
+}
+
+async fn send(events: &mpsc::Sender<ReaderEvent>, event: ReaderEvent) -> Result<(), SessionEnd> {
+    // The session stopped listening: reading is over.
+    events
+        .send(event)
+        .await
+        .map_err(|_| SessionEnd::Done(ReaderOutcome::both(Status::ok())))
+}
+
+/// Handles one complete fragment; `Err` ends the session.
+async fn deliver(
+    fragment: Fragment,
+    settings: &ReaderSettings,
+    progress: &mut Progress,
+    events: &mpsc::Sender<ReaderEvent>,
+) -> Result<(), SessionEnd> {
+    if let Some(error) = &fragment.error {
+        return Err(SessionEnd::Broken(format!(
+            "KVS error {} ({})",
+            error.code, error.id
+        )));
+    }
+    let Some(number) = fragment.number.clone() else {
+        return Ok(());
+    };
+    if progress
+        .last_number
+        .as_ref()
+        .is_some_and(|last| !is_after(&number, last))
+    {
+        return Ok(()); // already delivered before a reconnect
+    }
+    if fragment
+        .contact_id
+        .as_ref()
+        .is_some_and(|c| c != &settings.contact_id)
+    {
+        let status = Status::new(
+            1008,
+            "stream ended by source: the stream now carries another contact",
+        );
+        return Err(SessionEnd::Done(ReaderOutcome::both(status)));
+    }
+    let customer = fragment
+        .track_named(AUDIO_FROM_CUSTOMER)
+        .or_else(|| fragment.track_named(LEGACY_CUSTOMER_TRACK));
+    let agent = fragment.track_named(AUDIO_TO_CUSTOMER);
+    for (role, track, state) in [
+        (Role::Customer, customer, &mut progress.customer_track),
+        (Role::Agent, agent, &mut progress.agent_track),
+    ] {
+        if !fragment.tracks.is_empty() && track.is_none() && *state != TrackState::Missing {
+            *state = TrackState::Missing;
+            let status = Status::new(
+                4040,
+                format!("track {} not found in the KVS stream", track_name(role)),
+            );
+            send(events, ReaderEvent::TrackEnded { role, status }).await?;
+        } else if track.is_some() {
+            *state = TrackState::Present;
+        }
+    }
+    if progress.customer_track == TrackState::Missing && progress.agent_track == TrackState::Missing
+    {
+        return Err(SessionEnd::Done(ReaderOutcome::both(Status::new(
+            4040,
+            "no audio track in the KVS stream",
+        ))));
+    }
+    for frame in fragment.frames {
+        let role = if Some(frame.track) == customer {
+            Role::Customer
+        } else if Some(frame.track) == agent {
+            Role::Agent
+        } else {
+            continue;
+        };
+        let event = ReaderEvent::Audio {
+            role,
+            timestamp_ns: frame.timestamp_ns,
+            pcm: frame.data,
+        };
+        send(events, event).await?;
+    }
+    progress.last_token = fragment.continuation_token.clone();
+    progress.last_number = Some(number.clone());
+    progress.new_fragments += 1;
+    let position = ReaderEvent::Position {
+        fragment_number: number,
+        continuation_token: fragment.continuation_token,
+    };
+    send(events, position).await
+}
+
+/// Older Connect instances name the customer track like this.
+const LEGACY_CUSTOMER_TRACK: &str = "Track_audio/L16";
+
+fn track_name(role: Role) -> &'static str {
+    match role {
+        Role::Customer => AUDIO_FROM_CUSTOMER,
+        Role::Agent => AUDIO_TO_CUSTOMER,
+    }
+}
+
+/// Fragment numbers are opaque increasing decimals: compare by length, then digits.
+fn is_after(number: &str, last: &str) -> bool {
+    (number.len(), number) > (last.len(), last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_after;
+
+    #[test]
+    fn fragment_numbers_compare_as_big_integers() {
+        assert!(is_after("10", "9"));
+        assert!(is_after(
+            "91343852333181432392682062607743920146264440096",
+            "91343852333181432392682062607743920146264440095"
+        ));
+        assert!(!is_after("5", "5"));
+    }
+}
