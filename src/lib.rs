@@ -72,6 +72,7 @@ pub async fn run(
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(api::app(state.clone()), signal, Some(grace))
         .await?;
+    state.sessions.stop_all();
     state.store.clone().close().await;
     tracing::info!("callscribe stopped");
     Ok(())

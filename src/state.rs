@@ -8,6 +8,7 @@ use crate::api::rate_limit::RateLimiters;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
+use crate::service::session::Sessions;
 use crate::service::transcript_cache::TranscriptCache;
 use crate::store::Store;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub sealer: Sealer,
     pub limiters: RateLimiters,
     pub metrics: Metrics,
+    /// The conversations being read in this process.
+    pub sessions: Sessions,
     /// Rendered message lists for repeated after-call reads.
     pub transcripts: TranscriptCache,
     /// Cancelled when shutdown begins: readiness fails and new starts are refused.
@@ -30,6 +33,7 @@ impl AppState {
         AppState {
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),
             metrics: Metrics::new(),
+            sessions: Sessions::default(),
             transcripts: TranscriptCache::new(config.messages_cache_bytes),
             shutdown: CancellationToken::new(),
             config,

@@ -1,14 +1,22 @@
-//! Start/stop rules for a conversation: one start at a time, stop is idempotent, a
-//! restart after a stop resumes the same conversation with new streams.
+//! Start/stop rules for a conversation: the KVS stream must be readable, one start at a
+//! time, stop is idempotent, a restart after a stop resumes the same conversation with
+//! new streams.
 
+use std::time::Duration;
+
+use aws_sdk_kinesisvideo::types::ApiName;
 use chrono::Utc;
 use entity::stream;
 
+use super::session::SessionPlan;
 use crate::error::{ApiError, ErrorCode};
-use crate::ids::{Role, StreamId};
+use crate::ids::{ConversationId, Role, StreamId};
+use crate::kvs::client::{KvsCallError, KvsTarget, control_client, sdk_config};
+use crate::kvs::reader::{ReaderSettings, Selector};
 use crate::state::AppState;
 use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
 use crate::store::keys::AuthedKey;
+use crate::store::tenants::AwsSettings;
 
 /// Languages the English Whisper model transcribes.
 pub const LANGUAGES: &[&str] = &[
@@ -127,7 +135,8 @@ fn by_role(
     Ok((find(Role::Customer)?, find(Role::Agent)?))
 }
 
-/// Registers (or resumes) the conversation and its two streams.
+/// Registers (or resumes) the conversation and its two streams, after checking that
+/// the KVS stream can be read with the tenant's settings, and starts reading it.
 pub async fn start(
     state: &AppState,
     key: &AuthedKey,
@@ -140,6 +149,13 @@ pub async fn start(
         )
         .with_retry_after(1));
     }
+    let target = kvs_target(state, key, &cmd.stream_arn).await?;
+    check_stream(&target, &cmd.stream_arn.arn).await?;
+    let reader = ReaderSettings::new(
+        cmd.stream_arn.arn.clone(),
+        cmd.external_id.clone(),
+        selector(&cmd),
+    );
     let settings = StartSettings {
         customer_id: cmd.customer_id,
         agent_id: cmd.agent_id,
@@ -159,7 +175,21 @@ pub async fn start(
         .start_conversation(&key.tenant_id, &cmd.external_id, &settings)
         .await?
     {
-        StartOutcome::Started { streams, .. } => by_role(&streams, false),
+        StartOutcome::Started {
+            conversation,
+            streams,
+        } => {
+            let (customer, agent) = by_role(&streams, false)?;
+            let plan = SessionPlan {
+                conversation: ConversationId(conversation.id),
+                customer_stream: customer.stream_id.clone(),
+                agent_stream: agent.stream_id.clone(),
+                target,
+                reader,
+            };
+            state.sessions.spawn(state.store.clone(), plan);
+            Ok((customer, agent))
+        }
         StartOutcome::AlreadyStreaming => Err(ApiError::new(
             ErrorCode::AlreadyStreaming,
             format!(
@@ -170,7 +200,70 @@ pub async fn start(
     }
 }
 
-/// Stops the conversation's streams and reports their summaries; idempotent.
+/// The start selector of a validated request.
+fn selector(cmd: &StartCommand) -> Selector {
+    let after = cmd.after_fragment_number.clone().unwrap_or_default();
+    let epoch_ms = cmd.start_timestamp_ms.unwrap_or_default();
+    match cmd.start_selector_type.as_str() {
+        "EARLIEST" => Selector::Earliest,
+        "FRAGMENT_NUMBER" => Selector::FragmentNumber(after),
+        "SERVER_TIMESTAMP" => Selector::ServerTimestamp { epoch_ms },
+        "PRODUCER_TIMESTAMP" => Selector::ProducerTimestamp { epoch_ms },
+        _ => Selector::Now,
+    }
+}
+
+/// Where and as whom this tenant's stream is read.
+async fn kvs_target(
+    state: &AppState,
+    key: &AuthedKey,
+    arn: &StreamArn,
+) -> Result<KvsTarget, ApiError> {
+    let tenant = state
+        .store
+        .tenant(&key.tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the key's tenant is gone"))?;
+    let session_name = format!("callscribe-{}", key.tenant_id.0);
+    Ok(KvsTarget::new(
+        &AwsSettings::from(&tenant),
+        arn,
+        &session_name,
+    ))
+}
+
+/// How long start-streaming waits for KVS to confirm the stream.
+const STREAM_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resolves the stream's GetMedia endpoint: proves the stream exists and the tenant's
+/// credentials may read it. Failures are 422-01 naming the KVS error.
+async fn check_stream(target: &KvsTarget, arn: &str) -> Result<(), ApiError> {
+    let unusable = |why: String| {
+        ApiError::new(
+            ErrorCode::StreamNotUsable,
+            format!("KVS stream not usable: {why}"),
+        )
+    };
+    let check = async {
+        let config = sdk_config(target).await;
+        control_client(&config, target)
+            .get_data_endpoint()
+            .api_name(ApiName::GetMedia)
+            .stream_arn(arn)
+            .send()
+            .await
+            .map_err(KvsCallError::from_sdk)
+    };
+    match tokio::time::timeout(STREAM_CHECK_TIMEOUT, check).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unusable(e.message)),
+        Err(_) => Err(unusable(format!(
+            "no answer from KVS within {STREAM_CHECK_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// Stops the conversation's streams and reports their measured summaries; idempotent.
 pub async fn stop(
     state: &AppState,
     key: &AuthedKey,
@@ -183,19 +276,26 @@ pub async fn stop(
         .await?
         .ok_or_else(not_found)?;
     let streams = state.store.latest_streams(&conversation).await?;
-    if state
-        .store
-        .mark_stopped(&crate::ids::ConversationId(conversation.id.clone()))
-        .await?
-    {
+    let id = ConversationId(conversation.id.clone());
+    if state.store.mark_stopped(&id).await? {
+        let measured = state.sessions.stop(&id).await;
         let stopped_at = Utc::now();
         for s in &streams {
-            let summary = StreamSummary {
-                status_code: s.status_code,
-                status_description: s.status_description.clone(),
-                total_audio_bytes: s.total_audio_bytes,
-                audio_duration_ms: s.audio_duration_ms,
-                transcripts: s.transcripts,
+            let role = if s.role == Role::Agent.as_str() {
+                Role::Agent
+            } else {
+                Role::Customer
+            };
+            let summary = match &measured {
+                Some(result) => result.of(role).summary(s.transcripts),
+                // No session here (the process restarted): keep what was recorded.
+                None => StreamSummary {
+                    status_code: s.status_code,
+                    status_description: s.status_description.clone(),
+                    total_audio_bytes: s.total_audio_bytes,
+                    audio_duration_ms: s.audio_duration_ms,
+                    transcripts: s.transcripts,
+                },
             };
             state
                 .store

@@ -2,4 +2,5 @@
 //! cache of rendered transcripts.
 
 pub mod calls;
+pub mod session;
 pub mod transcript_cache;

@@ -144,6 +144,33 @@ impl Store {
         am.update(self.db()).await.map(|_| ())
     }
 
+    /// Records a running stream's status and measured figures (it ended by itself);
+    /// stop-streaming writes the final summary later.
+    pub async fn record_stream_progress(
+        &self,
+        id: &StreamId,
+        summary: &StreamSummary,
+    ) -> Result<(), sea_orm::DbErr> {
+        stream::Entity::update_many()
+            .col_expr(stream::Column::StatusCode, Expr::value(summary.status_code))
+            .col_expr(
+                stream::Column::StatusDescription,
+                Expr::value(summary.status_description.clone()),
+            )
+            .col_expr(
+                stream::Column::TotalAudioBytes,
+                Expr::value(summary.total_audio_bytes),
+            )
+            .col_expr(
+                stream::Column::AudioDurationMs,
+                Expr::value(summary.audio_duration_ms),
+            )
+            .filter(stream::Column::Id.eq(id.0.as_str()))
+            .exec(self.db())
+            .await
+            .map(|_| ())
+    }
+
     /// The streams of the conversation's latest start, customer first.
     pub async fn latest_streams(
         &self,

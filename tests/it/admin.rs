@@ -284,6 +284,7 @@ async fn cli_creates_tenants_and_keys_that_the_server_accepts() {
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let tenant = cli(&["tenant-create", "From CLI"]);
+    app.point_tenant_at(&tenant, &app.kvs.url).await;
     cli(&[
         "app-set", "--tenant", &tenant, "ops", "--rate", "1000", "--burst", "2000",
     ]);

@@ -5,19 +5,26 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use callscribe::config::{Config, Secret};
+use callscribe::kvs::emulator::{EmulatorHandle, Faults, KvsFailure};
 use callscribe::state::SharedState;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::kvs_emulator::{spawn_emulator, stream};
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const STREAM_ARN: &str =
     "arn:aws:kinesisvideo:us-east-1:000000000000:stream/connect-contact-1/1696422764859";
+/// A stream whose GetDataEndpoint always answers NotAuthorized.
+pub const DENIED_STREAM_ARN: &str = "arn:aws:kinesisvideo:us-east-1:000000000000:stream/denied/0";
 
 /// A running app and what tests need to talk to it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The KVS emulator every tenant created by the helpers reads from.
+    pub kvs: EmulatorHandle,
     pub state: SharedState,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -64,6 +71,17 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     }
     tweak(&mut config);
     let state = callscribe::build_state(config).await.expect("build state");
+    let denied = Faults {
+        data_endpoint_failures: vec![KvsFailure::NotAuthorized; 100],
+        ..Faults::default()
+    };
+    let kvs = spawn_emulator(
+        vec![
+            stream("connect-contact-1", 120, Faults::default()),
+            stream("denied", 5, denied),
+        ],
+        1.0,
+    );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -72,6 +90,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     }));
     TestApp {
         addr,
+        kvs,
         state,
         http: reqwest::Client::new(),
         stop: Some(stop),
@@ -115,7 +134,8 @@ impl TestApp {
         req.send().await.expect("admin request")
     }
 
-    /// Creates a tenant through the admin API; returns its id.
+    /// Creates a tenant through the admin API, reading KVS from the test emulator;
+    /// returns its id.
     pub async fn create_tenant(&self, name: &str) -> String {
         let res = self
             .admin(
@@ -125,10 +145,25 @@ impl TestApp {
             )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
-        body(res).await["id"]
+        let id = body(res).await["id"]
             .as_str()
             .expect("tenant id")
-            .to_owned()
+            .to_owned();
+        self.point_tenant_at(&id, &self.kvs.url).await;
+        id
+    }
+
+    /// Sets the tenant's KVS endpoint override.
+    pub async fn point_tenant_at(&self, tenant: &str, endpoint_url: &str) {
+        let aws = json!({"endpointUrl": endpoint_url});
+        let res = self
+            .admin(
+                reqwest::Method::PUT,
+                &format!("/tenants/{tenant}/aws"),
+                Some(aws),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
     }
 
     /// Creates an API key for `app` of `tenant`; returns the full key.

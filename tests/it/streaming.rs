@@ -180,3 +180,100 @@ async fn draining_service_refuses_new_starts_with_503() {
     assert_error(res, 503, "503-01").await;
     assert_eq!(app.conversation_count().await, 0);
 }
+
+#[tokio::test]
+async fn start_on_a_stream_kvs_does_not_know_is_422() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let mut b = start_body("c-422");
+    b["amazonConnectParams"]["streamArn"] =
+        json!("arn:aws:kinesisvideo:us-east-1:000000000000:stream/no-such/0");
+    let msg = assert_error(app.start(&key, &b).await, 422, "422-01").await;
+    assert!(msg.contains("ResourceNotFoundException"), "{msg}");
+    assert_eq!(app.conversation_count().await, 0);
+}
+
+#[tokio::test]
+async fn start_when_kvs_denies_access_is_422() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let mut b = start_body("c-denied");
+    b["amazonConnectParams"]["streamArn"] = json!(crate::helpers::DENIED_STREAM_ARN);
+    let msg = assert_error(app.start(&key, &b).await, 422, "422-01").await;
+    assert!(msg.contains("NotAuthorizedException"), "{msg}");
+    assert_eq!(app.conversation_count().await, 0);
+}
+
+/// Polls the conversation's stream rows until the reader has recorded its end.
+async fn wait_for_stream_end(app: &crate::helpers::TestApp) -> Vec<entity::stream::Model> {
+    use sea_orm::EntityTrait;
+    for _ in 0..200 {
+        let rows = entity::stream::Entity::find()
+            .all(app.state.store.db())
+            .await
+            .unwrap();
+        if rows.iter().all(|r| r.status_code != 1000) {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the reader never reported the end of the stream");
+}
+
+#[tokio::test]
+async fn stop_reports_the_audio_measured_from_kvs() {
+    use crate::kvs_emulator::{CONTACT, spawn_emulator, stream};
+    let app = spawn_app().await;
+    let fast = spawn_emulator(vec![stream("short-call", 3, Default::default())], 20.0);
+    let (tenant, key) = app.tenant_with_key().await;
+    app.point_tenant_at(&tenant, &fast.url).await;
+    let mut b = start_body(CONTACT);
+    b["amazonConnectParams"] = json!({"streamArn": callscribe::kvs::emulator::stream_arn("short-call"), "startSelectorType": "EARLIEST"});
+    assert_eq!(app.start(&key, &b).await.status(), 200);
+    let ended = wait_for_stream_end(&app).await;
+    assert!(
+        ended.iter().all(|r| r.status_code == 1008),
+        "the call's audio ended at its source"
+    );
+    let stopped = body(app.stop(&key, CONTACT).await).await;
+    for who in ["customer", "agent"] {
+        let p = &stopped["autotranscribeResponse"][who];
+        assert_eq!(p["status"]["code"], 1008);
+        assert_eq!(
+            p["summary"]["totalAudioBytes"],
+            3 * 8000 * 2,
+            "{who}: every sample of 3 s"
+        );
+        assert_eq!(p["summary"]["audioDurationMs"], 3000);
+    }
+}
+
+#[tokio::test]
+async fn stop_mid_call_ends_reading_and_reports_ok() {
+    use crate::kvs_emulator::CONTACT;
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let mut b = start_body(CONTACT);
+    b["amazonConnectParams"]["startSelectorType"] = json!("EARLIEST");
+    assert_eq!(app.start(&key, &b).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let stopped = body(app.stop(&key, CONTACT).await).await;
+    let customer = &stopped["autotranscribeResponse"]["customer"];
+    assert_eq!(customer["status"]["code"], 1000, "{stopped}");
+    let bytes = customer["summary"]["totalAudioBytes"].as_i64().unwrap();
+    assert!(bytes >= 16384, "at least one fragment read: {bytes}");
+    assert_eq!(
+        customer["summary"]["audioDurationMs"].as_i64().unwrap(),
+        bytes / 16
+    );
+    // The emulator notices the closed connection when it next writes (a fragment a second).
+    let mut open = 1;
+    for _ in 0..100 {
+        open = app.kvs.counters("connect-contact-1").active_sessions;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(open, 0, "GetMedia closed after stop");
+}
