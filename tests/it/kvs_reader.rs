@@ -286,3 +286,77 @@ async fn stopping_ends_the_reader_with_ok() {
     );
     assert!(!run.customer.is_empty(), "audio arrived before the stop");
 }
+
+#[tokio::test]
+async fn emulator_command_plays_a_wav_with_faults_from_toml() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (customer, agent) = crate::kvs_emulator::test_audio(4);
+    let wav = dir.path().join("call.wav");
+    callscribe::kvs::emulator::wav::write(&wav, &customer, Some(&agent)).unwrap();
+    let faults = dir.path().join("faults.toml");
+    std::fs::write(&faults, "[faults.call]\nswitch_contact_at_ms = 2048\n").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))
+        .args([
+            "kvs-emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            "50",
+            "--contact-id",
+            CONTACT,
+        ])
+        .arg("--stream")
+        .arg(format!("call={}", wav.display()))
+        .arg("--faults")
+        .arg(&faults)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let url = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("KVS emulator on ")
+                .map(|r| r.split(' ').next().unwrap().to_owned())
+        })
+        .expect("the emulator prints its URL");
+    let target = KvsTarget {
+        region: "us-east-1".into(),
+        endpoint_url: Some(url),
+        role_arn: None,
+        external_id: None,
+        session_name: "t".into(),
+    };
+    let config = sdk_config(&target).await;
+    let settings = ReaderSettings::new(stream_arn("call"), CONTACT.into(), Selector::Earliest);
+    let (tx, mut rx) = mpsc::channel(64);
+    let reader = tokio::spawn(async move {
+        read_stream(&config, &target, &settings, tx, CancellationToken::new()).await
+    });
+    let mut received = Vec::new();
+    while let Some(event) = rx.recv().await {
+        if let ReaderEvent::Audio {
+            role: Role::Customer,
+            pcm,
+            ..
+        } = event
+        {
+            received.extend(
+                pcm.chunks_exact(2)
+                    .map(|c| i16::from_le_bytes([c[0], c[1]])),
+            );
+        }
+    }
+    let outcome = reader.await.unwrap();
+    child.kill().ok();
+    assert_eq!(
+        outcome.customer.code, 1008,
+        "the contact switch from the TOML file ended reading"
+    );
+    assert!(
+        received == customer[..2 * 8192],
+        "the WAV's first two fragments, exactly"
+    );
+}

@@ -80,11 +80,13 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
             .contact_id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let media = media_from(source, contact)?;
+        let mut media = media_from(source, contact)?;
+        let stream_faults = faults.remove(name).unwrap_or_default();
+        media.switch_contact_at_ms = stream_faults.switch_contact_at_ms;
         streams.push(StreamSpec {
             name: name.to_owned(),
             media,
-            faults: faults.remove(name).unwrap_or_default(),
+            faults: stream_faults,
         });
     }
     anyhow::ensure!(

@@ -79,6 +79,9 @@ pub struct Faults {
     pub stall_once_at_fragment: Option<usize>,
     #[serde(with = "humantime_ms")]
     pub stall: Option<Duration>,
+    /// From this media time (ms) on, fragments carry another ContactId: the stream is
+    /// reused by the next contact.
+    pub switch_contact_at_ms: Option<i64>,
     /// The first GetMedia calls fail with these, in order.
     pub get_media_failures: Vec<KvsFailure>,
     /// The first GetDataEndpoint calls fail with these, in order.
