@@ -351,6 +351,7 @@ async fn emulator_command_plays_a_wav_with_faults_from_toml() {
     }
     let outcome = reader.await.unwrap();
     child.kill().ok();
+    child.wait().ok();
     assert_eq!(
         outcome.customer.code, 1008,
         "the contact switch from the TOML file ended reading"
