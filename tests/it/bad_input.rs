@@ -36,6 +36,15 @@ fn without(mut body: Value, parent: &str, field: &str) -> Value {
     body
 }
 
+/// Each `(pointer, value, field)` replaces one field of a valid start body: 400-01 naming
+/// `field`.
+async fn refuse_each<const N: usize>(app: &TestApp, key: &str, cases: [(&str, Value, &str); N]) {
+    for (pointer, value, field) in cases {
+        let body = with(start_body("g"), pointer, value);
+        refused(app, key, &body, 400, "400-01", field).await;
+    }
+}
+
 #[tokio::test]
 async fn malformed_json_is_400_01() {
     let app = spawn_app().await;
@@ -116,17 +125,7 @@ async fn wrong_types_are_400_01_naming_the_field() {
             "autotranscribeParams",
         ),
     ];
-    for (pointer, value, field) in cases {
-        refused(
-            &app,
-            &key,
-            &with(start_body("g"), pointer, value),
-            400,
-            "400-01",
-            field,
-        )
-        .await;
-    }
+    refuse_each(&app, &key, cases).await;
 }
 
 #[tokio::test]
@@ -147,17 +146,7 @@ async fn empty_and_oversized_fields_are_400_01() {
             "streamArn",
         ),
     ];
-    for (pointer, value, field) in cases {
-        refused(
-            &app,
-            &key,
-            &with(start_body("g"), pointer, value),
-            400,
-            "400-01",
-            field,
-        )
-        .await;
-    }
+    refuse_each(&app, &key, cases).await;
 }
 
 #[tokio::test]

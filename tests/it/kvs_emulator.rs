@@ -108,6 +108,10 @@ fn selector(
     StartSelector::builder().start_selector_type(kind)
 }
 
+fn earliest() -> StartSelector {
+    selector(StartSelectorType::Earliest).build().unwrap()
+}
+
 pub fn samples_of(fragments: &[Fragment], track_name: &str) -> Vec<i16> {
     fragments
         .iter()
@@ -131,13 +135,7 @@ async fn earliest_delivers_both_tracks_exactly() {
         spec.media.agent.clone().unwrap(),
     );
     let emulator = spawn_emulator(vec![spec], 50.0);
-    let (fragments, ended) = get_media(
-        &emulator,
-        "call",
-        selector(StartSelectorType::Earliest).build().unwrap(),
-    )
-    .await
-    .unwrap();
+    let (fragments, ended) = get_media(&emulator, "call", earliest()).await.unwrap();
     assert_eq!(ended, Ok(()), "clean end after the idle period");
     assert_eq!(fragments.len(), 4);
     assert_eq!(samples_of(&fragments, AUDIO_FROM_CUSTOMER), customer);
@@ -236,7 +234,6 @@ async fn errors_reach_the_sdk_as_typed_kvs_errors() {
         ..Faults::default()
     };
     let emulator = spawn_emulator(vec![stream("call", 2, faults)], 50.0);
-    let earliest = || selector(StartSelectorType::Earliest).build().unwrap();
     assert_eq!(
         get_media(&emulator, "nope", earliest()).await.unwrap_err(),
         "ResourceNotFoundException"
@@ -262,13 +259,7 @@ async fn session_limit_ends_the_response_cleanly() {
         ..Faults::default()
     };
     let emulator = spawn_emulator(vec![stream("call", 20, faults)], 20.0);
-    let (fragments, ended) = get_media(
-        &emulator,
-        "call",
-        selector(StartSelectorType::Earliest).build().unwrap(),
-    )
-    .await
-    .unwrap();
+    let (fragments, ended) = get_media(&emulator, "call", earliest()).await.unwrap();
     assert_eq!(ended, Ok(()));
     assert!(
         !fragments.is_empty() && fragments.len() < 20,
@@ -284,7 +275,6 @@ async fn dropped_connection_is_seen_by_the_client_once() {
         ..Faults::default()
     };
     let emulator = spawn_emulator(vec![stream("call", 4, faults)], 50.0);
-    let earliest = || selector(StartSelectorType::Earliest).build().unwrap();
     let (fragments, ended) = get_media(&emulator, "call", earliest()).await.unwrap();
     assert!(ended.is_err(), "the body fails");
     assert_eq!(fragments.len(), 2, "two whole fragments before the cut");
@@ -299,13 +289,7 @@ async fn garbage_is_a_parse_error_for_the_consumer() {
         ..Faults::default()
     };
     let emulator = spawn_emulator(vec![stream("call", 3, faults)], 50.0);
-    let (fragments, ended) = get_media(
-        &emulator,
-        "call",
-        selector(StartSelectorType::Earliest).build().unwrap(),
-    )
-    .await
-    .unwrap();
+    let (fragments, ended) = get_media(&emulator, "call", earliest()).await.unwrap();
     assert_eq!(fragments.len(), 1, "{ended:?}");
     assert!(
         ended.unwrap_err().contains("invalid"),
