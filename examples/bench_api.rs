@@ -3,13 +3,17 @@
 //! Open loop at a fixed rate (latency counted from each request's *scheduled* time, so a
 //! stalled server cannot hide queueing), then closed loop for peak throughput. Scenarios:
 //! start+stop of fresh conversations, and reads of a conversation holding 1,000 messages
-//! (seeded through the store function the pipeline uses).
+//! (seeded through the store function the pipeline uses). Starts read from an in-process
+//! KVS emulator, so start-streaming's stream check and reader are part of the figures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
+use callscribe::kvs::emulator::{
+    Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamMedia, StreamSpec, stream_arn,
+};
 use callscribe::store::Store;
 use callscribe::store::messages::NewMessage;
 use serde_json::{Value, json};
@@ -53,14 +57,50 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-fn start_body(guid: &str) -> Value {
+/// KVS streams the calls of the benchmark are spread over (KVS allows 3 readers each).
+const STREAMS: usize = 16;
+
+/// A start body for call `i`, on one of the emulator's streams.
+fn start_body(guid: &str, i: u64) -> Value {
+    let arn = stream_arn(&format!("bench-{}", i as usize % STREAMS));
     json!({"namespace": "amazonconnect", "guid": guid, "customerId": "TT9833237", "agentId": "RE223444211993",
         "autotranscribeParams": {"language": "en-US"},
-        "amazonConnectParams": {"streamArn": "arn:aws:kinesisvideo:us-east-1:000000000000:stream/bench/0", "startSelectorType": "NOW"}})
+        "amazonConnectParams": {"streamArn": arn, "startSelectorType": "NOW"}})
+}
+
+/// An in-process KVS emulator with [`STREAMS`] minute-long calls of low noise.
+fn spawn_kvs() -> anyhow::Result<EmulatorHandle> {
+    let noise: Vec<i16> = (0..60 * 8000)
+        .map(|i: i32| ((i * 7919) % 200 - 100) as i16)
+        .collect();
+    let streams = (0..STREAMS)
+        .map(|n| StreamSpec {
+            name: format!("bench-{n}"),
+            media: StreamMedia {
+                customer: noise.clone(),
+                agent: Some(noise.clone()),
+                contact_id: "bench".into(),
+                switch_contact_at_ms: None,
+                next_contact_id: "bench-next".into(),
+                start_epoch_ms: chrono::Utc::now().timestamp_millis(),
+            },
+            faults: Faults::default(),
+        })
+        .collect();
+    let config = EmulatorConfig {
+        streams,
+        speed: 1.0,
+        idle_end: std::time::Duration::from_secs(2),
+    };
+    Ok(Emulator::new(config).spawn(std::net::TcpListener::bind("127.0.0.1:0")?)?)
 }
 
 /// A tenant whose key is effectively unlimited, so the benchmark measures the service.
-async fn provision(http: &reqwest::Client, a: &Args) -> anyhow::Result<(String, String)> {
+async fn provision(
+    http: &reqwest::Client,
+    a: &Args,
+    kvs_url: &str,
+) -> anyhow::Result<(String, String)> {
     let admin = |m: reqwest::Method, p: &str| {
         http.request(m, format!("{}/admin/v1{p}", a.url))
             .bearer_auth(&a.admin_token)
@@ -86,6 +126,11 @@ async fn provision(http: &reqwest::Client, a: &Args) -> anyhow::Result<(String, 
         .await?
         .json()
         .await?;
+    admin(reqwest::Method::PUT, &format!("/tenants/{tenant}/aws"))
+        .json(&json!({"endpointUrl": kvs_url}))
+        .send()
+        .await?
+        .error_for_status()?;
     Ok((tenant, key["key"].as_str().context("key")?.to_owned()))
 }
 
@@ -100,7 +145,7 @@ async fn seed_messages(
     let started: Value = http
         .post(format!("{}/mg-autotranscribe/v1/start-streaming", a.url))
         .header("x-api-key", key)
-        .json(&start_body(guid))
+        .json(&start_body(guid, 0))
         .send()
         .await?
         .json()
@@ -263,7 +308,8 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let (tenant, key) = provision(&http, &a).await?;
+    let kvs = spawn_kvs()?;
+    let (tenant, key) = provision(&http, &a, &kvs.url).await?;
     seed_messages(&http, &a, &tenant, &key, "bench-read").await?;
     let run = uuid::Uuid::new_v4().simple().to_string();
 
@@ -276,7 +322,7 @@ async fn main() -> anyhow::Result<()> {
                 let start = timed(
                     http.post(format!("{}/mg-autotranscribe/v1/start-streaming", a.url))
                         .header("x-api-key", &key)
-                        .json(&start_body(&guid)),
+                        .json(&start_body(&guid, i)),
                 )
                 .await?;
                 let stop = timed(
