@@ -338,43 +338,50 @@ async fn play(
             tokio::time::sleep(faults.stall.unwrap_or(Duration::from_secs(30))).await;
         }
         let chunk = Bytes::from(media.chunk(index, state.media_now_ms()));
-        let half = chunk.slice(..chunk.len() / 2);
-        let item = if fire_once(&stream, "error", faults.error_once_at_fragment, index) {
-            let _ = tx
-                .send(Ok(Bytes::from(error_chunk(
-                    &StreamMedia::fragment_number(index),
-                    "INTERNAL_ERROR",
-                    "5000",
-                ))))
-                .await;
+        if let Some(last_words) = injected_fault(&stream, index, &chunk) {
+            for item in last_words {
+                let _ = tx.send(item).await;
+            }
             break;
-        } else if fire_once(&stream, "garbage", faults.garbage_once_at_fragment, index) {
-            let _ = tx
-                .send(Ok(Bytes::from_static(&[
-                    0x00, 0x13, 0x37, 0x00, 0xFF, 0x42, 0x00, 0x00,
-                ])))
-                .await;
-            break;
-        } else if fire_once(&stream, "truncate", faults.truncate_once_at_fragment, index) {
-            let _ = tx.send(Ok(half)).await;
-            break;
-        } else if fire_once(&stream, "drop", faults.drop_once_in_fragment, index) {
-            let _ = tx.send(Ok(half)).await;
-            let _ = tx
-                .send(Err(std::io::Error::other(
-                    "connection dropped by fault injection",
-                )))
-                .await;
-            break;
-        } else {
-            Ok(chunk)
-        };
-        if tx.send(item).await.is_err() {
+        }
+        if tx.send(Ok(chunk)).await.is_err() {
             break;
         }
         index += 1;
     }
     finish(&stream);
+}
+
+/// What a once-fault due at fragment `index` sends instead of it, before the session
+/// ends; `None` when no fault fires.
+fn injected_fault(
+    stream: &EmulatedStream,
+    index: usize,
+    chunk: &Bytes,
+) -> Option<Vec<Result<Bytes, std::io::Error>>> {
+    let faults = &stream.spec.faults;
+    let half = || chunk.slice(..chunk.len() / 2);
+    if fire_once(stream, "error", faults.error_once_at_fragment, index) {
+        let number = StreamMedia::fragment_number(index);
+        return Some(vec![Ok(Bytes::from(error_chunk(
+            &number,
+            "INTERNAL_ERROR",
+            "5000",
+        )))]);
+    }
+    if fire_once(stream, "garbage", faults.garbage_once_at_fragment, index) {
+        return Some(vec![Ok(Bytes::from_static(&[
+            0x00, 0x13, 0x37, 0x00, 0xFF, 0x42, 0x00, 0x00,
+        ]))]);
+    }
+    if fire_once(stream, "truncate", faults.truncate_once_at_fragment, index) {
+        return Some(vec![Ok(half())]);
+    }
+    if fire_once(stream, "drop", faults.drop_once_in_fragment, index) {
+        let cut = std::io::Error::other("connection dropped by fault injection");
+        return Some(vec![Ok(half()), Err(cut)]);
+    }
+    None
 }
 
 fn finish(stream: &EmulatedStream) {
