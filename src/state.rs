@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::rate_limit::RateLimiters;
 use crate::config::Config;
+use crate::kvs::client::SdkConfigs;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
 use crate::service::session::Sessions;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub sealer: Sealer,
     pub limiters: RateLimiters,
     pub metrics: Metrics,
+    /// AWS SDK configurations by KVS target, shared by every conversation.
+    pub sdk_configs: SdkConfigs,
     /// The conversations being read in this process.
     pub sessions: Sessions,
     /// Rendered message lists for repeated after-call reads.
@@ -34,6 +37,7 @@ impl AppState {
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),
             metrics: Metrics::new(),
             sessions: Sessions::default(),
+            sdk_configs: SdkConfigs::default(),
             transcripts: TranscriptCache::new(config.messages_cache_bytes),
             shutdown: CancellationToken::new(),
             config,

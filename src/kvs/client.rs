@@ -16,7 +16,7 @@ use crate::service::calls::StreamArn;
 use crate::store::tenants::AwsSettings;
 
 /// Where and as whom to read one stream.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KvsTarget {
     pub region: String,
     pub endpoint_url: Option<String>,
@@ -76,6 +76,32 @@ pub async fn sdk_config(target: &KvsTarget) -> SdkConfig {
             base().credentials_provider(placeholder).load().await
         }
         (None, None) => base().load().await,
+    }
+}
+
+/// SDK configurations by target, built once: building one loads credentials and the
+/// TLS roots and starts a connection pool, far too costly for every start-streaming.
+/// Entries are few (one per tenant setting) and never expire; a changed setting is a
+/// new key.
+#[derive(Default)]
+pub struct SdkConfigs {
+    by_target: std::sync::Mutex<std::collections::HashMap<KvsTarget, SdkConfig>>,
+}
+
+impl SdkConfigs {
+    pub async fn get(&self, target: &KvsTarget) -> SdkConfig {
+        let cached = self.lock().get(target).cloned();
+        if let Some(config) = cached {
+            return config;
+        }
+        let config = sdk_config(target).await;
+        self.lock().entry(target.clone()).or_insert(config).clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<KvsTarget, SdkConfig>> {
+        self.by_target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

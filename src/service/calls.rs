@@ -11,7 +11,7 @@ use entity::stream;
 use super::session::SessionPlan;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{ConversationId, Role, StreamId};
-use crate::kvs::client::{KvsCallError, KvsTarget, control_client, sdk_config};
+use crate::kvs::client::{KvsCallError, KvsTarget, control_client};
 use crate::kvs::reader::{ReaderSettings, Selector};
 use crate::state::AppState;
 use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
@@ -150,7 +150,8 @@ pub async fn start(
         .with_retry_after(1));
     }
     let target = kvs_target(state, key, &cmd.stream_arn).await?;
-    check_stream(&target, &cmd.stream_arn.arn).await?;
+    let sdk = state.sdk_configs.get(&target).await;
+    check_stream(&sdk, &target, &cmd.stream_arn.arn).await?;
     let reader = ReaderSettings::new(
         cmd.stream_arn.arn.clone(),
         cmd.external_id.clone(),
@@ -185,6 +186,7 @@ pub async fn start(
                 customer_stream: customer.stream_id.clone(),
                 agent_stream: agent.stream_id.clone(),
                 target,
+                sdk,
                 reader,
             };
             state.sessions.spawn(state.store.clone(), plan);
@@ -237,7 +239,11 @@ const STREAM_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Resolves the stream's GetMedia endpoint: proves the stream exists and the tenant's
 /// credentials may read it. Failures are 422-01 naming the KVS error.
-async fn check_stream(target: &KvsTarget, arn: &str) -> Result<(), ApiError> {
+async fn check_stream(
+    config: &aws_config::SdkConfig,
+    target: &KvsTarget,
+    arn: &str,
+) -> Result<(), ApiError> {
     let unusable = |why: String| {
         ApiError::new(
             ErrorCode::StreamNotUsable,
@@ -245,8 +251,7 @@ async fn check_stream(target: &KvsTarget, arn: &str) -> Result<(), ApiError> {
         )
     };
     let check = async {
-        let config = sdk_config(target).await;
-        control_client(&config, target)
+        control_client(config, target)
             .get_data_endpoint()
             .api_name(ApiName::GetMedia)
             .stream_arn(arn)

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::{ConversationId, Role, StreamId};
-use crate::kvs::client::{KvsTarget, sdk_config};
+use crate::kvs::client::KvsTarget;
 use crate::kvs::reader::{ReaderEvent, ReaderOutcome, ReaderSettings, Status, read_stream};
 use crate::store::Store;
 use crate::store::conversations::StreamSummary;
@@ -83,6 +83,7 @@ pub struct SessionPlan {
     pub customer_stream: StreamId,
     pub agent_stream: StreamId,
     pub target: KvsTarget,
+    pub sdk: aws_config::SdkConfig,
     pub reader: ReaderSettings,
 }
 
@@ -145,9 +146,8 @@ impl Sessions {
 
 #[tracing::instrument(skip_all, fields(conversation = %plan.conversation))]
 async fn run(store: Store, plan: SessionPlan, stop: CancellationToken) -> SessionResult {
-    let config = sdk_config(&plan.target).await;
     let (tx, mut rx) = mpsc::channel(256);
-    let reader = read_stream(&config, &plan.target, &plan.reader, tx, stop.clone());
+    let reader = read_stream(&plan.sdk, &plan.target, &plan.reader, tx, stop.clone());
     let mut result = SessionResult {
         customer: Measured::new(),
         agent: Measured::new(),
