@@ -147,7 +147,18 @@ pub async fn media_client(
     target: &KvsTarget,
     stream_arn: &str,
 ) -> Result<aws_sdk_kinesisvideomedia::Client, KvsCallError> {
-    let endpoint = control_client(config, target)
+    let endpoint = data_endpoint(config, target, stream_arn).await?;
+    Ok(media_client_for(config, &endpoint))
+}
+
+/// The stream's GetMedia endpoint (GetDataEndpoint): also proves the stream exists and
+/// the credentials may read it.
+pub async fn data_endpoint(
+    config: &SdkConfig,
+    target: &KvsTarget,
+    stream_arn: &str,
+) -> Result<String, KvsCallError> {
+    control_client(config, target)
         .get_data_endpoint()
         .api_name(ApiName::GetMedia)
         .stream_arn(stream_arn)
@@ -158,10 +169,14 @@ pub async fn media_client(
         .ok_or_else(|| KvsCallError {
             code: None,
             message: "GetDataEndpoint returned no endpoint".into(),
-        })?;
+        })
+}
+
+/// The media client for a known data endpoint.
+pub fn media_client_for(config: &SdkConfig, endpoint: &str) -> aws_sdk_kinesisvideomedia::Client {
     let media = aws_sdk_kinesisvideomedia::config::Builder::from(config)
         .endpoint_url(endpoint)
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .build();
-    Ok(aws_sdk_kinesisvideomedia::Client::from_conf(media))
+    aws_sdk_kinesisvideomedia::Client::from_conf(media)
 }

@@ -12,7 +12,7 @@ use aws_sdk_kinesisvideomedia::types::{StartSelector, StartSelectorType};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{KvsCallError, KvsTarget, media_client};
+use super::client::{KvsCallError, KvsTarget, media_client, media_client_for};
 use super::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, Fragment, FragmentReader};
 use crate::ids::Role;
 
@@ -100,6 +100,8 @@ pub struct ReaderSettings {
     /// The contact's ContactId: fragments tagged with another one end the reading.
     pub contact_id: String,
     pub selector: Selector,
+    /// The GetMedia endpoint, when start-streaming already resolved it.
+    pub data_endpoint: Option<String>,
     /// No bytes for this long: the session is abandoned and resumed.
     pub idle_timeout: Duration,
     /// Consecutive failed attempts before giving up with 5002.
@@ -117,6 +119,7 @@ impl ReaderSettings {
             stream_arn,
             contact_id,
             selector,
+            data_endpoint: None,
             idle_timeout: Duration::from_secs(10),
             max_attempts: 6,
             backoff: Duration::from_millis(200),
@@ -186,13 +189,17 @@ pub async fn read_stream(
     let mut failures = 0u32;
     let mut empty_sessions = 0u32;
     let mut client = None;
+    let mut known_endpoint = settings.data_endpoint.clone();
     loop {
         if stop.is_cancelled() {
             return ReaderOutcome::both(Status::ok());
         }
         let attempt = async {
             if client.is_none() {
-                client = Some(media_client(config, target, &settings.stream_arn).await?);
+                client = Some(match known_endpoint.take() {
+                    Some(endpoint) => media_client_for(config, &endpoint),
+                    None => media_client(config, target, &settings.stream_arn).await?,
+                });
             }
             let selector = match (&progress.last_token, &progress.last_number) {
                 (Some(token), _) => Selector::ContinuationToken(token.clone()),

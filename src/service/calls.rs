@@ -4,14 +4,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_kinesisvideo::types::ApiName;
 use chrono::Utc;
 use entity::stream;
 
 use super::session::SessionPlan;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{ConversationId, Role, StreamId};
-use crate::kvs::client::{KvsCallError, KvsTarget, control_client};
+use crate::kvs::client::{KvsTarget, data_endpoint};
 use crate::kvs::reader::{ReaderSettings, Selector};
 use crate::state::AppState;
 use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
@@ -151,12 +150,13 @@ pub async fn start(
     }
     let target = kvs_target(state, key, &cmd.stream_arn).await?;
     let sdk = state.sdk_configs.get(&target).await;
-    check_stream(&sdk, &target, &cmd.stream_arn.arn).await?;
-    let reader = ReaderSettings::new(
+    let endpoint = check_stream(&sdk, &target, &cmd.stream_arn.arn).await?;
+    let mut reader = ReaderSettings::new(
         cmd.stream_arn.arn.clone(),
         cmd.external_id.clone(),
         selector(&cmd),
     );
+    reader.data_endpoint = Some(endpoint);
     let settings = StartSettings {
         customer_id: cmd.customer_id,
         agent_id: cmd.agent_id,
@@ -237,30 +237,22 @@ async fn kvs_target(
 /// How long start-streaming waits for KVS to confirm the stream.
 const STREAM_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Resolves the stream's GetMedia endpoint: proves the stream exists and the tenant's
-/// credentials may read it. Failures are 422-01 naming the KVS error.
+/// Resolves the stream's GetMedia endpoint (the reader reuses it): proves the stream
+/// exists and the tenant's credentials may read it. Failures are 422-01 naming the KVS
+/// error.
 async fn check_stream(
     config: &aws_config::SdkConfig,
     target: &KvsTarget,
     arn: &str,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let unusable = |why: String| {
         ApiError::new(
             ErrorCode::StreamNotUsable,
             format!("KVS stream not usable: {why}"),
         )
     };
-    let check = async {
-        control_client(config, target)
-            .get_data_endpoint()
-            .api_name(ApiName::GetMedia)
-            .stream_arn(arn)
-            .send()
-            .await
-            .map_err(KvsCallError::from_sdk)
-    };
-    match tokio::time::timeout(STREAM_CHECK_TIMEOUT, check).await {
-        Ok(Ok(_)) => Ok(()),
+    match tokio::time::timeout(STREAM_CHECK_TIMEOUT, data_endpoint(config, target, arn)).await {
+        Ok(Ok(endpoint)) => Ok(endpoint),
         Ok(Err(e)) => Err(unusable(e.message)),
         Err(_) => Err(unusable(format!(
             "no answer from KVS within {STREAM_CHECK_TIMEOUT:?}"
