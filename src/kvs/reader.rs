@@ -195,18 +195,18 @@ pub async fn read_stream(
             return ReaderOutcome::both(Status::ok());
         }
         let attempt = async {
-            if client.is_none() {
-                client = Some(match known_endpoint.take() {
+            let media = match &client {
+                Some(media) => media,
+                None => client.insert(match known_endpoint.take() {
                     Some(endpoint) => media_client_for(config, &endpoint),
                     None => media_client(config, target, &settings.stream_arn).await?,
-                });
-            }
+                }),
+            };
             let selector = match (&progress.last_token, &progress.last_number) {
                 (Some(token), _) => Selector::ContinuationToken(token.clone()),
                 (None, Some(number)) => Selector::FragmentNumber(number.clone()),
                 (None, None) => settings.selector.clone(),
             };
-            let media = client.as_ref().expect("set above");
             media
                 .get_media()
                 .stream_arn(&settings.stream_arn)
