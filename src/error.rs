@@ -166,15 +166,11 @@ impl ApiError {
     }
 
     pub fn into_http_response(self) -> Response {
-        let body = serde_json::json!({"error": {
-            "requestId": current_request_id(),
-            "code": self.code.parts().0,
-            "message": self.message,
-        }});
+        use poem_openapi::types::ToJSON;
         let mut resp = Response::builder()
             .status(self.status())
             .content_type("application/json; charset=utf-8")
-            .body(body.to_string());
+            .body(self.body().to_json_string());
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

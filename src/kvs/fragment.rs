@@ -118,11 +118,6 @@ impl FragmentReader {
         FragmentReader::default()
     }
 
-    /// Bytes consumed so far.
-    pub fn position(&self) -> u64 {
-        self.parser.position()
-    }
-
     /// Parses `data` and appends every fragment it completes to `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<Fragment>) -> Result<(), MkvError> {
         let result = self.parser.feed(data, &mut self.events);

@@ -162,11 +162,6 @@ impl MkvParser {
         }
     }
 
-    /// Total bytes consumed so far.
-    pub fn position(&self) -> u64 {
-        self.offset
-    }
-
     /// Parses `data`, appending events to `out`. After an error every call returns it.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<MkvEvent>) -> Result<(), MkvError> {
         if let Some(err) = &self.failed {

@@ -104,6 +104,11 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// GET `path` without credentials.
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self._dir.path().to_path_buf()
     }

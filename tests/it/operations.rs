@@ -5,9 +5,9 @@ use crate::helpers::{assert_error, body, spawn_app, start_body};
 #[tokio::test]
 async fn health_endpoints_answer() {
     let app = spawn_app().await;
-    let live = app.http.get(app.url("/health/live")).send().await.unwrap();
+    let live = app.get("/health/live").await;
     assert_eq!(live.status(), 200);
-    let ready = body(app.http.get(app.url("/health/ready")).send().await.unwrap()).await;
+    let ready = body(app.get("/health/ready").await).await;
     assert_eq!(ready["status"], "ready", "{ready}");
 }
 
@@ -15,17 +15,9 @@ async fn health_endpoints_answer() {
 async fn readiness_fails_while_draining() {
     let app = spawn_app().await;
     app.state.shutdown.cancel();
-    let res = app.http.get(app.url("/health/ready")).send().await.unwrap();
+    let res = app.get("/health/ready").await;
     assert_error(res, 503, "503-01").await;
-    assert_eq!(
-        app.http
-            .get(app.url("/health/live"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/health/live").await.status(), 200);
 }
 
 #[tokio::test]
@@ -63,7 +55,7 @@ async fn metrics_count_requests_by_operation_and_status() {
 #[tokio::test]
 async fn request_id_is_generated_or_echoed() {
     let app = spawn_app().await;
-    let res = app.http.get(app.url("/health/live")).send().await.unwrap();
+    let res = app.get("/health/live").await;
     let generated = res.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(generated).is_ok());
     let res = app
@@ -88,16 +80,7 @@ async fn request_id_is_generated_or_echoed() {
 #[tokio::test]
 async fn unknown_route_and_wrong_method_use_the_error_body() {
     let app = spawn_app().await;
-    assert_error(
-        app.http
-            .get(app.url("/mg-autotranscribe/v2/start"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "404-02",
-    )
-    .await;
+    assert_error(app.get("/mg-autotranscribe/v2/start").await, 404, "404-02").await;
     let res = app
         .http
         .get(app.url("/mg-autotranscribe/v1/start-streaming"))
@@ -111,15 +94,7 @@ async fn unknown_route_and_wrong_method_use_the_error_body() {
 async fn graceful_shutdown_finishes_and_frees_the_port() {
     let app = spawn_app().await;
     let addr = app.addr;
-    assert_eq!(
-        app.http
-            .get(app.url("/health/live"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/health/live").await.status(), 200);
     tokio::time::timeout(std::time::Duration::from_secs(15), app.shutdown())
         .await
         .expect("shut down in time");

@@ -20,7 +20,7 @@ async fn checked_in_spec_matches_the_generated_one() {
 #[tokio::test]
 async fn served_spec_is_the_generated_one() {
     let app = spawn_app().await;
-    let served = body(app.http.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    let served = body(app.get("/openapi.json").await).await;
     let generated: Value =
         serde_json::from_str(&callscribe::api::spec_json(app.state.clone())).unwrap();
     assert_eq!(served, generated);
@@ -112,7 +112,7 @@ async fn every_operation_is_documented_with_errors_and_security() {
 #[tokio::test]
 async fn interactive_docs_are_served() {
     let app = spawn_app().await;
-    let res = app.http.get(app.url("/docs")).send().await.unwrap();
+    let res = app.get("/docs").await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.contains("swagger"), "swagger UI page");
