@@ -586,10 +586,7 @@ fn default_limit() -> u64 {
 }
 
 fn tenant_not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "tenant {} not found",
-        id.chars().take(64).collect::<String>()
-    ))
+    ApiError::not_found(format!("tenant {} not found", super::echo(id)))
 }
 
 fn nonempty(v: Option<String>) -> Option<String> {

@@ -75,3 +75,8 @@ pub(crate) fn wire_name<T: poem_openapi::types::ToJSON>(value: &T) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
+
+/// Echoes at most 64 characters of a caller's value in an error message.
+pub(crate) fn echo(value: &str) -> String {
+    value.chars().take(64).collect()
+}

@@ -309,7 +309,7 @@ fn check_namespace(ns: &str) -> Result<(), ApiError> {
         ErrorCode::UnsupportedNamespace,
         format!(
             "unsupported namespace `{}`; supported: {}",
-            truncate(ns),
+            super::echo(ns),
             NAMESPACES.join(", ")
         ),
     ))
@@ -355,7 +355,7 @@ fn validate_start(req: StartStreamingRequest) -> Result<StartCommand, ApiError> 
             ErrorCode::UnsupportedLanguage,
             format!(
                 "unsupported language `{}`; supported: {}",
-                truncate(&language),
+                super::echo(&language),
                 calls::LANGUAGES.join(", ")
             ),
         ));
@@ -421,9 +421,4 @@ fn validate_start(req: StartStreamingRequest) -> Result<StartCommand, ApiError> 
         after_fragment_number,
         start_timestamp_ms,
     })
-}
-
-/// Echoes at most 64 characters of a caller's value in an error message.
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
 }
