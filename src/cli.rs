@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `openapi`, `admin`.
+//! The command line: `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
+//! `transcribe`.
 
 use std::path::PathBuf;
 
@@ -40,6 +41,8 @@ pub enum Command {
     /// Serve a local Kinesis Video Streams data plane (GetDataEndpoint, GetMedia)
     /// playing WAV files as Amazon Connect streams them.
     KvsEmulator(crate::kvs::emulator::cli::EmulatorArgs),
+    /// Transcribe WAV files with the service's audio path and print the utterances.
+    Transcribe(crate::transcribe::files::TranscribeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,12 +98,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::run(state, listener, crate::shutdown_signal()).await
         }
         Command::Migrate => {
-            crate::build_state(config).await?;
+            crate::build_tool_state(config).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::Openapi { output } => {
-            let state = crate::build_state(Config {
+            let state = crate::build_tool_state(Config {
                 data_dir: std::env::temp_dir().join("callscribe-openapi"),
                 database_url: None,
                 ..config
@@ -118,11 +121,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin(cmd) => admin(config, cmd).await,
         Command::KvsEmulator(args) => crate::kvs::emulator::cli::run(args).await,
+        Command::Transcribe(args) => {
+            tokio::task::spawn_blocking(move || crate::transcribe::files::run(&config, &args))
+                .await?
+        }
     }
 }
 
 async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
-    let state = crate::build_state(config).await?;
+    let state = crate::build_tool_state(config).await?;
     let store = &state.store;
     match cmd {
         AdminCommand::TenantCreate { name } => {

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::audio::endpoint::EndpointSettings;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,8 @@ pub enum LogFormat {
 }
 
 /// Everything `callscribe serve` can be told. Field names are the TOML keys; the
-/// environment variable is `CALLSCRIBE_` + the name in upper case.
+/// environment variable is `CALLSCRIBE_` + the name in upper case, with `__` between a
+/// section and its key (`CALLSCRIBE_ENGINE__WORKERS=2`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// Address the API listens on.
@@ -51,8 +53,14 @@ pub struct Config {
     pub database_url: Option<Secret<String>>,
     /// Bearer token for `/admin/v1`; the admin API is disabled when unset.
     pub admin_token: Option<Secret<String>>,
-    /// Whisper model file; default: the fetched model in `data_dir/models`.
+    /// Whisper model file (ggml); default: the fetched model in `data_dir/models`.
     pub model: Option<PathBuf>,
+    /// sha256 the model must have; the default model is always checked.
+    pub model_sha256: Option<String>,
+    /// The shared transcription engine (`[engine]`).
+    pub engine: EngineConfig,
+    /// How audio is cut into utterances (`[endpointing]`).
+    pub endpointing: EndpointSettings,
     /// 32-byte key (64 hex chars) that encrypts stored webhook secrets; default: a key
     /// generated once into `data_dir/secret.key`.
     pub secret_key: Option<Secret<String>>,
@@ -82,6 +90,9 @@ impl Default for Config {
             database_url: None,
             admin_token: None,
             model: None,
+            model_sha256: None,
+            engine: EngineConfig::default(),
+            endpointing: EndpointSettings::default(),
             secret_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -91,6 +102,28 @@ impl Default for Config {
             rate_limit_burst: 100,
             shutdown_grace_seconds: 10,
             messages_cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Decode threads and their queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Decode threads; 0 = one per core.
+    pub workers: usize,
+    /// CPU threads inside each decode (1 is fastest in total on a busy machine).
+    pub threads_per_worker: usize,
+    /// Utterances that may wait for a decode thread before submitters wait too.
+    pub queue: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 0,
+            threads_per_worker: 1,
+            queue: 64,
         }
     }
 }
@@ -108,7 +141,7 @@ impl Config {
             .unwrap_or_else(|| "callscribe.toml".into());
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(path))
-            .merge(Env::prefixed("CALLSCRIBE_").ignore(&["config"]))
+            .merge(Env::prefixed("CALLSCRIBE_").ignore(&["config"]).split("__"))
             .extract()
             .map_err(|e| ConfigError(Box::new(e)))
     }
@@ -152,10 +185,13 @@ mod tests {
                 "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"",
             )?;
             jail.set_env("CALLSCRIBE_LISTEN", "127.0.0.1:9100");
+            jail.set_env("CALLSCRIBE_ENDPOINTING__HANGOVER_MS", "450");
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.listen.port(), 9100);
             assert_eq!(cfg.log_level, "debug");
             assert_eq!(cfg.body_limit_bytes, 64 * 1024);
+            assert_eq!(cfg.endpointing.hangover_ms, 450);
+            assert_eq!(cfg.engine.queue, 64);
             Ok(())
         });
     }

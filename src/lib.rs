@@ -4,6 +4,7 @@
 //! tests start it on port 0 and `callscribe serve` on the configured address.
 
 pub mod api;
+pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod transcribe;
 pub mod webhook;
 
 use std::future::Future;
@@ -26,17 +28,60 @@ use poem::Server;
 use poem::listener::{Acceptor, TcpAcceptor};
 
 use crate::config::Config;
+use crate::metrics::{EngineMetrics, Metrics};
 use crate::secrets::Sealer;
 use crate::state::{AppState, SharedState};
 use crate::store::Store;
+use crate::transcribe::model::ModelSpec;
+use crate::transcribe::pool::EnginePool;
+use crate::transcribe::whisper::WhisperEngine;
 
 /// Installs the process-wide rustls crypto provider (aws-lc-rs). Safe to call twice.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// Connects the store, applies migrations and builds the shared state.
+/// Everything `serve` needs: [`build_tool_state`] plus the transcription engine (the
+/// model is verified and loaded here, so a missing model stops start-up).
 pub async fn build_state(config: Config) -> anyhow::Result<SharedState> {
+    let metrics = Metrics::new();
+    let engine = load_engine(&config, &metrics.engine)?;
+    build_state_with(config, metrics, Some(engine)).await
+}
+
+/// The state for tools that never transcribe (migrate, admin, openapi): no model needed.
+pub async fn build_tool_state(config: Config) -> anyhow::Result<SharedState> {
+    build_state_with(config, Metrics::new(), None).await
+}
+
+/// Verifies and loads the model and starts the decode threads.
+pub fn load_engine(config: &Config, metrics: &EngineMetrics) -> anyhow::Result<Arc<EnginePool>> {
+    let spec = ModelSpec::resolve(
+        &config.data_dir,
+        config.model.as_deref(),
+        config.model_sha256.as_deref(),
+    );
+    let engine = WhisperEngine::load(&spec, config.engine.threads_per_worker)?;
+    let pool = EnginePool::start(
+        Arc::new(engine),
+        config.engine.workers,
+        config.engine.queue,
+        metrics.clone(),
+    )?;
+    tracing::info!(
+        engine = pool.describe(),
+        workers = pool.workers(),
+        "transcription engine ready"
+    );
+    Ok(Arc::new(pool))
+}
+
+/// Connects the store, applies migrations and builds the shared state.
+async fn build_state_with(
+    config: Config,
+    metrics: Metrics,
+    engine: Option<Arc<EnginePool>>,
+) -> anyhow::Result<SharedState> {
     install_crypto_provider();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
@@ -48,7 +93,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<SharedState> {
         Some(key) => Sealer::from_hex(key.expose())?,
         None => Sealer::from_key_file(&config.data_dir.join("secret.key"))?,
     };
-    Ok(Arc::new(AppState::new(config, store, sealer)))
+    Ok(Arc::new(AppState::new(
+        config, store, sealer, metrics, engine,
+    )))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains: readiness

@@ -2,7 +2,8 @@
 //! one process); modules record through the typed handles here.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// The service's metric handles.
@@ -11,6 +12,59 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    pub engine: EngineMetrics,
+}
+
+/// The transcription engine's load: how many utterances wait, how long they wait and
+/// how long a decode takes.
+#[derive(Clone)]
+pub struct EngineMetrics {
+    pub queue_depth: IntGauge,
+    pub wait_seconds: Histogram,
+    pub decode_seconds: Histogram,
+    /// Utterances by outcome: `message`, `not_speech`, `failed`.
+    pub utterances: IntCounterVec,
+}
+
+const ENGINE_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0,
+];
+
+impl EngineMetrics {
+    fn new() -> EngineMetrics {
+        let histogram = |name: &str, help: &str| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(ENGINE_BUCKETS.to_vec()))
+                .expect("valid metric")
+        };
+        EngineMetrics {
+            queue_depth: IntGauge::new(
+                "engine_queue_depth",
+                "Utterances waiting for a decode thread.",
+            )
+            .expect("valid metric"),
+            wait_seconds: histogram(
+                "engine_wait_seconds",
+                "Time an utterance waits for a decode thread.",
+            ),
+            decode_seconds: histogram("engine_decode_seconds", "Decode time per utterance."),
+            utterances: IntCounterVec::new(
+                Opts::new("utterances_total", "Utterances by outcome."),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+        }
+    }
+
+    fn register(&self, registry: &Registry) {
+        for metric in [
+            Box::new(self.queue_depth.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(self.wait_seconds.clone()),
+            Box::new(self.decode_seconds.clone()),
+            Box::new(self.utterances.clone()),
+        ] {
+            registry.register(metric).expect("unique metric");
+        }
+    }
 }
 
 impl Metrics {
@@ -41,10 +95,13 @@ impl Metrics {
         registry
             .register(Box::new(http_duration.clone()))
             .expect("unique metric");
+        let engine = EngineMetrics::new();
+        engine.register(&registry);
         Metrics {
             registry,
             http_requests,
             http_duration,
+            engine,
         }
     }
 

@@ -9,9 +9,12 @@ use crate::config::Config;
 use crate::kvs::client::SdkConfigs;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
-use crate::service::session::Sessions;
+use crate::service::publish::{LocalPublisher, Publisher};
+use crate::service::session::{SessionDeps, Sessions};
+use crate::service::transcriber::Transcribing;
 use crate::service::transcript_cache::TranscriptCache;
 use crate::store::Store;
+use crate::transcribe::pool::EnginePool;
 
 pub struct AppState {
     pub config: Config,
@@ -25,6 +28,10 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Rendered message lists for repeated after-call reads.
     pub transcripts: TranscriptCache,
+    /// The shared transcription engine; `None` in tools that never transcribe.
+    pub engine: Option<Arc<EnginePool>>,
+    /// Where finished utterances go in real time.
+    pub publisher: Arc<dyn Publisher>,
     /// Cancelled when shutdown begins: readiness fails and new starts are refused.
     pub shutdown: CancellationToken,
 }
@@ -32,10 +39,18 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    pub fn new(config: Config, store: Store, sealer: Sealer) -> AppState {
+    pub fn new(
+        config: Config,
+        store: Store,
+        sealer: Sealer,
+        metrics: Metrics,
+        engine: Option<Arc<EnginePool>>,
+    ) -> AppState {
         AppState {
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),
-            metrics: Metrics::new(),
+            metrics,
+            engine,
+            publisher: Arc::new(LocalPublisher::default()),
             sessions: Sessions::default(),
             sdk_configs: SdkConfigs::default(),
             transcripts: TranscriptCache::new(config.messages_cache_bytes),
@@ -43,6 +58,20 @@ impl AppState {
             config,
             store,
             sealer,
+        }
+    }
+
+    /// What a new conversation's session needs.
+    pub fn session_deps(&self) -> SessionDeps {
+        SessionDeps {
+            store: self.store.clone(),
+            transcribing: self.engine.as_ref().map(|engine| Transcribing {
+                store: self.store.clone(),
+                engine: engine.clone(),
+                publisher: self.publisher.clone(),
+                metrics: self.metrics.engine.clone(),
+            }),
+            endpointing: self.config.endpointing.clone(),
         }
     }
 

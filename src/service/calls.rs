@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use entity::stream;
 
-use super::session::SessionPlan;
+use super::session::{self, SessionPlan};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{ConversationId, Role, StreamId};
 use crate::kvs::client::{KvsTarget, data_endpoint};
@@ -183,13 +183,22 @@ pub async fn start(
             let (customer, agent) = by_role(&streams, false)?;
             let plan = SessionPlan {
                 conversation: ConversationId(conversation.id),
-                customer_stream: customer.stream_id.clone(),
-                agent_stream: agent.stream_id.clone(),
+                tenant_id: key.tenant_id.clone(),
+                external_id: cmd.external_id.clone(),
+                customer: session::Participant {
+                    stream_id: customer.stream_id.clone(),
+                    external_id: settings.customer_id.clone(),
+                },
+                agent: session::Participant {
+                    stream_id: agent.stream_id.clone(),
+                    external_id: settings.agent_id.clone(),
+                },
+                detailed_token: settings.detailed_token,
                 target,
                 sdk,
                 reader,
             };
-            state.sessions.spawn(state.store.clone(), plan);
+            state.sessions.spawn(state.session_deps(), plan);
             Ok((customer, agent))
         }
         StartOutcome::AlreadyStreaming => Err(ApiError::new(
@@ -284,7 +293,7 @@ pub async fn stop(
                 Role::Customer
             };
             let summary = match &measured {
-                Some(result) => result.of(role).summary(s.transcripts),
+                Some(result) => result.of(role).summary(),
                 // No session here (the process restarted): keep what was recorded.
                 None => StreamSummary {
                     status_code: s.status_code,

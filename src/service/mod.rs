@@ -2,5 +2,8 @@
 //! cache of rendered transcripts.
 
 pub mod calls;
+pub mod publish;
 pub mod session;
+pub mod track;
+pub mod transcriber;
 pub mod transcript_cache;

@@ -1,21 +1,24 @@
 //! One conversation's background task: it owns the KVS reader of the conversation's
-//! stream and measures what each participant's stream delivered. Nothing else touches
-//! a running session; stop-streaming cancels it and takes its measurements.
-//!
-//! (The transcription issue plugs the endpointer and the engine in where
-//! [`Measured::add_audio`] is called.)
+//! stream and both participants' audio paths (upsampling and endpointing), measures
+//! what each stream delivered, and feeds each participant's utterances to its
+//! transcriber. Nothing else touches a running session; stop-streaming cancels it, and
+//! the session then flushes the utterances in progress before handing over its
+//! results.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::ids::{ConversationId, Role, StreamId};
+use crate::audio::endpoint::{EndpointSettings, Utterance};
+use crate::ids::{ConversationId, Role, StreamId, TenantId};
 use crate::kvs::client::KvsTarget;
 use crate::kvs::reader::{ReaderEvent, ReaderOutcome, ReaderSettings, Status, read_stream};
+use crate::service::track::TrackAudio;
+use crate::service::transcriber::{self, Conversation, Speaker, Transcribing};
 use crate::store::Store;
 use crate::store::conversations::StreamSummary;
 
@@ -24,6 +27,8 @@ use crate::store::conversations::StreamSummary;
 pub struct Measured {
     pub status: Status,
     pub total_audio_bytes: i64,
+    /// Utterances that became messages.
+    pub transcripts: i32,
 }
 
 impl Measured {
@@ -31,6 +36,7 @@ impl Measured {
         Measured {
             status: Status::ok(),
             total_audio_bytes: 0,
+            transcripts: 0,
         }
     }
 
@@ -43,13 +49,13 @@ impl Measured {
         self.total_audio_bytes / 16
     }
 
-    pub fn summary(&self, transcripts: i32) -> StreamSummary {
+    pub fn summary(&self) -> StreamSummary {
         StreamSummary {
             status_code: self.status.code,
             status_description: self.status.description.clone(),
             total_audio_bytes: self.total_audio_bytes,
             audio_duration_ms: self.audio_duration_ms(),
-            transcripts,
+            transcripts: self.transcripts,
         }
     }
 }
@@ -80,11 +86,40 @@ impl SessionResult {
 /// What a session reads and where its results go.
 pub struct SessionPlan {
     pub conversation: ConversationId,
-    pub customer_stream: StreamId,
-    pub agent_stream: StreamId,
+    pub tenant_id: TenantId,
+    /// The Connect ContactId (`guid`).
+    pub external_id: String,
+    pub customer: Participant,
+    pub agent: Participant,
+    pub detailed_token: bool,
     pub target: KvsTarget,
     pub sdk: aws_config::SdkConfig,
     pub reader: ReaderSettings,
+}
+
+/// One side of the call.
+pub struct Participant {
+    pub stream_id: StreamId,
+    /// customerId or agentId from start-streaming.
+    pub external_id: String,
+}
+
+impl SessionPlan {
+    fn participant(&self, role: Role) -> &Participant {
+        match role {
+            Role::Customer => &self.customer,
+            Role::Agent => &self.agent,
+        }
+    }
+}
+
+/// What every session shares with the rest of the app.
+#[derive(Clone)]
+pub struct SessionDeps {
+    pub store: Store,
+    /// `None` when the app runs without a model (tools): audio is measured only.
+    pub transcribing: Option<Transcribing>,
+    pub endpointing: EndpointSettings,
 }
 
 struct Running {
@@ -98,8 +133,9 @@ pub struct Sessions {
     running: Mutex<HashMap<ConversationId, Running>>,
 }
 
-/// How long a stop waits for the session to hand over its measurements.
-const STOP_WAIT: Duration = Duration::from_secs(10);
+/// How long a stop waits for the session to flush and hand over its results; long
+/// enough for the last utterances to wait for a busy engine.
+const STOP_WAIT: Duration = Duration::from_secs(30);
 
 impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Running>> {
@@ -109,10 +145,10 @@ impl Sessions {
     }
 
     /// Starts reading in the background.
-    pub fn spawn(&self, store: Store, plan: SessionPlan) {
+    pub fn spawn(&self, deps: SessionDeps, plan: SessionPlan) {
         let stop = CancellationToken::new();
         let conversation = plan.conversation.clone();
-        let task = tokio::spawn(run(store, plan, stop.clone()));
+        let task = tokio::spawn(run(deps, plan, stop.clone()));
         if let Some(previous) = self.lock().insert(conversation, Running { stop, task }) {
             previous.stop.cancel();
         }
@@ -145,17 +181,21 @@ impl Sessions {
 }
 
 #[tracing::instrument(skip_all, fields(conversation = %plan.conversation))]
-async fn run(store: Store, plan: SessionPlan, stop: CancellationToken) -> SessionResult {
+async fn run(deps: SessionDeps, plan: SessionPlan, stop: CancellationToken) -> SessionResult {
     let (tx, mut rx) = mpsc::channel(256);
     let reader = read_stream(&plan.sdk, &plan.target, &plan.reader, tx, stop.clone());
     let mut result = SessionResult {
         customer: Measured::new(),
         agent: Measured::new(),
     };
+    let mut tracks = Tracks::start(&deps, &plan);
     let consume = async {
         while let Some(event) = rx.recv().await {
             match event {
-                ReaderEvent::Audio { role, pcm, .. } => result.of_mut(role).add_audio(&pcm),
+                ReaderEvent::Audio { role, pcm, .. } => {
+                    result.of_mut(role).add_audio(&pcm);
+                    tracks.push(role, &pcm);
+                }
                 ReaderEvent::TrackEnded { role, status } => result.of_mut(role).status = status,
                 ReaderEvent::Position { .. } => {}
             }
@@ -163,15 +203,17 @@ async fn run(store: Store, plan: SessionPlan, stop: CancellationToken) -> Sessio
     };
     let (outcome, ()) = tokio::join!(reader, consume);
     merge(&mut result, outcome);
+    for (role, transcripts) in tracks.finish().await {
+        result.of_mut(role).transcripts = transcripts;
+    }
     if !stop.is_cancelled() {
         // The stream ended on its own: record why, so the stop that follows reports it.
         tracing::info!(customer = ?result.customer.status, agent = ?result.agent.status, "stream ended by itself");
-        for (role, stream) in [
-            (Role::Customer, &plan.customer_stream),
-            (Role::Agent, &plan.agent_stream),
-        ] {
-            if let Err(e) = store
-                .record_stream_progress(stream, &result.of(role).summary(0))
+        for role in Role::BOTH {
+            let stream = &plan.participant(role).stream_id;
+            if let Err(e) = deps
+                .store
+                .record_stream_progress(stream, &result.of(role).summary())
                 .await
             {
                 tracing::error!(error = %e, "cannot record the stream's end");
@@ -179,6 +221,84 @@ async fn run(store: Store, plan: SessionPlan, stop: CancellationToken) -> Sessio
         }
     }
     result
+}
+
+/// Both participants' audio paths and their transcribers.
+struct Tracks {
+    audio: [TrackAudio; 2],
+    utterances: [Option<mpsc::UnboundedSender<Utterance>>; 2],
+    transcribers: Vec<(Role, JoinHandle<i32>)>,
+    done: Vec<Utterance>,
+}
+
+impl Tracks {
+    fn start(deps: &SessionDeps, plan: &SessionPlan) -> Tracks {
+        let mut tracks = Tracks {
+            audio: Role::BOTH.map(|_| TrackAudio::new(&deps.endpointing)),
+            utterances: [None, None],
+            transcribers: Vec::new(),
+            done: Vec::new(),
+        };
+        let Some(with) = &deps.transcribing else {
+            return tracks;
+        };
+        let conversation = Arc::new(Conversation {
+            id: plan.conversation.clone(),
+            tenant_id: plan.tenant_id.clone(),
+            external_id: plan.external_id.clone(),
+            detailed_token: plan.detailed_token,
+        });
+        for role in Role::BOTH {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let participant = plan.participant(role);
+            let speaker = Speaker {
+                role,
+                stream_id: participant.stream_id.clone(),
+                external_id: participant.external_id.clone(),
+            };
+            let task = transcriber::spawn(with.clone(), conversation.clone(), speaker, rx);
+            tracks.utterances[index(role)] = Some(tx);
+            tracks.transcribers.push((role, task));
+        }
+        tracks
+    }
+
+    fn push(&mut self, role: Role, pcm: &[u8]) {
+        self.audio[index(role)].push(pcm, &mut self.done);
+        self.hand_over(role);
+    }
+
+    fn hand_over(&mut self, role: Role) {
+        for utterance in self.done.drain(..) {
+            if let Some(tx) = &self.utterances[index(role)] {
+                let _ = tx.send(utterance);
+            }
+        }
+    }
+
+    /// Flushes both tracks and waits for their transcribers: messages per role.
+    async fn finish(mut self) -> Vec<(Role, i32)> {
+        for role in Role::BOTH {
+            self.audio[index(role)].finish(&mut self.done);
+            self.hand_over(role);
+        }
+        self.utterances = [None, None];
+        let mut counts = Vec::new();
+        for (role, task) in self.transcribers {
+            match task.await {
+                Ok(n) => counts.push((role, n)),
+                Err(e) => tracing::error!(error = %e, "transcriber failed"),
+            }
+        }
+        counts
+    }
+}
+
+fn index(role: Role) -> usize {
+    match role {
+        Role::Customer => 0,
+        Role::Agent => 1,
+    }
 }
 
 /// A participant whose track already ended keeps that status; the other takes the

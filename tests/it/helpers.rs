@@ -53,6 +53,16 @@ async fn fresh_postgres_url() -> String {
     format!("{server}/{name}")
 }
 
+/// The model `scripts/fetch-model` stores in the repository's data dir (the test
+/// command runs it first).
+pub fn model_path() -> PathBuf {
+    let data = std::env::var("CALLSCRIBE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data"));
+    data.join("models")
+        .join(callscribe::transcribe::model::DEFAULT_MODEL_FILE)
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -62,6 +72,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
+        model: Some(model_path()),
+        model_sha256: Some(callscribe::transcribe::model::DEFAULT_MODEL_SHA256.into()),
         admin_token: Some(Secret::new(ADMIN_TOKEN.into())),
         secret_key: Some(Secret::new("11".repeat(32))),
         ..Config::default()

@@ -27,6 +27,11 @@ pub fn test_audio(seconds: usize) -> (Vec<i16>, Vec<i16>) {
 
 pub fn stream(name: &str, seconds: usize, faults: Faults) -> StreamSpec {
     let (customer, agent) = test_audio(seconds);
+    stream_of(name, customer, agent, faults)
+}
+
+/// A stream of the call `CONTACT` carrying these two tracks.
+pub fn stream_of(name: &str, customer: Vec<i16>, agent: Vec<i16>, faults: Faults) -> StreamSpec {
     StreamSpec {
         name: name.into(),
         media: StreamMedia {

@@ -12,3 +12,4 @@ mod kvs_reader;
 mod operations;
 mod spec;
 mod streaming;
+mod transcription;

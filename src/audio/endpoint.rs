@@ -1,0 +1,401 @@
+//! Endpointing: cuts one participant's 16 kHz audio into utterances with a voice-activity
+//! detector (earshot, 16 ms frames). An utterance starts at the first voiced frame, ends
+//! once `hangover_ms` pass without voice, is dropped when it holds less than
+//! `min_speech_ms` of voice, and is split at its longest pause when it reaches
+//! `max_utterance_ms`, so a monologue is never cut mid-word if a pause exists. The VAD
+//! alone also calls music and noise "voice", so a longer utterance must hold a short
+//! unbroken run of unmistakable speech (`confident_score`) to count. Each
+//! utterance carries `padding_ms` of audio on both sides, which Whisper needs to hear
+//! word onsets and endings.
+
+use std::collections::VecDeque;
+
+use earshot::Detector;
+use serde::{Deserialize, Serialize};
+
+use super::SAMPLES_PER_MS;
+
+/// Samples per VAD frame (16 ms at 16 kHz), fixed by earshot.
+const FRAME: usize = 256;
+const FRAME_MS: i64 = 16;
+/// A split looks for pauses of at least this many frames (48 ms).
+const MIN_PAUSE_FRAMES: usize = 3;
+
+/// How utterances are cut; `[endpointing]` in the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointSettings {
+    /// VAD score (0–1) from which a frame counts as voice.
+    pub threshold: f32,
+    /// Silence that ends an utterance.
+    pub hangover_ms: u32,
+    /// Less voice than this is not an utterance (coughs, clicks, line noise).
+    pub min_speech_ms: u32,
+    /// A frame this sure is unmistakably speech. The VAD scores music and noise as
+    /// "voice" for seconds on end, but reaches this only in isolated frames.
+    pub confident_score: f32,
+    /// An utterance longer than `short_utterance_ms` needs an unbroken run this long
+    /// of confident frames to reach the engine, so hold music and line noise cost no
+    /// decode and cannot come out as invented text.
+    pub confident_run_ms: u32,
+    /// Utterances up to this long skip the confidence check: a lone short word ("is",
+    /// a spelled letter) rarely scores confidently, and a short decode is cheap; the
+    /// engine's non-speech filter still applies.
+    pub short_utterance_ms: u32,
+    /// Longer utterances are split at their longest pause.
+    pub max_utterance_ms: u32,
+    /// Audio kept before the first and after the last voiced frame.
+    pub padding_ms: u32,
+}
+
+impl Default for EndpointSettings {
+    fn default() -> Self {
+        EndpointSettings {
+            threshold: 0.7,
+            hangover_ms: 600,
+            min_speech_ms: 250,
+            confident_score: 0.9,
+            confident_run_ms: 64,
+            short_utterance_ms: 1_200,
+            max_utterance_ms: 15_000,
+            padding_ms: 200,
+        }
+    }
+}
+
+impl EndpointSettings {
+    fn frames(ms: u32) -> usize {
+        (ms as usize).div_ceil(FRAME_MS as usize)
+    }
+}
+
+/// One utterance: its voiced span in milliseconds from the start of the participant's
+/// stream, and its audio (16 kHz, with padding).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Utterance {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Where `audio` begins (before `start_ms` by the padding), for word timings.
+    pub audio_start_ms: i64,
+    pub audio: Vec<f32>,
+}
+
+/// The utterance being collected.
+struct Open {
+    /// Frame index of `audio[0]`.
+    audio_start: usize,
+    audio: Vec<f32>,
+    /// One VAD score per frame of `audio`.
+    scores: Vec<f32>,
+    first_voiced: usize,
+    last_voiced: usize,
+    voiced_frames: usize,
+}
+
+pub struct Endpointer {
+    settings: EndpointSettings,
+    detector: Box<Detector>,
+    frame: Vec<f32>,
+    /// Index of the next frame.
+    position: usize,
+    /// The last `padding_ms` of audio outside any utterance (the next one's pre-roll).
+    history: VecDeque<f32>,
+    open: Option<Open>,
+}
+
+impl Endpointer {
+    pub fn new(settings: EndpointSettings) -> Endpointer {
+        Endpointer {
+            settings,
+            detector: Box::new(Detector::default()),
+            frame: Vec::with_capacity(FRAME),
+            position: 0,
+            history: VecDeque::new(),
+            open: None,
+        }
+    }
+
+    /// Takes 16 kHz samples; returns the utterances they completed.
+    pub fn push(&mut self, samples: &[f32], done: &mut Vec<Utterance>) {
+        for &s in samples {
+            self.frame.push(s);
+            if self.frame.len() == FRAME {
+                let frame = std::mem::replace(&mut self.frame, Vec::with_capacity(FRAME));
+                self.on_frame(frame, done);
+            }
+        }
+    }
+
+    /// Ends the stream: the utterance in progress, if it holds enough voice.
+    pub fn flush(&mut self) -> Option<Utterance> {
+        let mut open = self.open.take()?;
+        open.audio.append(&mut self.frame);
+        self.finish(open, usize::MAX)
+    }
+
+    fn on_frame(&mut self, frame: Vec<f32>, done: &mut Vec<Utterance>) {
+        let score = self.score(&frame);
+        let voiced = score >= self.settings.threshold;
+        let index = self.position;
+        self.position += 1;
+        match &mut self.open {
+            None if voiced => {
+                let mut audio: Vec<f32> = self.history.drain(..).collect();
+                let audio_start = index - audio.len() / FRAME;
+                let mut scores = vec![0.0; audio.len() / FRAME];
+                audio.extend_from_slice(&frame);
+                scores.push(score);
+                self.open = Some(Open {
+                    audio_start,
+                    audio,
+                    scores,
+                    first_voiced: index,
+                    last_voiced: index,
+                    voiced_frames: 1,
+                });
+            }
+            None => self.remember(&frame),
+            Some(open) => {
+                open.audio.extend_from_slice(&frame);
+                open.scores.push(score);
+                if voiced {
+                    open.last_voiced = index;
+                    open.voiced_frames += 1;
+                }
+                let silent_frames = index - open.last_voiced;
+                let length = index + 1 - open.audio_start;
+                if silent_frames >= EndpointSettings::frames(self.settings.hangover_ms) {
+                    if let Some(open) = self.open.take() {
+                        done.extend(self.finish(open, usize::MAX));
+                    }
+                } else if length >= EndpointSettings::frames(self.settings.max_utterance_ms) {
+                    self.split(done);
+                }
+            }
+        }
+    }
+
+    /// earshot takes i16 frames; the resampler can overshoot [-1, 1] slightly.
+    fn score(&mut self, frame: &[f32]) -> f32 {
+        let mut pcm = [0i16; FRAME];
+        for (dst, &s) in pcm.iter_mut().zip(frame) {
+            *dst = (s * 32768.0).clamp(-32768.0, 32767.0) as i16;
+        }
+        self.detector.predict_i16(&pcm)
+    }
+
+    fn remember(&mut self, frame: &[f32]) {
+        self.history.extend(frame.iter().copied());
+        let keep = EndpointSettings::frames(self.settings.padding_ms) * FRAME;
+        while self.history.len() > keep {
+            self.history.pop_front();
+        }
+    }
+
+    /// Closes `open` at `cut` (a frame index, exclusive; `usize::MAX` = after the
+    /// trailing padding) and returns it if it holds enough voice. Audio after the cut
+    /// becomes the next pre-roll.
+    fn finish(&mut self, open: Open, cut: usize) -> Option<Utterance> {
+        let padding = EndpointSettings::frames(self.settings.padding_ms);
+        let end_frame = cut.min(open.last_voiced + 1 + padding);
+        let keep = ((end_frame - open.audio_start) * FRAME).min(open.audio.len());
+        let mut audio = open.audio;
+        let rest = audio.split_off(keep);
+        self.history.clear();
+        self.remember(&rest);
+        let enough_voice =
+            open.voiced_frames >= EndpointSettings::frames(self.settings.min_speech_ms);
+        let short = open.last_voiced + 1 - open.first_voiced
+            <= EndpointSettings::frames(self.settings.short_utterance_ms);
+        let confident = longest_run(&open.scores, |s| s >= self.settings.confident_score)
+            >= EndpointSettings::frames(self.settings.confident_run_ms);
+        (enough_voice && (short || confident)).then(|| Utterance {
+            start_ms: open.first_voiced as i64 * FRAME_MS,
+            end_ms: (open.last_voiced as i64 + 1) * FRAME_MS,
+            audio_start_ms: open.audio_start as i64 * FRAME_MS,
+            audio,
+        })
+    }
+
+    /// The open utterance reached the maximum length: cut it in the middle of its
+    /// longest pause in the second half (or at its quietest frame if it has none) and
+    /// keep collecting the remainder.
+    fn split(&mut self, done: &mut Vec<Utterance>) {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        let threshold = self.settings.threshold;
+        let from = open.scores.len() / 2;
+        let cut_offset = longest_pause(&open.scores[from..], threshold)
+            .filter(|(_, len)| *len >= MIN_PAUSE_FRAMES)
+            .map(|(start, len)| from + start + len / 2)
+            .unwrap_or_else(|| from + quietest(&open.scores[from..]));
+        let cut_offset = cut_offset.max(1);
+        let cut = open.audio_start + cut_offset;
+
+        // The part after the cut, rescored from what was recorded.
+        let tail_scores = open.scores[cut_offset..].to_vec();
+        let tail_audio = open.audio[cut_offset * FRAME..].to_vec();
+        let voiced: Vec<usize> = tail_scores
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s >= threshold)
+            .map(|(i, _)| cut + i)
+            .collect();
+
+        let mut head = open;
+        head.audio.truncate(cut_offset * FRAME);
+        head.scores.truncate(cut_offset);
+        head.voiced_frames = head.scores.iter().filter(|s| **s >= threshold).count();
+        head.last_voiced = (head.audio_start..cut)
+            .rev()
+            .find(|i| head.scores[i - head.audio_start] >= threshold)
+            .unwrap_or(head.first_voiced);
+        done.extend(self.finish(head, cut));
+
+        if let (Some(&first), Some(&last)) = (voiced.first(), voiced.last()) {
+            self.history.clear();
+            self.open = Some(Open {
+                audio_start: cut,
+                audio: tail_audio,
+                scores: tail_scores,
+                first_voiced: first,
+                last_voiced: last,
+                voiced_frames: voiced.len(),
+            });
+        } else {
+            self.history.clear();
+            self.remember(&tail_audio);
+        }
+    }
+}
+
+/// The length of the longest run of scores that pass `test`.
+fn longest_run(scores: &[f32], test: impl Fn(f32) -> bool) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for &s in scores {
+        run = if test(s) { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
+}
+
+/// The longest run of frames below `threshold`: (start, length).
+fn longest_pause(scores: &[f32], threshold: f32) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    let mut run_start = None;
+    for (i, &s) in scores.iter().chain(std::iter::once(&1.0)).enumerate() {
+        match (s < threshold, run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(start)) => {
+                let len = i - start;
+                if best.is_none_or(|(_, l)| len >= l) {
+                    best = Some((start, len));
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    best
+}
+
+fn quietest(scores: &[f32]) -> usize {
+    scores
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// Cuts a whole clip (tools and tests).
+pub fn utterances(settings: &EndpointSettings, audio: &[f32]) -> Vec<Utterance> {
+    let mut endpointer = Endpointer::new(settings.clone());
+    let mut done = Vec::new();
+    endpointer.push(audio, &mut done);
+    done.extend(endpointer.flush());
+    done
+}
+
+/// Milliseconds of 16 kHz audio.
+pub fn duration_ms(samples: usize) -> i64 {
+    (samples / SAMPLES_PER_MS) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_are_found_in_score_runs() {
+        let s = [0.9, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1, 0.9];
+        assert_eq!(longest_pause(&s, 0.5), Some((4, 3)));
+        assert_eq!(longest_pause(&[0.9, 0.9], 0.5), None);
+        assert_eq!(longest_pause(&[0.1, 0.1], 0.5), Some((0, 2)));
+        assert_eq!(quietest(&[0.9, 0.6, 0.7]), 1);
+        assert_eq!(longest_run(&[0.95, 0.2, 0.95, 0.96, 0.1], |s| s >= 0.9), 2);
+    }
+
+    /// Deterministic white noise at `level` (peak, 0–1).
+    fn noise(seconds: usize, level: f32) -> Vec<f32> {
+        let mut x: u32 = 1;
+        (0..16_000 * seconds)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((x >> 16) as f32 / 65536.0 - 0.5) * 2.0 * level
+            })
+            .collect()
+    }
+
+    /// A hold-music-like melody: notes with harmonics, 400 ms each.
+    fn melody(seconds: usize) -> Vec<f32> {
+        let notes = [262.0, 294.0, 330.0, 349.0, 392.0, 440.0, 494.0, 523.0];
+        (0..16_000 * seconds)
+            .map(|i| {
+                let t = i as f32 / 16_000.0;
+                let f = notes[(t / 0.4) as usize % notes.len()];
+                let w = |k: f32| (2.0 * std::f32::consts::PI * k * f * t).sin();
+                0.3 * (w(1.0) + 0.5 * w(2.0) + 0.3 * w(3.0)) / 1.8
+            })
+            .collect()
+    }
+
+    /// 1 kHz beeps, half a second on, half off.
+    fn beeps(seconds: usize) -> Vec<f32> {
+        (0..16_000 * seconds)
+            .map(|i| {
+                let on = (i / 8_000) % 2 == 0;
+                let t = i as f32 / 16_000.0;
+                if on {
+                    0.25 * (2.0 * std::f32::consts::PI * 1000.0 * t).sin()
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn silence_noise_music_and_tones_make_no_utterance() {
+        let settings = EndpointSettings::default();
+        for (name, audio) in [
+            ("silence", vec![0.0; 16_000 * 5]),
+            ("quiet noise", noise(5, 0.01)),
+            ("loud noise", noise(20, 0.3)),
+            ("melody", melody(20)),
+            ("beeps", beeps(20)),
+        ] {
+            assert!(utterances(&settings, &audio).is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn without_the_confidence_gate_the_vad_alone_takes_music_for_voice() {
+        // Why the gate exists: the same melody passes when it is off.
+        let settings = EndpointSettings {
+            confident_run_ms: 0,
+            ..EndpointSettings::default()
+        };
+        assert!(!utterances(&settings, &melody(20)).is_empty());
+    }
+}

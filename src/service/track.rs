@@ -1,0 +1,38 @@
+//! One participant's audio path inside a session: Connect's 8 kHz PCM in, utterances
+//! out (upsampled to 16 kHz, endpointed on this track alone).
+
+use crate::audio::endpoint::{EndpointSettings, Endpointer, Utterance};
+use crate::audio::pcm_bytes_to_f32;
+use crate::audio::resample::Upsampler;
+
+pub struct TrackAudio {
+    upsampler: Upsampler,
+    endpointer: Endpointer,
+    upsampled: Vec<f32>,
+}
+
+impl TrackAudio {
+    pub fn new(settings: &EndpointSettings) -> TrackAudio {
+        TrackAudio {
+            upsampler: Upsampler::new(),
+            endpointer: Endpointer::new(settings.clone()),
+            upsampled: Vec::new(),
+        }
+    }
+
+    /// Takes a block of 16-bit little-endian PCM; adds the utterances it completed.
+    pub fn push(&mut self, pcm: &[u8], done: &mut Vec<Utterance>) {
+        self.upsampled.clear();
+        self.upsampler
+            .push(pcm_bytes_to_f32(pcm), &mut self.upsampled);
+        self.endpointer.push(&self.upsampled, done);
+    }
+
+    /// The track ended (or the call was stopped): the utterance in progress, if any.
+    pub fn finish(&mut self, done: &mut Vec<Utterance>) {
+        self.upsampled.clear();
+        self.upsampler.flush(&mut self.upsampled);
+        self.endpointer.push(&self.upsampled, done);
+        done.extend(self.endpointer.flush());
+    }
+}

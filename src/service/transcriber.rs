@@ -1,0 +1,132 @@
+//! Utterance → message, for one participant of one conversation, in order: decode on
+//! the shared engine, drop what is not speech, store (the first 1,000 per
+//! conversation) and publish. Runs as its own task so the session keeps reading and
+//! endpointing while decodes wait for the engine.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::audio::endpoint::Utterance;
+use crate::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
+use crate::metrics::EngineMetrics;
+use crate::service::publish::{Published, Publisher};
+use crate::store::Store;
+use crate::store::messages::{Appended, NewMessage};
+use crate::transcribe::filter::speech_only;
+use crate::transcribe::pool::EnginePool;
+use crate::transcribe::{Transcript, Word};
+
+/// What a conversation's transcribers share.
+pub struct Conversation {
+    pub id: ConversationId,
+    pub tenant_id: TenantId,
+    pub external_id: String,
+    pub detailed_token: bool,
+}
+
+/// Whose utterances these are.
+pub struct Speaker {
+    pub role: Role,
+    pub stream_id: StreamId,
+    /// customerId or agentId from start-streaming.
+    pub external_id: String,
+}
+
+/// What transcribing needs from the app.
+#[derive(Clone)]
+pub struct Transcribing {
+    pub store: Store,
+    pub engine: Arc<EnginePool>,
+    pub publisher: Arc<dyn Publisher>,
+    pub metrics: EngineMetrics,
+}
+
+/// Starts the speaker's transcriber; it ends when `utterances` closes and returns how
+/// many messages it produced.
+pub fn spawn(
+    with: Transcribing,
+    conversation: Arc<Conversation>,
+    speaker: Speaker,
+    mut utterances: mpsc::UnboundedReceiver<Utterance>,
+) -> JoinHandle<i32> {
+    tokio::spawn(async move {
+        let mut produced = 0;
+        while let Some(utterance) = utterances.recv().await {
+            if transcribe(&with, &conversation, &speaker, utterance).await {
+                produced += 1;
+            }
+        }
+        produced
+    })
+}
+
+/// Decodes, filters, stores and publishes one utterance; true if it became a message.
+async fn transcribe(
+    with: &Transcribing,
+    conversation: &Conversation,
+    speaker: &Speaker,
+    utterance: Utterance,
+) -> bool {
+    let outcome = |name: &str| with.metrics.utterances.with_label_values(&[name]).inc();
+    let decoded = match with.engine.transcribe(utterance.audio).await {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            outcome("failed");
+            tracing::error!(conversation = %conversation.id, role = speaker.role.as_str(), error = %e, "utterance not transcribed");
+            return false;
+        }
+    };
+    let Some(transcript) = speech_only(decoded.transcript) else {
+        outcome("not_speech");
+        tracing::debug!(conversation = %conversation.id, "decoded audio was not speech");
+        return false;
+    };
+    outcome("message");
+    let message = NewMessage {
+        id: MessageId::generate(),
+        conversation_id: conversation.id.clone(),
+        stream_id: speaker.stream_id.clone(),
+        role: speaker.role,
+        sender_external_id: speaker.external_id.clone(),
+        start_ms: utterance.start_ms,
+        end_ms: utterance.end_ms,
+        tokens: conversation
+            .detailed_token
+            .then(|| tokens_json(&transcript, utterance.audio_start_ms)),
+        text: transcript.text,
+        unredacted_text: None,
+        created_at: Utc::now(),
+    };
+    match with.store.append_message(&message).await {
+        Ok(Appended::Stored { .. }) => {}
+        Ok(Appended::OverCap) => {
+            tracing::debug!(conversation = %conversation.id, "message cap reached: published, not stored");
+        }
+        Err(e) => {
+            tracing::error!(conversation = %conversation.id, error = %e, "message not stored");
+        }
+    }
+    with.publisher.publish(Arc::new(Published {
+        tenant_id: conversation.tenant_id.clone(),
+        external_conversation_id: conversation.external_id.clone(),
+        message,
+    }));
+    true
+}
+
+/// Word tokens with times from the start of the participant's stream.
+fn tokens_json(transcript: &Transcript, audio_start_ms: i64) -> String {
+    let words: Vec<Word> = transcript
+        .words
+        .iter()
+        .map(|w| Word {
+            content: w.content.clone(),
+            start: audio_start_ms + w.start,
+            end: audio_start_ms + w.end,
+        })
+        .collect();
+    serde_json::to_string(&words).unwrap_or_else(|_| "[]".into())
+}

@@ -1,0 +1,154 @@
+//! `callscribe transcribe FILE.wav…`: the service's audio path (upsampling,
+//! endpointing, decoding, the non-speech filter) on local files, for a quick check of a
+//! recording or a model, and as the engine side of `scripts/bench-asr`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::Engine;
+use super::filter::speech_only;
+use super::model::ModelSpec;
+use super::whisper::WhisperEngine;
+use crate::audio::endpoint::{Utterance, duration_ms, utterances};
+use crate::audio::resample::upsample;
+use crate::audio::{MODEL_RATE, TELEPHONE_RATE};
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct TranscribeArgs {
+    /// WAV files: 8 or 16 kHz, 16-bit; a stereo file is customer (left) and agent (right).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Decode each channel whole, as one utterance (no endpointing).
+    #[arg(long)]
+    pub whole: bool,
+    /// One JSON object per utterance instead of text.
+    #[arg(long)]
+    pub jsonl: bool,
+}
+
+/// One printed utterance.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Line<'a> {
+    file: &'a str,
+    channel: &'a str,
+    start: i64,
+    end: i64,
+    text: &'a str,
+    /// Length of the decoded audio (with padding).
+    audio_ms: i64,
+    decode_ms: f64,
+}
+
+pub fn run(config: &Config, args: &TranscribeArgs) -> anyhow::Result<()> {
+    let spec = ModelSpec::resolve(
+        &config.data_dir,
+        config.model.as_deref(),
+        config.model_sha256.as_deref(),
+    );
+    let engine = WhisperEngine::load(&spec, config.engine.threads_per_worker)?;
+    let mut decoder = engine.decoder()?;
+    // Warm-up, so the first file's timing is a decode, not first-touch of the model.
+    decoder.transcribe(&vec![0.0; MODEL_RATE])?;
+    if !args.jsonl {
+        eprintln!("{}", engine.describe());
+    }
+    let mut out = std::io::stdout().lock();
+    for file in &args.files {
+        let channels = read_channels(file)?;
+        let shown = file.display().to_string();
+        let names: &[&str] = if channels.len() == 2 {
+            &["customer", "agent"]
+        } else {
+            &["mono"]
+        };
+        for (audio, channel) in channels.iter().zip(names) {
+            let cut = if args.whole {
+                vec![Utterance {
+                    start_ms: 0,
+                    end_ms: duration_ms(audio.len()),
+                    audio_start_ms: 0,
+                    audio: audio.clone(),
+                }]
+            } else {
+                utterances(&config.endpointing, audio)
+            };
+            for u in cut {
+                let started = Instant::now();
+                let decoded = decoder.transcribe(&u.audio)?;
+                let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let text = speech_only(decoded).map(|t| t.text).unwrap_or_default();
+                let line = Line {
+                    file: &shown,
+                    channel,
+                    start: u.start_ms,
+                    end: u.end_ms,
+                    text: &text,
+                    audio_ms: duration_ms(u.audio.len()),
+                    decode_ms,
+                };
+                if args.jsonl {
+                    writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{shown} {channel} [{} → {}] ({decode_ms:.0} ms) {text}",
+                        clock(u.start_ms),
+                        clock(u.end_ms)
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// mm:ss.mmm
+fn clock(ms: i64) -> String {
+    format!("{:02}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000)
+}
+
+/// Each channel as 16 kHz f32.
+fn read_channels(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
+    let shown = path.display();
+    let reader = hound::WavReader::open(path).with_context(|| format!("cannot read {shown}"))?;
+    let spec = reader.spec();
+    let rate = spec.sample_rate as usize;
+    if spec.bits_per_sample != 16
+        || spec.sample_format != hound::SampleFormat::Int
+        || !(rate == TELEPHONE_RATE || rate == MODEL_RATE)
+        || !(1..=2).contains(&spec.channels)
+    {
+        anyhow::bail!(
+            "{shown}: {} Hz, {}-bit, {} channels; expected 8 or 16 kHz 16-bit PCM, mono or stereo (convert with `sox IN.wav -r 8000 -b 16 OUT.wav`)",
+            spec.sample_rate,
+            spec.bits_per_sample,
+            spec.channels
+        );
+    }
+    let samples = reader
+        .into_samples::<i16>()
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("cannot read {shown}"))?;
+    let channels = spec.channels as usize;
+    Ok((0..channels)
+        .map(|c| {
+            let ch: Vec<f32> = samples
+                .iter()
+                .skip(c)
+                .step_by(channels)
+                .map(|&s| f32::from(s) / 32768.0)
+                .collect();
+            if rate == TELEPHONE_RATE {
+                upsample(&ch)
+            } else {
+                ch
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,436 @@
+//! The transcription pipeline end to end, with the real model on real recorded speech
+//! (tests/fixtures/speech): KVS emulator → reader → endpointing → whisper.cpp →
+//! stored and published messages.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use callscribe::kvs::emulator::{EmulatorHandle, Faults, stream_arn, wav};
+use callscribe::service::publish::Published;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::helpers::{TestApp, body, spawn_app, start_body};
+use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
+
+const RATE: usize = 8000;
+
+fn fixture(name: &str) -> Vec<i16> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/speech")
+        .join(name);
+    wav::read_tracks(&path).expect("fixture").0
+}
+
+/// Puts `clip` into `track` at `at_ms`, growing the track as needed.
+fn place(track: &mut Vec<i16>, at_ms: usize, clip: &[i16]) {
+    let at = at_ms * RATE / 1000;
+    if track.len() < at + clip.len() {
+        track.resize(at + clip.len(), 0);
+    }
+    track[at..at + clip.len()].copy_from_slice(clip);
+}
+
+/// One turn of the scripted call: who speaks, when, the clip and what was said.
+struct Turn {
+    agent: bool,
+    at_ms: usize,
+    clip: &'static str,
+    words: &'static [&'static str],
+}
+
+/// A two-party call: the agent's prompts and the customer's answers, with JFK as the
+/// customer (three utterances: he pauses for a second twice).
+const CALL: &[Turn] = &[
+    Turn {
+        agent: true,
+        at_ms: 500,
+        clip: "allison-privacy-prompt.wav",
+        words: &["phone", "number", "area", "code"],
+    },
+    Turn {
+        agent: false,
+        at_ms: 5000,
+        clip: "jfk-8k.wav",
+        words: &["fellow", "americans"],
+    },
+    Turn {
+        agent: true,
+        at_ms: 17_500,
+        clip: "allison-queue-youarenext.wav",
+        words: &["call", "first", "line", "next", "available"],
+    },
+    Turn {
+        agent: false,
+        at_ms: 24_000,
+        clip: "allison-auth-thankyou.wav",
+        words: &["thank", "you"],
+    },
+    Turn {
+        agent: true,
+        at_ms: 26_000,
+        clip: "allison-vm-sorry.wav",
+        words: &["sorry", "understand", "response"],
+    },
+];
+const CALL_MS: usize = 31_000;
+
+fn two_party_call() -> (Vec<i16>, Vec<i16>) {
+    let (mut customer, mut agent) = (Vec::new(), Vec::new());
+    for turn in CALL {
+        let track = if turn.agent {
+            &mut agent
+        } else {
+            &mut customer
+        };
+        place(track, turn.at_ms, &fixture(turn.clip));
+    }
+    for track in [&mut customer, &mut agent] {
+        track.resize(CALL_MS * RATE / 1000, 0);
+    }
+    (customer, agent)
+}
+
+/// Starts streaming `customer`/`agent` for the call `CONTACT` from a fresh emulator at
+/// `speed`; returns the key and the emulator (keep it alive).
+async fn start_call(
+    app: &TestApp,
+    customer: Vec<i16>,
+    agent: Vec<i16>,
+    speed: f64,
+    detailed_token: bool,
+) -> (String, EmulatorHandle) {
+    let kvs = spawn_emulator(
+        vec![stream_of("speech", customer, agent, Faults::default())],
+        speed,
+    );
+    let (tenant, key) = app.tenant_with_key().await;
+    app.point_tenant_at(&tenant, &kvs.url).await;
+    let mut b = start_body(CONTACT);
+    b["autotranscribeParams"]["detailedToken"] = json!(detailed_token);
+    b["amazonConnectParams"] =
+        json!({"streamArn": stream_arn("speech"), "startSelectorType": "EARLIEST"});
+    let res = app.start(&key, &b).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    (key, kvs)
+}
+
+/// Waits until `n` messages were published (or panics after a generous while: decodes
+/// in a debug build on a busy 2-core machine).
+async fn published(
+    rx: &mut broadcast::Receiver<std::sync::Arc<Published>>,
+    n: usize,
+) -> Vec<std::sync::Arc<Published>> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match tokio::time::timeout(Duration::from_secs(120), rx.recv()).await {
+            Ok(Ok(m)) => got.push(m),
+            other => panic!("only {} of {n} messages published: {other:?}", got.len()),
+        }
+    }
+    got
+}
+
+/// Waits until the reader has seen the end of the emulated call.
+async fn call_ended(app: &TestApp) {
+    use sea_orm::EntityTrait;
+    for _ in 0..1200 {
+        let rows = entity::stream::Entity::find()
+            .all(app.state.store.db())
+            .await
+            .unwrap();
+        if !rows.is_empty() && rows.iter().all(|r| r.status_code != 1000) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the call never ended");
+}
+
+/// Lower-case words without punctuation.
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word error rate of `hypothesis` against `reference`.
+fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut row: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, hw) in h.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(rw != hw)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[h.len()] as f64 / r.len().max(1) as f64
+}
+
+fn texts(items: &[Value], role: &str) -> Vec<String> {
+    items
+        .iter()
+        .filter(|m| m["sender"]["role"] == role)
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_two_party_call_becomes_each_participants_utterances_in_order() {
+    let app = spawn_app().await;
+    let mut rx = app.state.publisher.subscribe();
+    let (customer, agent) = two_party_call();
+    let (key, _kvs) = start_call(&app, customer, agent, 8.0, true).await;
+    call_ended(&app).await;
+    let stopped = body(app.stop(&key, CONTACT).await).await;
+    let summary =
+        |who: &str| stopped["autotranscribeResponse"][who]["summary"]["transcripts"].as_i64();
+    assert_eq!(
+        summary("customer"),
+        Some(4),
+        "JFK's three utterances and a thank-you: {stopped}"
+    );
+    assert_eq!(summary("agent"), Some(3), "{stopped}");
+
+    let items = body(app.messages(&key, CONTACT).await).await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(items.len(), 7, "{items:#?}");
+
+    // In order per participant, each with its turn's words.
+    let agent_texts = texts(&items, "agent");
+    let agent_turns: Vec<&Turn> = CALL.iter().filter(|t| t.agent).collect();
+    for (text, turn) in agent_texts.iter().zip(&agent_turns) {
+        let said = words(text);
+        for w in turn.words {
+            assert!(
+                said.iter().any(|s| s == w),
+                "{w:?} missing from agent's {text:?}"
+            );
+        }
+    }
+    let customer_texts = texts(&items, "customer");
+    let jfk = customer_texts[..3].join(" ");
+    let reference = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+    assert!(wer(reference, &jfk) <= 0.15, "JFK came out as {jfk:?}");
+    assert_eq!(words(&customer_texts[3]), ["thank", "you"]);
+
+    // Timings: milliseconds from the start of each participant's stream, inside the
+    // turn that produced them; word tokens inside their utterance.
+    for m in &items {
+        let (start, end) = (m["start"].as_i64().unwrap(), m["end"].as_i64().unwrap());
+        assert!(start < end, "{m}");
+        let agent = m["sender"]["role"] == "agent";
+        let turn = CALL.iter().filter(|t| t.agent == agent).find(|t| {
+            let len_ms = (fixture(t.clip).len() * 1000 / RATE) as i64;
+            start >= t.at_ms as i64 && end <= t.at_ms as i64 + len_ms + 50
+        });
+        assert!(turn.is_some(), "message outside every turn: {m}");
+        let tokens = m["tokens"].as_array().expect("detailedToken asked for");
+        assert!(!tokens.is_empty());
+        for t in tokens {
+            let (ts, te) = (t["start"].as_i64().unwrap(), t["end"].as_i64().unwrap());
+            assert!(
+                ts <= te && ts >= start - 500 && te <= end + 500,
+                "token {t} of {m}"
+            );
+        }
+        assert_eq!(
+            m["sender"]["externalId"],
+            if agent { "RE223444211993" } else { "TT9833237" }
+        );
+    }
+
+    // The same seven went to the publisher, with the stored ids.
+    let sent = published(&mut rx, 7).await;
+    let mut sent_ids: Vec<String> = sent.iter().map(|p| p.message.id.0.clone()).collect();
+    let mut stored_ids: Vec<String> = items
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap().to_owned())
+        .collect();
+    sent_ids.sort();
+    stored_ids.sort();
+    assert_eq!(sent_ids, stored_ids);
+    assert!(sent.iter().all(|p| p.external_conversation_id == CONTACT));
+}
+
+#[tokio::test]
+async fn stop_flushes_the_utterance_in_progress() {
+    let app = spawn_app().await;
+    // The customer talks for 10 s without a pause; stop comes 4 s in.
+    let customer = fixture("allison-basic-pbx-ivr-main.wav");
+    let agent = vec![0; customer.len()];
+    let (key, _kvs) = start_call(&app, customer, agent, 1.0, false).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let stopped = body(app.stop(&key, CONTACT).await).await;
+    let customer_summary = &stopped["autotranscribeResponse"]["customer"]["summary"];
+    assert_eq!(customer_summary["transcripts"], 1, "{stopped}");
+    let heard_ms = customer_summary["audioDurationMs"].as_i64().unwrap();
+    let items = body(app.messages(&key, CONTACT).await).await["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
+    let m = &items[0];
+    let said = words(m["text"].as_str().unwrap());
+    assert_eq!(said[..3], ["thank", "you", "for"], "{m}");
+    assert!(
+        m["end"].as_i64().unwrap() <= heard_ms,
+        "{m} after {heard_ms} ms of audio"
+    );
+}
+
+/// Deterministic white noise at `level` (peak) in 16-bit samples.
+fn noise(ms: usize, level: f32) -> Vec<i16> {
+    let mut x: u32 = 7;
+    (0..ms * RATE / 1000)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (((x >> 16) as f32 / 65536.0 - 0.5) * 2.0 * level * 32767.0) as i16
+        })
+        .collect()
+}
+
+/// Hold-music-like: a melody of notes with harmonics, 400 ms each.
+fn melody(ms: usize) -> Vec<i16> {
+    let notes = [262.0, 294.0, 330.0, 349.0, 392.0, 440.0, 494.0, 523.0];
+    (0..ms * RATE / 1000)
+        .map(|i| {
+            let t = i as f32 / RATE as f32;
+            let f = notes[(t / 0.4) as usize % notes.len()];
+            let w = |k: f32| (2.0 * std::f32::consts::PI * k * f * t).sin();
+            (6000.0 * (w(1.0) + 0.5 * w(2.0) + 0.3 * w(3.0)) / 1.8) as i16
+        })
+        .collect()
+}
+
+/// Ring-back style tone: 440+480 Hz, 2 s on, 4 s off.
+fn ringback(ms: usize) -> Vec<i16> {
+    (0..ms * RATE / 1000)
+        .map(|i| {
+            let t = i as f32 / RATE as f32;
+            if t % 6.0 < 2.0 {
+                let w = |f: f32| (2.0 * std::f32::consts::PI * f * t).sin();
+                (5000.0 * (w(440.0) + w(480.0))) as i16
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn silence_noise_and_hold_music_make_no_messages() {
+    let app = spawn_app().await;
+    let mut customer = noise(10_000, 0.3);
+    customer.extend(vec![0; 5 * RATE]);
+    customer.extend(noise(5_000, 0.02));
+    let mut agent = melody(12_000);
+    agent.extend(ringback(8_000));
+    customer.resize(agent.len().max(customer.len()), 0);
+    agent.resize(customer.len(), 0);
+    let (key, _kvs) = start_call(&app, customer, agent, 8.0, false).await;
+    call_ended(&app).await;
+    let stopped = body(app.stop(&key, CONTACT).await).await;
+    for who in ["customer", "agent"] {
+        assert_eq!(
+            stopped["autotranscribeResponse"][who]["summary"]["transcripts"], 0,
+            "{stopped}"
+        );
+    }
+    let items = body(app.messages(&key, CONTACT).await).await["items"].clone();
+    assert_eq!(items, json!([]));
+}
+
+#[tokio::test]
+async fn past_the_cap_messages_are_published_but_not_stored() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let mut rx = app.state.publisher.subscribe();
+    let (customer, agent) = two_party_call();
+    let (key, _kvs) = start_call(&app, customer, agent, 8.0, false).await;
+    // The conversation already holds 998 messages: room for two more.
+    let db = app.state.store.db();
+    db.execute_unprepared("UPDATE conversations SET message_count = 998")
+        .await
+        .unwrap();
+    let sent = published(&mut rx, 7).await;
+    let stopped = body(app.stop(&key, CONTACT).await).await;
+    let total: i64 = ["customer", "agent"]
+        .iter()
+        .map(|who| {
+            stopped["autotranscribeResponse"][who]["summary"]["transcripts"]
+                .as_i64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, 7);
+    let items = body(app.messages(&key, CONTACT).await).await["items"].clone();
+    let stored: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap())
+        .collect();
+    assert_eq!(stored.len(), 2, "{items}");
+    let first_two: Vec<&str> = sent[..2].iter().map(|p| p.message.id.0.as_str()).collect();
+    for id in stored {
+        assert!(
+            first_two.contains(&id),
+            "the first two transcribed were kept"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_model_stops_start_up_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = callscribe::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let err = callscribe::build_state(config)
+        .await
+        .err()
+        .expect("no model, no service");
+    let shown = format!("{err:#}");
+    assert!(shown.contains("scripts/fetch-model"), "{shown}");
+    assert!(shown.contains("models/ggml-tiny.en-q8_0.bin"), "{shown}");
+}
+
+#[test]
+fn the_transcribe_command_prints_utterances_with_timings() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))
+        .args(["transcribe", "--jsonl"])
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speech/jfk-8k.wav"))
+        .env("CALLSCRIBE_MODEL", crate::helpers::model_path())
+        .output()
+        .expect("run callscribe transcribe");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let text: Vec<&str> = lines.iter().map(|l| l["text"].as_str().unwrap()).collect();
+    let reference = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+    assert!(wer(reference, &text.join(" ")) <= 0.15, "{text:?}");
+    let starts: Vec<i64> = lines.iter().map(|l| l["start"].as_i64().unwrap()).collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] < w[1])
+            && starts[0] < 1000
+            && *starts.last().unwrap() > 4000
+    );
+}
