@@ -11,6 +11,7 @@ pg="${CALLSCRIBE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 port="${BENCH_PORT:-18080}"
 token="bench-admin-token"
 
+scripts/fetch-model
 cargo build --release --locked --bin callscribe --example bench_api
 work=$(mktemp -d)
 server=""
@@ -24,7 +25,7 @@ trap cleanup EXIT
 
 bench() { # label database-url cache-bytes [bench_api args]
   local label=$1 url=$2 cache=$3; shift 3
-  CALLSCRIBE_MESSAGES_CACHE_BYTES="$cache" CALLSCRIBE_LISTEN="127.0.0.1:$port" CALLSCRIBE_DATA_DIR="$work/data-$label" CALLSCRIBE_DATABASE_URL="$url" \
+  CALLSCRIBE_MODEL="$PWD/data/models/ggml-tiny.en-q8_0.bin" CALLSCRIBE_MESSAGES_CACHE_BYTES="$cache" CALLSCRIBE_LISTEN="127.0.0.1:$port" CALLSCRIBE_DATA_DIR="$work/data-$label" CALLSCRIBE_DATABASE_URL="$url" \
     CALLSCRIBE_ADMIN_TOKEN="$token" CALLSCRIBE_LOG_LEVEL=warn target/release/callscribe serve 2>"$work/server-$label.log" &
   server=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
