@@ -4,7 +4,7 @@
 //! non-speech annotations, drops text the model itself doubts (no-speech probability
 //! high and token confidence low, Whisper's own rule), drops the stock phrases Whisper
 //! invents unless they were decoded with confidence, and collapses a sentence repeated
-//! back to back (a loop short clips can fall into).
+//! back to back (the loop short clips can fall into).
 
 use super::Transcript;
 
@@ -89,21 +89,25 @@ fn normalise(text: &str) -> String {
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Shorter sentences may really be said twice ("No. No.").
+/// Shorter sentences may really be said twice ("No. No."), but not thrice.
 const MIN_LOOP_WORDS: usize = 3;
 
-/// "Thank you for calling. Thank you for calling." → "Thank you for calling."
+/// Whisper's decoding loop: "Thank you for calling. Thank you for calling." → "Thank
+/// you for calling."; "17. 17. 17. 17." → "17."
 fn collapse_repeats(text: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
     let sentences = split_sentences(text);
-    let mut kept: Vec<&str> = Vec::with_capacity(sentences.len());
-    for s in sentences {
-        let plain = normalise(s);
-        let looped = plain.split(' ').count() >= MIN_LOOP_WORDS
-            && kept.last().is_some_and(|last| normalise(last) == plain);
-        if looped {
-            continue;
-        }
-        kept.push(s);
+    let mut i = 0;
+    while i < sentences.len() {
+        let plain = normalise(sentences[i]);
+        let run = sentences[i..]
+            .iter()
+            .take_while(|s| normalise(s) == plain)
+            .count();
+        let looped = run >= 3 || (run == 2 && plain.split(' ').count() >= MIN_LOOP_WORDS);
+        let keep = if looped { 1 } else { run };
+        kept.extend(&sentences[i..i + keep]);
+        i += run;
     }
     kept.join(" ")
 }
@@ -182,5 +186,7 @@ mod tests {
         assert_eq!(kept.text, "And so my fellow Americans.");
         let kept = speech_only(t("No. No. I said yes.", 0.0, 0.9)).unwrap();
         assert_eq!(kept.text, "No. No. I said yes.");
+        let kept = speech_only(t("17. 17. 17. 17. 17", 0.0, 0.9)).unwrap();
+        assert_eq!(kept.text, "17.");
     }
 }
