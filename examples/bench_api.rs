@@ -6,6 +6,8 @@
 //! (seeded through the store function the pipeline uses). Starts read from an in-process
 //! KVS emulator, so start-streaming's stream check and reader are part of the figures.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,45 +95,6 @@ fn spawn_kvs() -> anyhow::Result<EmulatorHandle> {
         idle_end: std::time::Duration::from_secs(2),
     };
     Ok(Emulator::new(config).spawn(std::net::TcpListener::bind("127.0.0.1:0")?)?)
-}
-
-/// A tenant whose key is effectively unlimited, so the benchmark measures the service.
-async fn provision(
-    http: &reqwest::Client,
-    a: &Args,
-    kvs_url: &str,
-) -> anyhow::Result<(String, String)> {
-    let admin = |m: reqwest::Method, p: &str| {
-        http.request(m, format!("{}/admin/v1{p}", a.url))
-            .bearer_auth(&a.admin_token)
-    };
-    let tenant: Value = admin(reqwest::Method::POST, "/tenants")
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let tenant = tenant["id"].as_str().context("tenant id")?.to_owned();
-    admin(
-        reqwest::Method::PUT,
-        &format!("/tenants/{tenant}/apps/bench"),
-    )
-    .json(&json!({"ratePerSecond": 100000, "burst": 100000}))
-    .send()
-    .await?
-    .error_for_status()?;
-    let key: Value = admin(reqwest::Method::POST, &format!("/tenants/{tenant}/keys"))
-        .json(&json!({"app": "bench"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    admin(reqwest::Method::PUT, &format!("/tenants/{tenant}/aws"))
-        .json(&json!({"endpointUrl": kvs_url}))
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok((tenant, key["key"].as_str().context("key")?.to_owned()))
 }
 
 /// Starts `guid` and stores 1,000 realistic utterances in it.
@@ -309,7 +272,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(256)
         .build()?;
     let kvs = spawn_kvs()?;
-    let (tenant, key) = provision(&http, &a, &kvs.url).await?;
+    let (tenant, key) = support::provision(&http, &a.url, &a.admin_token, &kvs.url).await?;
     seed_messages(&http, &a, &tenant, &key, "bench-read").await?;
     let run = uuid::Uuid::new_v4().simple().to_string();
 

@@ -5,6 +5,8 @@
 //! (p50/p95 from the service's own histogram), decode time, utterance outcomes and the
 //! service process's peak RSS.
 
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -107,32 +109,6 @@ fn spawn_kvs(calls: usize, seconds: u64) -> anyhow::Result<EmulatorHandle> {
     Ok(Emulator::new(config).spawn(std::net::TcpListener::bind("127.0.0.1:0")?)?)
 }
 
-async fn provision(http: &reqwest::Client, a: &Args, kvs_url: &str) -> anyhow::Result<String> {
-    let admin = |m: reqwest::Method, p: &str| {
-        http.request(m, format!("{}/admin/v1{p}", a.url))
-            .bearer_auth(&a.admin_token)
-    };
-    let tenant: Value = admin(reqwest::Method::POST, "/tenants")
-        .json(&json!({"name": "capacity"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let tenant = tenant["id"].as_str().context("tenant id")?.to_owned();
-    let key: Value = admin(reqwest::Method::POST, &format!("/tenants/{tenant}/keys"))
-        .json(&json!({"app": "capacity"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    admin(reqwest::Method::PUT, &format!("/tenants/{tenant}/aws"))
-        .json(&json!({"endpointUrl": kvs_url}))
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok(key["key"].as_str().context("key")?.to_owned())
-}
-
 /// VmRSS of a process, in MiB.
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -206,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
     let kvs = spawn_kvs(a.calls, a.seconds)?;
     let http = reqwest::Client::new();
-    let key = provision(&http, &a, &kvs.url).await?;
+    let (_, key) = support::provision(&http, &a.url, &a.admin_token, &kvs.url).await?;
     let started = Instant::now();
     for n in 0..a.calls {
         let body = json!({"namespace": "amazonconnect", "guid": format!("contact-{n}"),

@@ -253,8 +253,8 @@ impl Endpointer {
             .unwrap_or(head.first_voiced);
         done.extend(self.finish(head, cut));
 
+        self.history.clear();
         if let (Some(&first), Some(&last)) = (voiced.first(), voiced.last()) {
-            self.history.clear();
             self.open = Some(Open {
                 audio_start: cut,
                 audio: tail_audio,
@@ -264,7 +264,6 @@ impl Endpointer {
                 voiced_frames: voiced.len(),
             });
         } else {
-            self.history.clear();
             self.remember(&tail_audio);
         }
     }

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::Engine;
@@ -17,6 +16,7 @@ use crate::audio::endpoint::{Utterance, duration_ms, utterances};
 use crate::audio::resample::upsample;
 use crate::audio::{MODEL_RATE, TELEPHONE_RATE};
 use crate::config::Config;
+use crate::kvs::emulator::wav;
 
 #[derive(Debug, clap::Args)]
 pub struct TranscribeArgs {
@@ -115,26 +115,16 @@ fn clock(ms: i64) -> String {
 
 /// Each channel as 16 kHz f32.
 fn read_channels(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
-    let shown = path.display();
-    let reader = hound::WavReader::open(path).with_context(|| format!("cannot read {shown}"))?;
-    let spec = reader.spec();
+    let (spec, samples) = wav::read_pcm16(path)?;
     let rate = spec.sample_rate as usize;
-    if spec.bits_per_sample != 16
-        || spec.sample_format != hound::SampleFormat::Int
-        || !(rate == TELEPHONE_RATE || rate == MODEL_RATE)
-        || !(1..=2).contains(&spec.channels)
-    {
+    if !(rate == TELEPHONE_RATE || rate == MODEL_RATE) || !(1..=2).contains(&spec.channels) {
         anyhow::bail!(
-            "{shown}: {} Hz, {}-bit, {} channels; expected 8 or 16 kHz 16-bit PCM, mono or stereo (convert with `sox IN.wav -r 8000 -b 16 OUT.wav`)",
+            "{}: {} Hz, {} channels; expected 8 or 16 kHz, mono or stereo (convert with `sox IN.wav -r 8000 -b 16 OUT.wav`)",
+            path.display(),
             spec.sample_rate,
-            spec.bits_per_sample,
             spec.channels
         );
     }
-    let samples = reader
-        .into_samples::<i16>()
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("cannot read {shown}"))?;
     let channels = spec.channels as usize;
     Ok((0..channels)
         .map(|c| {

@@ -253,6 +253,24 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Polls the stream rows until the reader has recorded the end of every stream
+    /// (a status other than 1000), or panics after `within`.
+    pub async fn streams_ended(&self, within: std::time::Duration) -> Vec<entity::stream::Model> {
+        use sea_orm::EntityTrait;
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            let rows = entity::stream::Entity::find()
+                .all(self.state.store.db())
+                .await
+                .expect("stream rows");
+            if !rows.is_empty() && rows.iter().all(|r| r.status_code != 1000) {
+                return rows;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the reader never reported the end of the stream within {within:?}");
+    }
+
     /// Number of conversations stored, across all tenants.
     pub async fn conversation_count(&self) -> u64 {
         use sea_orm::{EntityTrait, PaginatorTrait};

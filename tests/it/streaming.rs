@@ -204,22 +204,6 @@ async fn start_when_kvs_denies_access_is_422() {
     assert_eq!(app.conversation_count().await, 0);
 }
 
-/// Polls the conversation's stream rows until the reader has recorded its end.
-async fn wait_for_stream_end(app: &crate::helpers::TestApp) -> Vec<entity::stream::Model> {
-    use sea_orm::EntityTrait;
-    for _ in 0..200 {
-        let rows = entity::stream::Entity::find()
-            .all(app.state.store.db())
-            .await
-            .unwrap();
-        if rows.iter().all(|r| r.status_code != 1000) {
-            return rows;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the reader never reported the end of the stream");
-}
-
 #[tokio::test]
 async fn stop_reports_the_audio_measured_from_kvs() {
     use crate::kvs_emulator::{CONTACT, spawn_emulator, stream};
@@ -230,7 +214,7 @@ async fn stop_reports_the_audio_measured_from_kvs() {
     let mut b = start_body(CONTACT);
     b["amazonConnectParams"] = json!({"streamArn": callscribe::kvs::emulator::stream_arn("short-call"), "startSelectorType": "EARLIEST"});
     assert_eq!(app.start(&key, &b).await.status(), 200);
-    let ended = wait_for_stream_end(&app).await;
+    let ended = app.streams_ended(std::time::Duration::from_secs(10)).await;
     assert!(
         ended.iter().all(|r| r.status_code == 1008),
         "the call's audio ended at its source"

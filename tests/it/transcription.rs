@@ -74,6 +74,8 @@ const CALL: &[Turn] = &[
     },
 ];
 const CALL_MS: usize = 31_000;
+/// Generous: decodes on a busy 2-core machine.
+const CALL_END_WAIT: Duration = Duration::from_secs(120);
 
 fn two_party_call() -> (Vec<i16>, Vec<i16>) {
     let (mut customer, mut agent) = (Vec::new(), Vec::new());
@@ -131,22 +133,6 @@ async fn published(
     got
 }
 
-/// Waits until the reader has seen the end of the emulated call.
-async fn call_ended(app: &TestApp) {
-    use sea_orm::EntityTrait;
-    for _ in 0..1200 {
-        let rows = entity::stream::Entity::find()
-            .all(app.state.store.db())
-            .await
-            .unwrap();
-        if !rows.is_empty() && rows.iter().all(|r| r.status_code != 1000) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the call never ended");
-}
-
 /// Lower-case words without punctuation.
 fn words(text: &str) -> Vec<String> {
     text.split_whitespace()
@@ -190,7 +176,7 @@ async fn a_two_party_call_becomes_each_participants_utterances_in_order() {
     let mut rx = app.state.publisher.subscribe();
     let (customer, agent) = two_party_call();
     let (key, _kvs) = start_call(&app, customer, agent, 8.0, true).await;
-    call_ended(&app).await;
+    app.streams_ended(CALL_END_WAIT).await;
     let stopped = body(app.stop(&key, CONTACT).await).await;
     let summary =
         |who: &str| stopped["autotranscribeResponse"][who]["summary"]["transcripts"].as_i64();
@@ -337,7 +323,7 @@ async fn silence_noise_and_hold_music_make_no_messages() {
     customer.resize(agent.len().max(customer.len()), 0);
     agent.resize(customer.len(), 0);
     let (key, _kvs) = start_call(&app, customer, agent, 8.0, false).await;
-    call_ended(&app).await;
+    app.streams_ended(CALL_END_WAIT).await;
     let stopped = body(app.stop(&key, CONTACT).await).await;
     for who in ["customer", "agent"] {
         assert_eq!(

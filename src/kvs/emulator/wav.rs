@@ -41,18 +41,25 @@ pub fn read_pair(customer: &Path, agent: &Path) -> Result<Tracks, WavError> {
 }
 
 fn read(path: &Path) -> Result<(u16, Vec<i16>), WavError> {
+    let (spec, samples) = read_pcm16(path)?;
+    if spec.sample_rate != 8000 {
+        let what = format!("{} Hz (expected 8000 Hz 16-bit PCM)", spec.sample_rate);
+        return Err(format_error(path, what));
+    }
+    Ok((spec.channels, samples))
+}
+
+/// Any 16-bit integer PCM WAV file: its format and its (interleaved) samples.
+pub fn read_pcm16(path: &Path) -> Result<(hound::WavSpec, Vec<i16>), WavError> {
     let shown = path.display().to_string();
     let reader = hound::WavReader::open(path).map_err(|source| WavError::Read {
         path: shown.clone(),
         source,
     })?;
     let spec = reader.spec();
-    if spec.sample_rate != 8000
-        || spec.bits_per_sample != 16
-        || spec.sample_format != hound::SampleFormat::Int
-    {
+    if spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
         let what = format!(
-            "{} Hz, {}-bit {:?} (expected 8000 Hz 16-bit PCM)",
+            "{} Hz, {}-bit {:?} (expected 16-bit PCM)",
             spec.sample_rate, spec.bits_per_sample, spec.sample_format
         );
         return Err(format_error(path, what));
@@ -64,7 +71,7 @@ fn read(path: &Path) -> Result<(u16, Vec<i16>), WavError> {
             path: shown,
             source,
         })?;
-    Ok((spec.channels, samples))
+    Ok((spec, samples))
 }
 
 fn format_error(path: &Path, what: String) -> WavError {
