@@ -1,9 +1,12 @@
 //! Load driver for `scripts/bench-capacity`: how many concurrent real-time calls one
-//! callscribe process sustains. It plays N two-party calls of real recorded speech
-//! (tests/fixtures/speech) from an in-process KVS emulator at real time, starts them
-//! all against a running service, and after the run prints the engine's queue wait
-//! (p50/p95 from the service's own histogram), decode time, utterance outcomes and the
-//! service process's peak RSS.
+//! callscribe process sustains, and how late their transcripts arrive. It plays N
+//! two-party calls of real recorded speech (tests/fixtures/speech) from an in-process
+//! KVS emulator at real time, starts them all against a running service whose webhook
+//! points at an in-process `webhook-sink`, and after the run prints the engine's queue
+//! wait (p50/p95 from the service's own histogram), decode time, utterance outcomes,
+//! the end-to-end latency of every delivered message (from the moment the emulator
+//! sent the fragment holding the utterance's last speech sample to the moment the sink
+//! had the POST), undelivered messages, and the service process's peak RSS.
 
 mod support;
 
@@ -11,10 +14,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
+use callscribe::kvs::emulator::media::FRAGMENT_MS;
 use callscribe::kvs::emulator::{
     Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamMedia, StreamSpec, stream_arn, wav,
 };
+use callscribe::webhook::sink::{self, Checks, Received};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const SIGNING: &str = "bench-signing-secret-0123";
 
 struct Args {
     url: String,
@@ -177,12 +185,49 @@ fn counter(metrics: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The in-process receiver: every delivery, signature checked.
+fn spawn_sink() -> anyhow::Result<(String, mpsc::UnboundedReceiver<Received>)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://127.0.0.1:{}/hook", listener.local_addr()?.port());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let checks = Checks {
+        signing_secret: Some(SIGNING.as_bytes().to_vec()),
+        ..Checks::default()
+    };
+    tokio::spawn(sink::serve(
+        listener,
+        None,
+        checks,
+        tx,
+        std::future::pending(),
+    ));
+    Ok((url, rx))
+}
+
+/// Receipt time minus the moment the emulator sent the fragment holding the
+/// utterance's end (`end` counts from the start of the participant's stream, which is
+/// the start of fragment 0).
+fn end_to_end_ms(kvs: &EmulatorHandle, r: &Received) -> Option<f64> {
+    let end_ms = r.body["autotranscribeResponse"]["end"].as_i64()?;
+    let fragment = usize::try_from(end_ms / FRAGMENT_MS).ok()?;
+    let sent = kvs.fragment_sent_at(fragment);
+    let received = r.received_instant;
+    Some(received.checked_duration_since(sent)?.as_secs_f64() * 1000.0)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
-    let kvs = spawn_kvs(a.calls, a.seconds)?;
     let http = reqwest::Client::new();
-    let (_, key) = support::provision(&http, &a.url, &a.admin_token, &kvs.url).await?;
+    let (sink_url, mut received) = spawn_sink()?;
+    let kvs = spawn_kvs(a.calls, a.seconds)?;
+    let (tenant, key) = support::provision(&http, &a.url, &a.admin_token, &kvs.url).await?;
+    http.put(format!("{}/admin/v1/tenants/{tenant}/webhook", a.url))
+        .bearer_auth(&a.admin_token)
+        .json(&json!({"url": sink_url, "auth": {"mode": "none"}, "signingSecret": SIGNING}))
+        .send()
+        .await?
+        .error_for_status()?;
     let started = Instant::now();
     for n in 0..a.calls {
         let body = json!({"namespace": "amazonconnect", "guid": format!("contact-{n}"),
@@ -222,6 +267,21 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     peak_rss = peak_rss.max(rss_mib(a.pid));
+    // Deliveries still in flight after the stops.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut latencies_ms = Vec::new();
+    while let Ok(r) = received.try_recv() {
+        if let Some(ms) = end_to_end_ms(&kvs, &r) {
+            latencies_ms.push(ms);
+        }
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        latencies_ms
+            .get(((latencies_ms.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     let metrics = http
         .get(format!("{}/metrics", a.url))
         .send()
@@ -232,8 +292,17 @@ async fn main() -> anyhow::Result<()> {
     let (decode, decode_sum) = histogram(&metrics, "engine_decode_seconds");
     let decodes = decode.last().map_or(0.0, |b| b.1);
     let audio_s = a.calls as f64 * a.seconds as f64 * 2.0;
+    let undelivered = ["dropped", "failed", "timeout"]
+        .iter()
+        .map(|o| {
+            counter(
+                &metrics,
+                &format!("callscribe_webhook_deliveries_total{{outcome=\"{o}\"}}"),
+            )
+        })
+        .sum::<f64>();
     println!(
-        "{:>5} {:>8} {:>9} {:>11.0} {:>11.0} {:>10.2} {:>12.0} {:>11.3} {:>10} {:>10.0}",
+        "{:>5} {:>8} {:>9} {:>11.0} {:>11.0} {:>10.2} {:>12.0} {:>11.3} {:>10} {:>8.0} {:>8.0} {:>8.0} {:>11} {:>10.0}",
         a.calls,
         decodes,
         transcripts,
@@ -246,6 +315,10 @@ async fn main() -> anyhow::Result<()> {
             &metrics,
             "callscribe_utterances_total{outcome=\"not_speech\"}"
         ),
+        at(0.5),
+        at(0.95),
+        at(1.0),
+        undelivered,
         peak_rss,
     );
     Ok(())

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
-//! `transcribe`.
+//! `transcribe`, `webhook-sink`.
 
 use std::path::PathBuf;
 
@@ -43,6 +43,9 @@ pub enum Command {
     KvsEmulator(crate::kvs::emulator::cli::EmulatorArgs),
     /// Transcribe WAV files with the service's audio path and print the utterances.
     Transcribe(crate::transcribe::files::TranscribeArgs),
+    /// Receive webhook deliveries and print the transcripts (HTTP, TLS or mTLS; checks
+    /// secrets and signatures).
+    WebhookSink(crate::webhook::sink::SinkArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +79,77 @@ pub enum AdminCommand {
         tenant: String,
         key_id: String,
     },
+    /// Set a tenant's webhook target (the same checks as `PUT /admin/v1/tenants/{id}/webhook`).
+    WebhookSet(Box<WebhookArgs>),
+    /// Remove a tenant's webhook target.
+    WebhookDelete {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Print a tenant's failed and dropped deliveries, newest first.
+    Deliveries {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+}
+
+/// How callscribe authenticates to the target.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AuthMode {
+    None,
+    Secret,
+    CustomCa,
+    Mtls,
+    Oauth2,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    #[arg(long)]
+    pub tenant: String,
+    /// The URL receiving one POST per utterance.
+    #[arg(long)]
+    pub url: String,
+    /// HMAC key for the signature headers (required the first time; kept when omitted).
+    #[arg(long, env = "CALLSCRIBE_SIGNING_SECRET", hide_env_values = true)]
+    pub signing_secret: Option<String>,
+    #[arg(long, value_enum, default_value = "none")]
+    pub auth: AuthMode,
+    /// Per-request timeout in milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u32>,
+    /// `secret`: the header or query parameter name.
+    #[arg(long)]
+    pub secret_name: Option<String>,
+    /// `secret`: send it as a query parameter instead of a header.
+    #[arg(long)]
+    pub secret_in_query: bool,
+    /// `secret`: the value (kept when omitted).
+    #[arg(long, env = "CALLSCRIBE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub secret_value: Option<String>,
+    /// `custom-ca` and `mtls`: PEM file of the CA certificates to trust.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// `mtls`: PEM file of the client certificate chain.
+    #[arg(long)]
+    pub client_cert_file: Option<PathBuf>,
+    /// `mtls`: PEM file of the client private key (kept when omitted).
+    #[arg(long)]
+    pub client_key_file: Option<PathBuf>,
+    /// `oauth2`: the token endpoint.
+    #[arg(long)]
+    pub token_url: Option<String>,
+    /// `oauth2`: the client id.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// `oauth2`: the client secret (kept when omitted).
+    #[arg(long, env = "CALLSCRIBE_OAUTH2_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// `oauth2`: a scope to request (repeatable).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +195,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin(cmd) => admin(config, cmd).await,
         Command::KvsEmulator(args) => crate::kvs::emulator::cli::run(args).await,
+        Command::WebhookSink(args) => crate::webhook::sink::run(args).await,
         Command::Transcribe(args) => {
             tokio::task::spawn_blocking(move || crate::transcribe::files::run(&config, &args))
                 .await?
@@ -199,8 +274,89 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             );
             println!("revoked {key_id}");
         }
+        AdminCommand::WebhookSet(args) => {
+            let tenant = existing_tenant(&state, &args.tenant).await?;
+            let target = webhook_target(&args)?;
+            let saved = crate::api::admin::set_webhook(&state, &tenant, &target)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            println!("webhook set: {} ({:?})", saved.url, args.auth);
+        }
+        AdminCommand::WebhookDelete { tenant } => {
+            let tenant = existing_tenant(&state, &tenant).await?;
+            anyhow::ensure!(
+                store.delete_webhook(&tenant).await?,
+                "no webhook target set"
+            );
+            println!("webhook removed");
+        }
+        AdminCommand::Deliveries { tenant, limit } => {
+            let tenant = existing_tenant(&state, &tenant).await?;
+            for d in store.deliveries(&tenant, limit.clamp(1, 1000)).await? {
+                let status = d.http_status.map(|s| s.to_string()).unwrap_or_default();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    d.at.to_rfc3339(),
+                    d.message_id,
+                    d.outcome,
+                    status,
+                    d.error.unwrap_or_default()
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// The API's target body from the command's flags.
+fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::WebhookTarget> {
+    use crate::api::admin::*;
+    let read = |path: &Option<PathBuf>, flag: &str| -> anyhow::Result<Option<String>> {
+        path.as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {flag} {}", p.display()))
+            })
+            .transpose()
+    };
+    let needs = |value: Option<String>, flag: &str| {
+        value.with_context(|| format!("--auth {:?} needs {flag}", args.auth))
+    };
+    let auth = match args.auth {
+        AuthMode::None => WebhookAuth::None(NoAuth {}),
+        AuthMode::Secret => WebhookAuth::Secret(SecretAuth {
+            name: needs(args.secret_name.clone(), "--secret-name")?,
+            location: if args.secret_in_query {
+                SecretIn::Query
+            } else {
+                SecretIn::Header
+            },
+            value: args.secret_value.clone(),
+        }),
+        AuthMode::CustomCa => WebhookAuth::CustomCa(CustomCaAuth {
+            ca_pem: needs(read(&args.ca_file, "--ca-file")?, "--ca-file")?,
+        }),
+        AuthMode::Mtls => WebhookAuth::Mtls(MtlsAuth {
+            client_cert_pem: needs(
+                read(&args.client_cert_file, "--client-cert-file")?,
+                "--client-cert-file",
+            )?,
+            client_key_pem: read(&args.client_key_file, "--client-key-file")?,
+            ca_pem: read(&args.ca_file, "--ca-file")?,
+        }),
+        AuthMode::Oauth2 => WebhookAuth::Oauth2(OAuth2Auth {
+            token_url: needs(args.token_url.clone(), "--token-url")?,
+            client_id: needs(args.client_id.clone(), "--client-id")?,
+            client_secret: args.client_secret.clone(),
+            scopes: args.scopes.clone(),
+        }),
+    };
+    Ok(WebhookTarget {
+        url: args.url.clone(),
+        auth,
+        timeout_ms: args.timeout_ms,
+        signing_secret: args.signing_secret.clone(),
+    })
 }
 
 async fn existing_tenant(state: &crate::state::AppState, id: &str) -> anyhow::Result<TenantId> {

@@ -61,6 +61,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// How audio is cut into utterances (`[endpointing]`).
     pub endpointing: EndpointSettings,
+    /// Real-time webhook delivery (`[webhook]`).
+    pub webhook: WebhookConfig,
     /// 32-byte key (64 hex chars) that encrypts stored webhook secrets; default: a key
     /// generated once into `data_dir/secret.key`.
     pub secret_key: Option<Secret<String>>,
@@ -93,6 +95,7 @@ impl Default for Config {
             model_sha256: None,
             engine: EngineConfig::default(),
             endpointing: EndpointSettings::default(),
+            webhook: WebhookConfig::default(),
             secret_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -124,6 +127,29 @@ impl Default for EngineConfig {
             workers: 0,
             threads_per_worker: 1,
             queue: 64,
+        }
+    }
+}
+
+/// Per-tenant delivery lanes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Messages a tenant's lane holds; when full, the oldest is dropped.
+    pub queue: usize,
+    /// POSTs in flight per tenant (each conversation still gets one at a time, in order).
+    pub concurrency: usize,
+    /// Re-read the stored target at least this often (changes made through another
+    /// replica's admin API reach this one within it).
+    pub reload_seconds: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            queue: 1000,
+            concurrency: 8,
+            reload_seconds: 30,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod transcribe;
 pub mod webhook;
 
@@ -120,6 +121,7 @@ pub async fn run(
         .run_with_graceful_shutdown(api::app(state.clone()), signal, Some(grace))
         .await?;
     state.sessions.stop_all();
+    state.webhooks.drain(grace).await;
     state.store.clone().close().await;
     tracing::info!("callscribe stopped");
     Ok(())

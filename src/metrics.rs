@@ -2,8 +2,8 @@
 //! one process); modules record through the typed handles here.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// The service's metric handles.
@@ -13,6 +13,59 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub engine: EngineMetrics,
+    pub webhook: WebhookMetrics,
+}
+
+/// Webhook delivery: outcomes, latency of delivered POSTs, and the lanes' backlog.
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    /// Deliveries by outcome: `delivered`, `failed`, `timeout`, `dropped`.
+    pub outcomes: IntCounterVec,
+    pub latency_seconds: Histogram,
+    pub queue_depth: IntGauge,
+    /// Delivery-log entries lost because the database fell far behind.
+    pub log_overflow: IntCounter,
+}
+
+impl WebhookMetrics {
+    fn new() -> WebhookMetrics {
+        WebhookMetrics {
+            outcomes: IntCounterVec::new(
+                Opts::new("webhook_deliveries_total", "Webhook deliveries by outcome."),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+            latency_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "webhook_delivery_seconds",
+                    "Time from sending a webhook POST to its 2xx answer.",
+                )
+                .buckets(ENGINE_BUCKETS.to_vec()),
+            )
+            .expect("valid metric"),
+            queue_depth: IntGauge::new(
+                "webhook_queue_depth",
+                "Messages waiting in the delivery lanes.",
+            )
+            .expect("valid metric"),
+            log_overflow: IntCounter::new(
+                "webhook_log_overflow_total",
+                "Delivery-log entries not written because the log writer fell behind.",
+            )
+            .expect("valid metric"),
+        }
+    }
+
+    fn register(&self, registry: &Registry) {
+        for metric in [
+            Box::new(self.outcomes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(self.latency_seconds.clone()),
+            Box::new(self.queue_depth.clone()),
+            Box::new(self.log_overflow.clone()),
+        ] {
+            registry.register(metric).expect("unique metric");
+        }
+    }
 }
 
 /// The transcription engine's load: how many utterances wait, how long they wait and
@@ -97,11 +150,14 @@ impl Metrics {
             .expect("unique metric");
         let engine = EngineMetrics::new();
         engine.register(&registry);
+        let webhook = WebhookMetrics::new();
+        webhook.register(&registry);
         Metrics {
             registry,
             http_requests,
             http_duration,
             engine,
+            webhook,
         }
     }
 

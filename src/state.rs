@@ -9,12 +9,13 @@ use crate::config::Config;
 use crate::kvs::client::SdkConfigs;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
-use crate::service::publish::{LocalPublisher, Publisher};
+use crate::service::publish::Publisher;
 use crate::service::session::{SessionDeps, Sessions};
 use crate::service::transcriber::Transcribing;
 use crate::service::transcript_cache::TranscriptCache;
 use crate::store::Store;
 use crate::transcribe::pool::EnginePool;
+use crate::webhook::publisher::WebhookPublisher;
 
 pub struct AppState {
     pub config: Config,
@@ -30,8 +31,11 @@ pub struct AppState {
     pub transcripts: TranscriptCache,
     /// The shared transcription engine; `None` in tools that never transcribe.
     pub engine: Option<Arc<EnginePool>>,
-    /// Where finished utterances go in real time.
+    /// Where finished utterances go in real time: [`AppState::webhooks`], behind the
+    /// seam the transcriber knows.
     pub publisher: Arc<dyn Publisher>,
+    /// The webhook delivery lanes (the admin API tells them when a target changes).
+    pub webhooks: Arc<WebhookPublisher>,
     /// Cancelled when shutdown begins: readiness fails and new starts are refused.
     pub shutdown: CancellationToken,
 }
@@ -46,11 +50,18 @@ impl AppState {
         metrics: Metrics,
         engine: Option<Arc<EnginePool>>,
     ) -> AppState {
+        let webhooks = Arc::new(WebhookPublisher::start(
+            store.clone(),
+            sealer.clone(),
+            config.webhook.clone(),
+            metrics.webhook.clone(),
+        ));
         AppState {
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),
             metrics,
             engine,
-            publisher: Arc::new(LocalPublisher::default()),
+            publisher: webhooks.clone(),
+            webhooks,
             sessions: Sessions::default(),
             sdk_configs: SdkConfigs::default(),
             transcripts: TranscriptCache::new(config.messages_cache_bytes),

@@ -10,7 +10,7 @@ use super::json_body::JsonBody;
 use super::responses::{Created, NoContent, Success};
 use crate::error::{ApiError, Failure, error_list};
 use crate::ids::TenantId;
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 use crate::store::tenants::{AwsSettings, RateLimit};
 use crate::store::webhooks::TargetRecord;
 use crate::webhook::target::{self, AuthPublic, AuthSecret, SecretLocation};
@@ -204,6 +204,11 @@ pub struct WebhookTarget {
     /// Per-request timeout, 100–30000 ms (default 2000).
     #[oai(validator(minimum(value = "100"), maximum(value = "30000")))]
     pub timeout_ms: Option<u32>,
+    /// Key of the `x-callscribe-signature` HMAC-SHA256 on every delivery (write-only,
+    /// 16–256 characters, e.g. `openssl rand -hex 32`). Required when the target is
+    /// first set; omit it later to keep the stored one.
+    #[oai(validator(min_length = 16, max_length = 256), write_only)]
+    pub signing_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -491,9 +496,9 @@ impl AdminApi {
 
     /// Set the tenant's webhook target
     ///
-    /// One POST per utterance goes to `url`. Secret fields (`value`, `clientKeyPem`,
-    /// `clientSecret`) are encrypted at rest and never returned; omit one to keep the
-    /// stored value.
+    /// One POST per utterance goes to `url`, signed with `signingSecret`. Secret fields
+    /// (`signingSecret`, `value`, `clientKeyPem`, `clientSecret`) are encrypted at rest
+    /// and never returned; omit one to keep the stored value.
     #[oai(
         path = "/tenants/:id/webhook",
         method = "put",
@@ -506,17 +511,9 @@ impl AdminApi {
         body: JsonBody<WebhookTarget>,
     ) -> AdminResult<Success<WebhookTarget>> {
         let tenant = TenantId(self.tenant(&id).await?.id);
-        let previous = self.state.store.webhook(&tenant).await?;
-        let previous_secret = match previous.as_ref().and_then(|p| p.auth_sealed.as_deref()) {
-            Some(sealed) => {
-                serde_json::from_str(&self.state.sealer.open(sealed).map_err(ApiError::internal)?)
-                    .map_err(ApiError::internal)?
-            }
-            None => AuthSecret::default(),
-        };
-        let record = webhook_record(&body.0, previous_secret, |s| self.state.sealer.seal(s))?;
-        let saved = self.state.store.put_webhook(&tenant, &record).await?;
-        Ok(Success::json(webhook_view(&saved)?))
+        Ok(Success::json(
+            set_webhook(&self.state, &tenant, &body.0).await?,
+        ))
     }
 
     /// Remove the tenant's webhook target
@@ -532,6 +529,7 @@ impl AdminApi {
         if !self.state.store.delete_webhook(&tenant).await? {
             return Err(ApiError::not_found("no webhook target set").into());
         }
+        self.state.webhooks.target_changed(&tenant);
         Ok(NoContent::NoContent)
     }
 
@@ -634,6 +632,27 @@ fn pem_field(field: &str, pem: &str) -> Result<(), ApiError> {
         .map_err(|e| ApiError::invalid_field(field, &e.to_string()))
 }
 
+/// Validates and stores the tenant's target (keeping stored secrets that `target`
+/// leaves out) and tells the delivery lane. Shared by the API and the CLI.
+pub async fn set_webhook(
+    state: &AppState,
+    tenant: &TenantId,
+    target: &WebhookTarget,
+) -> Result<WebhookTarget, ApiError> {
+    let previous = state.store.webhook(tenant).await?;
+    let previous_secret = match previous.as_ref().and_then(|p| p.auth_sealed.as_deref()) {
+        Some(sealed) => {
+            serde_json::from_str(&state.sealer.open(sealed).map_err(ApiError::internal)?)
+                .map_err(ApiError::internal)?
+        }
+        None => AuthSecret::default(),
+    };
+    let record = webhook_record(target, previous_secret, |s| state.sealer.seal(s))?;
+    let saved = state.store.put_webhook(tenant, &record).await?;
+    state.webhooks.target_changed(tenant);
+    webhook_view(&saved)
+}
+
 /// Validates a target and splits it into stored public and sealed parts. A secret left
 /// out keeps the previously stored one, so operators can change a URL without
 /// re-entering credentials.
@@ -642,9 +661,24 @@ fn webhook_record(
     previous: AuthSecret,
     seal: impl Fn(&str) -> String,
 ) -> Result<TargetRecord, ApiError> {
-    let mut secret = AuthSecret::default();
     let missing =
         |field: &str| ApiError::invalid_field(field, "is required (no stored value to keep)");
+    let signing_secret = t
+        .signing_secret
+        .clone()
+        .or(previous.signing_secret.clone())
+        .ok_or_else(|| missing("signingSecret"))?;
+    // The API's validator checks this too; the CLI arrives here directly.
+    if !(16..=256).contains(&signing_secret.chars().count()) {
+        return Err(ApiError::invalid_field(
+            "signingSecret",
+            "must be 16-256 characters",
+        ));
+    }
+    let mut secret = AuthSecret {
+        signing_secret: Some(signing_secret),
+        ..AuthSecret::default()
+    };
     let public = match &t.auth {
         WebhookAuth::None(_) => {
             check_url("url", &t.url, false)?;
@@ -769,5 +803,6 @@ fn webhook_view(t: &entity::webhook_target::Model) -> Result<WebhookTarget, ApiE
         url: t.url.clone(),
         auth,
         timeout_ms: u32::try_from(t.timeout_ms).ok(),
+        signing_secret: None,
     })
 }

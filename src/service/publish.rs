@@ -1,7 +1,6 @@
-//! Where finished utterances go in real time. [`Publisher`] is the seam the webhook
-//! delivery plugs into; until a tenant target is configured, [`LocalPublisher`] only
-//! hands each message to local observers (the tests, the demo), which every publisher
-//! keeps offering.
+//! Where finished utterances go in real time. [`Publisher`] is the seam between the
+//! transcriber and delivery (`crate::webhook::publisher`); every publisher also hands
+//! each message to local observers (the tests, the demo).
 
 use std::sync::Arc;
 
@@ -25,28 +24,4 @@ pub trait Publisher: Send + Sync {
     fn publish(&self, message: Arc<Published>);
     /// Every message published from now on.
     fn subscribe(&self) -> broadcast::Receiver<Arc<Published>>;
-}
-
-/// Local observation only.
-pub struct LocalPublisher {
-    observers: broadcast::Sender<Arc<Published>>,
-}
-
-impl Default for LocalPublisher {
-    fn default() -> Self {
-        LocalPublisher {
-            observers: broadcast::channel(1024).0,
-        }
-    }
-}
-
-impl Publisher for LocalPublisher {
-    fn publish(&self, message: Arc<Published>) {
-        // No observer is not an error.
-        let _ = self.observers.send(message);
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
-        self.observers.subscribe()
-    }
 }

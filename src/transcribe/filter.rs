@@ -3,8 +3,8 @@
 //! [`speech_only`] keeps a transcript only when it looks like speech: it removes
 //! non-speech annotations, drops text the model itself doubts (no-speech probability
 //! high and token confidence low, Whisper's own rule), drops the stock phrases Whisper
-//! invents unless they were decoded with confidence, and collapses a sentence repeated
-//! back to back (the loop short clips can fall into).
+//! invents unless they were decoded with confidence, and collapses a sentence or a short
+//! phrase repeated back to back (the loop short clips can fall into).
 
 use super::Transcript;
 
@@ -36,7 +36,7 @@ const STOCK_PHRASES: &[&str] = &[
 
 /// The transcript if it holds speech, cleaned; `None` for non-speech.
 pub fn speech_only(mut transcript: Transcript) -> Option<Transcript> {
-    transcript.text = collapse_repeats(&strip_annotations(&transcript.text));
+    transcript.text = collapse_word_loops(&collapse_repeats(&strip_annotations(&transcript.text)));
     transcript.words.retain(|w| !is_annotation(&w.content));
     let plain = normalise(&transcript.text);
     if plain.is_empty() {
@@ -108,6 +108,41 @@ fn collapse_repeats(text: &str) -> String {
         let keep = if looped { 1 } else { run };
         kept.extend(&sentences[i..i + keep]);
         i += run;
+    }
+    kept.join(" ")
+}
+
+/// The same loop without sentence breaks: a phrase of up to four words repeated back to
+/// back ("Press Press Press Press", "to the to the to the") is kept once. A single word
+/// needs four in a row, so a real "no no no" stays. Stray quote marks, which such loops
+/// are strewn with, go too.
+fn collapse_word_loops(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| !w.chars().all(|c| c == '"'))
+        .collect();
+    let keys: Vec<String> = words.iter().map(|w| normalise(w)).collect();
+    let mut kept: Vec<&str> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    'word: while i < words.len() {
+        for n in 1..=4 {
+            let min_run = if n == 1 { 4 } else { 3 };
+            let phrase = &keys[i..(i + n).min(keys.len())];
+            if phrase.len() < n || phrase.iter().any(String::is_empty) {
+                break;
+            }
+            let mut run = 1;
+            while keys.get(i + run * n..i + (run + 1) * n) == Some(phrase) {
+                run += 1;
+            }
+            if run >= min_run {
+                kept.extend(&words[i..i + n]);
+                i += run * n;
+                continue 'word;
+            }
+        }
+        kept.push(words[i]);
+        i += 1;
     }
     kept.join(" ")
 }
@@ -188,5 +223,17 @@ mod tests {
         assert_eq!(kept.text, "No. No. I said yes.");
         let kept = speech_only(t("17. 17. 17. 17. 17", 0.0, 0.9)).unwrap();
         assert_eq!(kept.text, "17.");
+    }
+
+    #[test]
+    fn word_loops_collapse() {
+        let looped =
+            r#"Press " " " for the previous message. Press Press " " Press " " Press Press"#;
+        let kept = speech_only(t(looped, 0.0, 0.9)).unwrap();
+        assert_eq!(kept.text, "Press for the previous message. Press");
+        let kept = speech_only(t("go to the to the to the store", 0.0, 0.9)).unwrap();
+        assert_eq!(kept.text, "go to the store");
+        let kept = speech_only(t("No no no, I said yes.", 0.0, 0.9)).unwrap();
+        assert_eq!(kept.text, "No no no, I said yes.");
     }
 }

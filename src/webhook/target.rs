@@ -62,11 +62,17 @@ pub struct AuthSecret {
     pub client_key_pem: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// Key of the `x-callscribe-signature` HMAC on every delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
 }
 
 impl AuthSecret {
     pub fn is_empty(&self) -> bool {
-        self.token.is_none() && self.client_key_pem.is_none() && self.client_secret.is_none()
+        self.token.is_none()
+            && self.client_key_pem.is_none()
+            && self.client_secret.is_none()
+            && self.signing_secret.is_none()
     }
 }
 

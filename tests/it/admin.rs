@@ -129,9 +129,17 @@ async fn webhook_secrets_are_write_only_and_encrypted_at_rest() {
     let app = spawn_app().await;
     let tenant = app.create_tenant("Acme").await;
     let path = format!("/tenants/{tenant}/webhook");
-    let target = json!({"url": "https://hooks.example.com/transcripts",
+    let mut target = json!({"url": "https://hooks.example.com/transcripts",
         "auth": {"mode": "secret", "name": "x-hook-token", "in": "header", "value": "s3cr3t-t0ken"},
         "timeoutMs": 1500});
+    // The first PUT needs a signing secret.
+    let res = app.admin(Method::PUT, &path, Some(target.clone())).await;
+    assert!(
+        assert_error(res, 400, "400-01")
+            .await
+            .contains("signingSecret")
+    );
+    target["signingSecret"] = json!("signing-s3cr3t-0123");
     let res = app.admin(Method::PUT, &path, Some(target)).await;
     assert_eq!(res.status(), 200);
     let shown = body(res).await;
@@ -141,9 +149,10 @@ async fn webhook_secrets_are_write_only_and_encrypted_at_rest() {
         "auth": {"mode": "secret", "name": "x-hook-token", "in": "header"}, "timeoutMs": 1500})
     );
     assert_eq!(body(app.admin(Method::GET, &path, None).await).await, shown);
+    let row = stored_webhook_row(&app).await;
     assert!(
-        !stored_webhook_row(&app).await.contains("s3cr3t-t0ken"),
-        "secret sealed at rest"
+        !row.contains("s3cr3t-t0ken") && !row.contains("signing-s3cr3t"),
+        "secrets sealed at rest"
     );
 
     // Changing the URL without re-sending the secret keeps it.
@@ -158,7 +167,10 @@ async fn webhook_secrets_are_write_only_and_encrypted_at_rest() {
         .sealer
         .open(row.auth_sealed.as_deref().unwrap())
         .unwrap();
-    assert!(opened.contains("s3cr3t-t0ken"), "kept secret decrypts");
+    assert!(
+        opened.contains("s3cr3t-t0ken") && opened.contains("signing-s3cr3t-0123"),
+        "kept secrets decrypt"
+    );
 }
 
 async fn entity_row(app: &crate::helpers::TestApp) -> entity::webhook_target::Model {
@@ -185,9 +197,13 @@ async fn webhook_auth_modes_are_validated() {
         json!({"url": "https://h.example", "auth": {"mode": "oauth2", "tokenUrl": "https://t.example", "clientId": "c"}}),
         json!({"url": "https://h.example", "auth": {"mode": "none"}, "timeoutMs": 5}),
     ];
-    for target in cases {
+    for mut target in cases {
+        target["signingSecret"] = json!("0123456789abcdef");
         assert_error(put(target.clone()).await, 400, "400-01").await;
     }
+    let short_key =
+        json!({"url": "https://h.example", "auth": {"mode": "none"}, "signingSecret": "short"});
+    assert_error(put(short_key).await, 400, "400-01").await;
     assert_error(app.admin(Method::GET, &path, None).await, 404, "404-01").await;
 }
 
@@ -198,7 +214,7 @@ async fn webhook_with_pem_material_is_accepted_without_echoing_the_key() {
     let path = format!("/tenants/{tenant}/webhook");
     let cert = rcgen::generate_simple_self_signed(vec!["hooks.example.com".into()]).unwrap();
     let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
-    let target = json!({"url": "https://hooks.example.com/t",
+    let target = json!({"url": "https://hooks.example.com/t", "signingSecret": "0123456789abcdef",
         "auth": {"mode": "mtls", "clientCertPem": cert_pem, "clientKeyPem": key_pem, "caPem": cert_pem}});
     let shown = body(app.admin(Method::PUT, &path, Some(target)).await).await;
     assert_eq!(shown["auth"]["mode"], "mtls");

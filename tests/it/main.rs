@@ -13,3 +13,4 @@ mod operations;
 mod spec;
 mod streaming;
 mod transcription;
+mod webhook;

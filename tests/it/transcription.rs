@@ -75,9 +75,9 @@ const CALL: &[Turn] = &[
 ];
 const CALL_MS: usize = 31_000;
 /// Generous: decodes on a busy 2-core machine.
-const CALL_END_WAIT: Duration = Duration::from_secs(120);
+pub const CALL_END_WAIT: Duration = Duration::from_secs(120);
 
-fn two_party_call() -> (Vec<i16>, Vec<i16>) {
+pub fn two_party_call() -> (Vec<i16>, Vec<i16>) {
     let (mut customer, mut agent) = (Vec::new(), Vec::new());
     for turn in CALL {
         let track = if turn.agent {
@@ -102,19 +102,33 @@ async fn start_call(
     speed: f64,
     detailed_token: bool,
 ) -> (String, EmulatorHandle) {
+    let (tenant, key) = app.tenant_with_key().await;
+    let kvs = start_call_as(app, &tenant, &key, customer, agent, speed, detailed_token).await;
+    (key, kvs)
+}
+
+/// [`start_call`] for an existing tenant and key.
+pub async fn start_call_as(
+    app: &TestApp,
+    tenant: &str,
+    key: &str,
+    customer: Vec<i16>,
+    agent: Vec<i16>,
+    speed: f64,
+    detailed_token: bool,
+) -> EmulatorHandle {
     let kvs = spawn_emulator(
         vec![stream_of("speech", customer, agent, Faults::default())],
         speed,
     );
-    let (tenant, key) = app.tenant_with_key().await;
-    app.point_tenant_at(&tenant, &kvs.url).await;
+    app.point_tenant_at(tenant, &kvs.url).await;
     let mut b = start_body(CONTACT);
     b["autotranscribeParams"]["detailedToken"] = json!(detailed_token);
     b["amazonConnectParams"] =
         json!({"streamArn": stream_arn("speech"), "startSelectorType": "EARLIEST"});
-    let res = app.start(&key, &b).await;
+    let res = app.start(key, &b).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    (key, kvs)
+    kvs
 }
 
 /// Waits until `n` messages were published (or panics after a generous while: decodes

@@ -77,6 +77,12 @@ pub struct EmulatorHandle {
 }
 
 impl EmulatorHandle {
+    /// When fragment `index` of every stream is (or was) due: benchmarks measure
+    /// latency from the moment a fragment's audio left the emulator.
+    pub fn fragment_sent_at(&self, index: usize) -> Instant {
+        self.state.wall_at(StreamMedia::available_at_ms(index))
+    }
+
     pub fn counters(&self, stream: &str) -> StreamCounters {
         self.state
             .streams
