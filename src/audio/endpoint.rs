@@ -29,6 +29,10 @@ pub struct EndpointSettings {
     pub threshold: f32,
     /// Silence that ends an utterance.
     pub hangover_ms: u32,
+    /// When the stream pauses between deliveries (KVS sends about one fragment a
+    /// second), an utterance already followed by this much silence is closed at once
+    /// instead of waiting for the next fragment to complete `hangover_ms`. 0 disables.
+    pub pause_hangover_ms: u32,
     /// Less voice than this is not an utterance (coughs, clicks, line noise).
     pub min_speech_ms: u32,
     /// A frame this sure is unmistakably speech. The VAD scores music and noise as
@@ -53,6 +57,7 @@ impl Default for EndpointSettings {
         EndpointSettings {
             threshold: 0.7,
             hangover_ms: 600,
+            pause_hangover_ms: 300,
             min_speech_ms: 250,
             confident_score: 0.9,
             confident_run_ms: 64,
@@ -124,6 +129,19 @@ impl Endpointer {
                 self.on_frame(frame, done);
             }
         }
+    }
+
+    /// The stream paused (no audio for a moment): closes the utterance in progress if
+    /// `pause_hangover_ms` of silence already follows its last voiced frame.
+    pub fn close_at_pause(&mut self) -> Option<Utterance> {
+        let open = self.open.as_ref()?;
+        let pause = self.settings.pause_hangover_ms;
+        let silent_frames = self.position.saturating_sub(open.last_voiced + 1);
+        if pause == 0 || silent_frames < EndpointSettings::frames(pause) {
+            return None;
+        }
+        let open = self.open.take()?;
+        self.finish(open, usize::MAX)
     }
 
     /// Ends the stream: the utterance in progress, if it holds enough voice.
@@ -324,6 +342,43 @@ pub fn duration_ms(samples: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// JFK's "And so, my fellow Americans" (voiced until ~2.27 s, silent until ~3.3 s).
+    fn jfk() -> Vec<f32> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/speech/jfk-8k.wav"
+        );
+        let (_, pcm) = crate::kvs::emulator::wav::read_pcm16(std::path::Path::new(path)).unwrap();
+        let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        crate::audio::resample::upsample(&samples)
+    }
+
+    #[test]
+    fn a_pause_in_delivery_closes_an_utterance_already_followed_by_silence() {
+        let audio = jfk();
+        let at = |ms: usize| ms * SAMPLES_PER_MS;
+        let mut done = Vec::new();
+        let mut e = Endpointer::new(EndpointSettings::default());
+        e.push(&audio[..at(2_400)], &mut done);
+        assert!(done.is_empty());
+        assert!(e.close_at_pause().is_none(), "too little silence yet");
+        e.push(&audio[at(2_400)..at(2_700)], &mut done);
+        let first = e.close_at_pause().expect("closed at the pause");
+        assert!((2_100..=2_400).contains(&first.end_ms), "{}", first.end_ms);
+        // The rest of the speech still comes out, after the usual hangover.
+        e.push(&audio[at(2_700)..], &mut done);
+        done.extend(e.flush());
+        assert!(!done.is_empty() && done[0].start_ms > first.end_ms);
+
+        let never = EndpointSettings {
+            pause_hangover_ms: 0,
+            ..EndpointSettings::default()
+        };
+        let mut e = Endpointer::new(never);
+        e.push(&audio[..at(2_700)], &mut done);
+        assert!(e.close_at_pause().is_none(), "disabled");
+    }
 
     #[test]
     fn pauses_are_found_in_score_runs() {

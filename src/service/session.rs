@@ -190,7 +190,18 @@ async fn run(deps: SessionDeps, plan: SessionPlan, stop: CancellationToken) -> S
     };
     let mut tracks = Tracks::start(&deps, &plan);
     let consume = async {
-        while let Some(event) = rx.recv().await {
+        loop {
+            let event = match tokio::time::timeout(STREAM_PAUSE, rx.recv()).await {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(_) => {
+                    tracks.pause();
+                    match rx.recv().await {
+                        Some(event) => event,
+                        None => break,
+                    }
+                }
+            };
             match event {
                 ReaderEvent::Audio { role, pcm, .. } => {
                     result.of_mut(role).add_audio(&pcm);
@@ -222,6 +233,10 @@ async fn run(deps: SessionDeps, plan: SessionPlan, stop: CancellationToken) -> S
     }
     result
 }
+
+/// No audio from the reader for this long means the stream paused between fragments
+/// (rather than a burst of fragments being read in catch-up).
+const STREAM_PAUSE: Duration = Duration::from_millis(100);
 
 /// Both participants' audio paths and their transcribers.
 struct Tracks {
@@ -266,6 +281,14 @@ impl Tracks {
     fn push(&mut self, role: Role, pcm: &[u8]) {
         self.audio[index(role)].push(pcm, &mut self.done);
         self.hand_over(role);
+    }
+
+    /// The reader delivered nothing for [`STREAM_PAUSE`]: close what is already over.
+    fn pause(&mut self) {
+        for role in Role::BOTH {
+            self.audio[index(role)].pause(&mut self.done);
+            self.hand_over(role);
+        }
     }
 
     fn hand_over(&mut self, role: Role) {

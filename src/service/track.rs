@@ -28,6 +28,12 @@ impl TrackAudio {
         self.endpointer.push(&self.upsampled, done);
     }
 
+    /// No audio arrived for a moment: the utterance in progress, if enough silence
+    /// already follows it (see `pause_hangover_ms`).
+    pub fn pause(&mut self, done: &mut Vec<Utterance>) {
+        done.extend(self.endpointer.close_at_pause());
+    }
+
     /// The track ended (or the call was stopped): the utterance in progress, if any.
     pub fn finish(&mut self, done: &mut Vec<Utterance>) {
         self.upsampled.clear();

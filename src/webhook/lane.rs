@@ -23,6 +23,9 @@ use crate::service::publish::Published;
 use crate::store::Store;
 use crate::store::deliveries::DeliveryFailure;
 
+/// How deep [`Lane::next`] looks for a message it may send now.
+const SCAN_LIMIT: usize = 256;
+
 /// What every lane shares.
 pub struct LaneDeps {
     pub store: Store,
@@ -92,11 +95,14 @@ impl Lane {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The oldest message whose conversation has nothing in flight.
+    /// The oldest message whose conversation has nothing in flight, among the oldest
+    /// [`SCAN_LIMIT`] (a deep backlog of one busy conversation would otherwise be scanned
+    /// again after every answer).
     fn next(&self, busy: &HashSet<ConversationId>) -> Option<Arc<Published>> {
         let mut queue = self.lock();
         let at = queue
             .iter()
+            .take(SCAN_LIMIT)
             .position(|m| !busy.contains(&m.message.conversation_id))?;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.deps.metrics.queue_depth.dec();
