@@ -133,18 +133,17 @@ impl Connection {
         let timestamp = chrono::Utc::now().timestamp();
         let signature = signing::sign(&self.signing_secret, timestamp, &body);
         let mut url = self.url.clone();
-        let mut builder = self.http.post(url.clone());
+        if let RequestAuth::Query { name, value } = &self.auth {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+        let mut builder = self.http.post(url);
         match &self.auth {
-            RequestAuth::None => {}
             RequestAuth::Header { name, value } => builder = builder.header(name, value),
-            RequestAuth::Query { name, value } => {
-                url.query_pairs_mut().append_pair(name, value);
-                builder = self.http.post(url);
-            }
             RequestAuth::Bearer(source) => {
                 let token = source.token().await.map_err(|e| e.to_string())?;
                 builder = builder.bearer_auth(token);
             }
+            RequestAuth::None | RequestAuth::Query { .. } => {}
         }
         builder
             .header(reqwest::header::CONTENT_TYPE, "application/json")

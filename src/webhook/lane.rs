@@ -193,7 +193,8 @@ impl Lane {
                     None,
                     format!("no answer within {} ms", connection.timeout.as_millis()),
                 )),
-                Err(e) => Err(("failed", None, super::error_chain(&e))),
+                // Without the URL: in `secret` mode its query may hold the secret.
+                Err(e) => Err(("failed", None, super::error_chain(&e.without_url()))),
             },
         };
         let latency = started.elapsed();

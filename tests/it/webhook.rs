@@ -12,7 +12,7 @@ use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use callscribe::service::publish::Published;
 use callscribe::store::messages::NewMessage;
 use callscribe::webhook::sink::{Checks, Received, SinkTls};
-use poem::http::{Method as PoemMethod, StatusCode};
+use poem::http::StatusCode;
 use poem::web::{Data, Form};
 use poem::{EndpointExt, Request, Response, Route, handler, post};
 use rcgen::{
@@ -424,6 +424,20 @@ async fn a_shared_secret_travels_in_a_header_or_the_query() {
     assert!(sink.take(1).await[0].verdict.is_err());
     let log = delivery_log(&app, &tenant, 1).await;
     assert_eq!(log[0]["httpStatus"], 401);
+
+    // A connection error names no URL, which in query mode would carry the secret.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = json!({"url": format!("http://127.0.0.1:{port}/hook"), "auth": {"mode": "secret",
+        "name": "x-hook-token", "in": "query", "value": "open sesame"}});
+    set_target(&app, &tenant, dead).await;
+    publish(&app, &tenant, "c1", 3);
+    let log = delivery_log(&app, &tenant, 2).await;
+    let error = log[1]["error"].as_str().unwrap();
+    assert!(!error.contains("sesame"), "{error}");
 }
 
 /// A token endpoint and a target that accepts only its current, unexpired tokens.
@@ -486,19 +500,21 @@ async fn oauth_target(req: &Request, s: Data<&Arc<OAuthServer>>) -> StatusCode {
 
 fn spawn_oauth_server() -> (String, Arc<OAuthServer>) {
     let state = Arc::new(OAuthServer::default());
+    let app = Route::new()
+        .at("/token", post(token_endpoint))
+        .at("/hook", post(oauth_target))
+        .data(state.clone());
+    (serve_http(app), state)
+}
+
+/// Serves `app` on a loopback port; returns its `http://127.0.0.1:PORT`.
+fn serve_http(app: impl poem::Endpoint + 'static) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     listener.set_nonblocking(true).unwrap();
-    let app = Route::new()
-        .at("/token", post(token_endpoint))
-        .at(
-            "/hook",
-            poem::RouteMethod::new().method(PoemMethod::POST, oauth_target),
-        )
-        .data(state.clone());
     let acceptor = poem::listener::TcpAcceptor::from_std(listener).unwrap();
     tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-    (base, state)
+    base
 }
 
 #[tokio::test]
@@ -589,18 +605,10 @@ fn spawn_target(status: u16, delay: Duration) -> (String, Arc<Mutex<Vec<String>>
         StatusCode::from_u16(*status).unwrap()
     }
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/hook",
-        listener.local_addr().unwrap().port()
-    );
-    listener.set_nonblocking(true).unwrap();
     let app = Route::new()
         .at("/hook", post(answer))
         .data((status, delay, seen.clone()));
-    let acceptor = poem::listener::TcpAcceptor::from_std(listener).unwrap();
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-    (url, seen)
+    (format!("{}/hook", serve_http(app)), seen)
 }
 
 #[tokio::test]
