@@ -62,6 +62,9 @@ pub fn run(config: &Config, args: &TranscribeArgs) -> anyhow::Result<()> {
     for file in &args.files {
         let channels = read_channels(file)?;
         let shown = file.display().to_string();
+        if args.files.len() > 1 && !args.jsonl {
+            writeln!(out, "# {shown}")?;
+        }
         let names: &[&str] = if channels.len() == 2 {
             &["customer", "agent"]
         } else {
@@ -95,22 +98,13 @@ pub fn run(config: &Config, args: &TranscribeArgs) -> anyhow::Result<()> {
                 if args.jsonl {
                     writeln!(out, "{}", serde_json::to_string(&line)?)?;
                 } else {
-                    writeln!(
-                        out,
-                        "{shown} {channel} [{} → {}] ({decode_ms:.0} ms) {text}",
-                        clock(u.start_ms),
-                        clock(u.end_ms)
-                    )?;
+                    // The contract's line: `<role-or-channel> <startMs> <endMs> <text>`.
+                    writeln!(out, "{channel} {} {} {text}", u.start_ms, u.end_ms)?;
                 }
             }
         }
     }
     Ok(())
-}
-
-/// mm:ss.mmm
-fn clock(ms: i64) -> String {
-    format!("{:02}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000)
 }
 
 /// Each channel as 16 kHz f32.

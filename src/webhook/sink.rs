@@ -1,4 +1,5 @@
-//! `callscribe webhook-sink`: a small receiver that prints transcripts as they arrive,
+//! `callscribe webhook-sink`: a small receiver that prints transcripts as they arrive (one
+//! JSON line each, as the contract fixes, or readable lines with `--text`),
 //! for the demo and for checking a setup end to end. It can serve TLS and mutual TLS,
 //! require a shared secret or a bearer token, and verify the signature headers; a
 //! delivery that fails a check is answered 401 and printed as refused.
@@ -38,9 +39,9 @@ pub struct SinkArgs {
     /// Verify x-callscribe-signature with the target's signing secret.
     #[arg(long, env = "CALLSCRIBE_SINK_SIGNING_SECRET")]
     pub signing_secret: Option<String>,
-    /// Print one JSON object per delivery (with `receivedAt`) instead of text.
+    /// Print one readable line per delivery instead of the default JSON line.
     #[arg(long)]
-    pub jsonl: bool,
+    pub text: bool,
 }
 
 /// What a delivery must carry to be accepted.
@@ -216,10 +217,10 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = tokio::spawn(serve(listener, tls, checks, tx, crate::shutdown_signal()));
     while let Some(r) = rx.recv().await {
-        if args.jsonl {
-            println!("{}", jsonl(&r));
-        } else {
+        if args.text {
             println!("{}", describe(&r));
+        } else {
+            println!("{}", jsonl(&r));
         }
     }
     server.await??;

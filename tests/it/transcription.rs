@@ -433,4 +433,21 @@ fn the_transcribe_command_prints_utterances_with_timings() {
             && starts[0] < 1000
             && *starts.last().unwrap() > 4000
     );
+
+    // Without --jsonl: the contract's `<role-or-channel> <startMs> <endMs> <text>`.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))
+        .arg("transcribe")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speech/jfk-8k.wav"))
+        .env("CALLSCRIBE_MODEL", crate::helpers::model_path())
+        .output()
+        .expect("run callscribe transcribe");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let plain: Vec<Vec<&str>> = stdout.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    assert_eq!(plain.len(), 3, "{stdout}");
+    for (fields, line) in plain.iter().zip(&lines) {
+        assert_eq!(fields[0], "mono");
+        assert_eq!(fields[1], line["start"].to_string());
+        assert_eq!(fields[2], line["end"].to_string());
+        assert_eq!(fields[3], line["text"].as_str().unwrap());
+    }
 }
