@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod kvs;
 pub mod metrics;
+pub mod redact;
 pub mod secrets;
 pub mod service;
 pub mod state;

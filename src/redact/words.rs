@@ -1,0 +1,297 @@
+//! Text as words with their byte spans, and the digit view of it: every digit the text
+//! holds, written ("4111-1111") or spoken ("four one one one", "oh", "double five",
+//! "twenty one", "five hundred"), in runs that a non-number word interrupts, each digit
+//! pointing back at the characters it came from.
+
+use std::ops::Range;
+
+/// One whitespace-separated word.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    pub span: Range<usize>,
+    /// Lower case, without surrounding punctuation ("Card," → "card").
+    pub key: String,
+    /// A comma, semicolon or colon follows the word.
+    pub ends_clause: bool,
+    /// A full stop, question or exclamation mark follows the word.
+    pub ends_sentence: bool,
+}
+
+pub fn words(text: &str) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                let raw = &text[s..i];
+                let key = raw
+                    .trim_matches(|c: char| !c.is_alphanumeric() && c != '@')
+                    .to_lowercase();
+                out.push(Word {
+                    span: s..i,
+                    key,
+                    ends_clause: raw.ends_with([',', ';', ':']),
+                    ends_sentence: raw.ends_with(['.', '?', '!']),
+                });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Where a digit came from: one written character, or a spoken word (or two, for
+/// "double five") standing for `count` digits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Written(Range<usize>),
+    Spoken { span: Range<usize>, count: usize },
+}
+
+/// Consecutive digits of the text and where they came from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DigitRun {
+    pub digits: String,
+    pub sources: Vec<Source>,
+    /// Index of the first and one past the last word of the run.
+    pub words: Range<usize>,
+    /// The run was written with the separators of an SSN (ddd-dd-dddd).
+    pub written_pattern: String,
+}
+
+impl DigitRun {
+    /// The characters to mask and how many digits each stands for: written digits one
+    /// for one; consecutive spoken words as one span ("four one one one" → 4).
+    pub fn spans(&self) -> Vec<(Range<usize>, usize)> {
+        let mut out: Vec<(Range<usize>, usize, bool)> = Vec::new();
+        for source in &self.sources {
+            match source {
+                Source::Written(r) => out.push((r.clone(), 1, false)),
+                Source::Spoken { span, count } => match out.last_mut() {
+                    Some((last, n, true)) => {
+                        last.end = span.end;
+                        *n += count;
+                    }
+                    _ => out.push((span.clone(), *count, true)),
+                },
+            }
+        }
+        out.into_iter().map(|(r, n, _)| (r, n)).collect()
+    }
+}
+
+/// A word that can be part of a spoken number.
+pub fn is_number_word(key: &str) -> bool {
+    spoken(key).is_some() || matches!(key, "hundred" | "thousand" | "oh" | "double" | "triple")
+}
+
+const UNITS: [&str; 10] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+];
+const TEENS: [&str; 10] = [
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+];
+const TENS: [&str; 8] = [
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
+
+fn unit(key: &str) -> Option<u32> {
+    UNITS.iter().position(|u| *u == key).map(|d| d as u32)
+}
+
+/// The digits a single spoken word stands for, if it is a number word.
+fn spoken(key: &str) -> Option<String> {
+    if let Some(d) = unit(key) {
+        return Some(d.to_string());
+    }
+    if let Some(t) = TEENS.iter().position(|u| *u == key) {
+        return Some((10 + t).to_string());
+    }
+    TENS.iter()
+        .position(|u| *u == key)
+        .map(|t| ((t + 2) * 10).to_string())
+}
+
+/// Splits the text's words into digit runs. Separators inside written numbers
+/// (spaces, dashes, dots, commas, parentheses) and the words "dash", "and" between
+/// number words do not interrupt a run; any other word does.
+pub fn digit_runs(text: &str, words: &[Word]) -> Vec<DigitRun> {
+    let mut runs = Vec::new();
+    let mut run = DigitRun::default();
+    let mut i = 0;
+    let close = |run: &mut DigitRun, end: usize, runs: &mut Vec<DigitRun>| {
+        if !run.digits.is_empty() {
+            run.words.end = end;
+            runs.push(std::mem::take(run));
+        } else {
+            *run = DigitRun::default();
+        }
+    };
+    while i < words.len() {
+        let w = &words[i];
+        let raw = &text[w.span.clone()];
+        let start_if_new = |run: &mut DigitRun| {
+            if run.digits.is_empty() {
+                run.words.start = i;
+            }
+        };
+        let written = raw.chars().any(|c| c.is_ascii_digit())
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_digit() || "-.,()/+$#:".contains(c));
+        if written {
+            start_if_new(&mut run);
+            for (at, c) in raw.char_indices() {
+                let pos = w.span.start + at;
+                if c.is_ascii_digit() {
+                    run.digits.push(c);
+                    run.sources.push(Source::Written(pos..pos + 1));
+                    run.written_pattern.push('d');
+                } else {
+                    run.written_pattern.push(c);
+                }
+            }
+            run.written_pattern.push(' ');
+            i += 1;
+        } else if let Some((digits, used)) = spoken_at(words, i, &run) {
+            start_if_new(&mut run);
+            let span = w.span.start..words[i + used - 1].span.end;
+            run.digits.push_str(&digits);
+            run.sources.push(Source::Spoken {
+                span,
+                count: digits.len(),
+            });
+            run.written_pattern.push_str("s ");
+            i += used;
+        } else if !run.digits.is_empty() && matches!(w.key.as_str(), "dash" | "hyphen") {
+            i += 1;
+        } else {
+            close(&mut run, i, &mut runs);
+            i += 1;
+            continue;
+        }
+        let last = &words[i - 1];
+        if last.ends_sentence || (last.ends_clause && !next_is_number(words, i)) {
+            close(&mut run, i, &mut runs);
+        }
+    }
+    close(&mut run, words.len(), &mut runs);
+    runs
+}
+
+fn next_is_number(words: &[Word], i: usize) -> bool {
+    words
+        .get(i)
+        .is_some_and(|w| w.key.chars().any(|c| c.is_ascii_digit()) || spoken(&w.key).is_some())
+}
+
+/// The spoken number starting at word `i`: its digits and how many words it takes.
+fn spoken_at(words: &[Word], i: usize, run: &DigitRun) -> Option<(String, usize)> {
+    let key = words[i].key.as_str();
+    let next = words.get(i + 1).map(|w| w.key.as_str());
+    match key {
+        // "oh"/"o" is zero only next to other digits.
+        "oh" | "o" => {
+            let before = !run.digits.is_empty();
+            let after = next.is_some_and(|n| spoken(n).is_some() || matches!(n, "oh" | "o"));
+            (before || after).then(|| ("0".to_owned(), 1))
+        }
+        "double" | "triple" => {
+            let n = if key == "double" { 2 } else { 3 };
+            let d = next
+                .and_then(unit)
+                .or_else(|| next.filter(|n| *n == "oh").map(|_| 0))?;
+            Some((d.to_string().repeat(n), 2))
+        }
+        _ => {
+            let first = spoken(key)?;
+            // "twenty one" → 21; "five hundred" → 500; "five hundred twelve" → 512.
+            if let Some(tens) = TENS.iter().position(|t| *t == key)
+                && let Some(u) = next.and_then(unit).filter(|u| *u > 0)
+            {
+                return Some((((tens as u32 + 2) * 10 + u).to_string(), 2));
+            }
+            if next == Some("hundred")
+                && let Some(h) = unit(key).filter(|h| *h > 0)
+            {
+                let rest = words.get(i + 2).map(|w| w.key.as_str());
+                let after = rest.and_then(|r| {
+                    spoken_at(words, i + 2, &DigitRun::default()).filter(|_| r != "oh")
+                });
+                return Some(match after {
+                    Some((tail, used)) if tail.len() <= 2 && used <= 2 => {
+                        (format!("{h}{tail:0>2}"), 2 + used)
+                    }
+                    _ => (format!("{h}00"), 2),
+                });
+            }
+            Some((first, 1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(text: &str) -> Vec<String> {
+        digit_runs(text, &words(text))
+            .into_iter()
+            .map(|r| r.digits)
+            .collect()
+    }
+
+    #[test]
+    fn written_and_spoken_digits_become_runs() {
+        assert_eq!(
+            runs("my card is 4111 1111 1111 1111 thanks"),
+            ["4111111111111111"]
+        );
+        assert_eq!(runs("four one one one, one one one one"), ["41111111"]);
+        assert_eq!(runs("it's five five oh one"), ["5501"]);
+        assert_eq!(runs("double five triple seven"), ["55777"]);
+        assert_eq!(runs("twenty one forty"), ["2140"]);
+        assert_eq!(runs("five hundred twelve"), ["512"]);
+        assert_eq!(runs("nine hundred"), ["900"]);
+        assert_eq!(runs("123-45-6789"), ["123456789"]);
+        assert_eq!(runs("call 5 5 5 dash 1 2 1 2"), ["5551212"]);
+    }
+
+    #[test]
+    fn words_and_sentence_ends_split_runs() {
+        assert_eq!(runs("I have two cats and three dogs"), ["2", "3"]);
+        assert_eq!(runs("oh I see, one moment"), ["1"]);
+        assert_eq!(runs("It costs 12. 34 people came"), ["12", "34"]);
+    }
+
+    #[test]
+    fn digits_point_back_at_their_characters() {
+        let text = "pin four 2 double one";
+        let run = &digit_runs(text, &words(text))[0];
+        assert_eq!(run.digits, "4211");
+        let spans: Vec<(&str, usize)> = run
+            .spans()
+            .into_iter()
+            .map(|(r, n)| (&text[r], n))
+            .collect();
+        assert_eq!(spans, [("four", 1), ("2", 1), ("double one", 2)]);
+        let text = "four one one one";
+        let run = &digit_runs(text, &words(text))[0];
+        assert_eq!(
+            run.spans(),
+            [(0..16, 4)],
+            "spoken words merge into one span"
+        );
+    }
+}
