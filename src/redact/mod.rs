@@ -89,6 +89,88 @@ pub struct Redactor {
     entities: BTreeSet<Entity>,
 }
 
+/// Which text a conversation asked for (`redactionOutput`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Redacted,
+    Unredacted,
+    RedactedAndUnredacted,
+}
+
+/// A conversation's redaction settings, as given at start.
+#[derive(Debug, Clone)]
+pub struct Redaction {
+    pub output: Output,
+    pub redactor: Redactor,
+}
+
+/// One utterance's text as the conversation asked for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// Redacted unless the conversation asked for `unredacted` only.
+    pub text: String,
+    /// Only with `redacted_and_unredacted`: never kept otherwise.
+    pub unredacted_text: Option<String>,
+    /// What was masked, as byte ranges of the unredacted text.
+    pub found: Vec<Found>,
+}
+
+impl Redaction {
+    /// From the stored wire names (`redacted`, `CREDIT_CARD_NUMBER`, …); `None` entities
+    /// means the defaults.
+    pub fn from_settings(output: &str, entities: Option<&[String]>) -> Redaction {
+        let output = match output {
+            "unredacted" => Output::Unredacted,
+            "redacted_and_unredacted" => Output::RedactedAndUnredacted,
+            _ => Output::Redacted,
+        };
+        let redactor = match entities {
+            Some(names) => Redactor::new(names.iter().filter_map(|n| Entity::parse(n))),
+            None => Redactor::new(Entity::DEFAULTS),
+        };
+        Redaction { output, redactor }
+    }
+
+    /// Redacts `text` as asked; `previous` is the speaker's previous utterance
+    /// (unredacted), for context and numbers split by a pause.
+    pub fn apply(&self, text: &str, previous: Option<&str>) -> Applied {
+        if self.output == Output::Unredacted || self.redactor.is_empty() {
+            return Applied {
+                text: text.to_owned(),
+                unredacted_text: None,
+                found: Vec::new(),
+            };
+        }
+        let (redacted, found) = self.redactor.redact(text, previous);
+        Applied {
+            text: redacted,
+            unredacted_text: (self.output == Output::RedactedAndUnredacted)
+                .then(|| text.to_owned()),
+            found,
+        }
+    }
+}
+
+/// A word token inside a redacted span, masked the way the text is: a spoken number
+/// word becomes one `#` per digit, anything else has its letters and digits replaced.
+pub fn mask_word(word: &str) -> String {
+    let key = word
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    if let Some(digits) = words::spoken_digits(&key) {
+        return "#".repeat(digits);
+    }
+    word.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '@' {
+                '#'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Words before a number that say what it is are looked for this far back.
 const CONTEXT_BEFORE: usize = 8;
 
@@ -628,6 +710,27 @@ mod tests {
         assert_eq!(found[0].entity, Entity::CreditCardNumber);
         let (text, _) = r.redact("4321", Some("and my PIN is"));
         assert_eq!(text, "####");
+    }
+
+    #[test]
+    fn output_modes_decide_which_text_is_kept() {
+        let said = "my pin is 1234";
+        let both = Redaction::from_settings("redacted_and_unredacted", None).apply(said, None);
+        assert_eq!(both.text, "my pin is ####");
+        assert_eq!(both.unredacted_text.as_deref(), Some(said));
+        let redacted = Redaction::from_settings("redacted", None).apply(said, None);
+        assert_eq!(
+            (redacted.text.as_str(), redacted.unredacted_text),
+            ("my pin is ####", None)
+        );
+        let plain = Redaction::from_settings("unredacted", None).apply(said, None);
+        assert_eq!((plain.text.as_str(), plain.unredacted_text), (said, None));
+        let chosen = ["EMAIL".to_owned()];
+        let email_only = Redaction::from_settings("redacted", Some(&chosen)).apply(said, None);
+        assert_eq!(email_only.text, said, "PIN not chosen");
+        assert_eq!(mask_word(" four"), "#");
+        assert_eq!(mask_word(" twenty"), "##");
+        assert_eq!(mask_word(" 4111,"), " ####,");
     }
 
     #[test]

@@ -82,6 +82,14 @@ impl DigitRun {
     }
 }
 
+/// How many digits a spoken number word stands for ("four" 1, "twenty" 2).
+pub fn spoken_digits(key: &str) -> Option<usize> {
+    match key {
+        "oh" => Some(1),
+        _ => spoken(key).map(|d| d.len()),
+    }
+}
+
 /// A word that can be part of a spoken number.
 pub fn is_number_word(key: &str) -> bool {
     spoken(key).is_some() || matches!(key, "hundred" | "thousand" | "oh" | "double" | "triple")

@@ -12,6 +12,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::ids::{ConversationId, Role, StreamId};
 use crate::kvs::client::{KvsTarget, data_endpoint};
 use crate::kvs::reader::{ReaderSettings, Selector};
+use crate::redact::Redaction;
 use crate::state::AppState;
 use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
 use crate::store::keys::AuthedKey;
@@ -157,6 +158,7 @@ pub async fn start(
         selector(&cmd),
     );
     reader.data_endpoint = Some(endpoint);
+    let cmd_entities = cmd.redaction_entities.clone();
     let settings = StartSettings {
         customer_id: cmd.customer_id,
         agent_id: cmd.agent_id,
@@ -194,6 +196,10 @@ pub async fn start(
                     external_id: settings.agent_id.clone(),
                 },
                 detailed_token: settings.detailed_token,
+                redaction: Redaction::from_settings(
+                    &settings.redaction_output,
+                    cmd_entities.as_deref(),
+                ),
                 target,
                 sdk,
                 reader,

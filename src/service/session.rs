@@ -92,6 +92,7 @@ pub struct SessionPlan {
     pub customer: Participant,
     pub agent: Participant,
     pub detailed_token: bool,
+    pub redaction: crate::redact::Redaction,
     pub target: KvsTarget,
     pub sdk: aws_config::SdkConfig,
     pub reader: ReaderSettings,
@@ -262,6 +263,7 @@ impl Tracks {
             tenant_id: plan.tenant_id.clone(),
             external_id: plan.external_id.clone(),
             detailed_token: plan.detailed_token,
+            redaction: plan.redaction.clone(),
         });
         for role in Role::BOTH {
             let (tx, rx) = mpsc::unbounded_channel();

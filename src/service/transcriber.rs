@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::audio::endpoint::Utterance;
 use crate::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use crate::metrics::EngineMetrics;
+use crate::redact::{Found, Redaction, mask_word};
 use crate::service::publish::{Published, Publisher};
 use crate::store::Store;
 use crate::store::messages::{Appended, NewMessage};
@@ -25,6 +26,7 @@ pub struct Conversation {
     pub tenant_id: TenantId,
     pub external_id: String,
     pub detailed_token: bool,
+    pub redaction: Redaction,
 }
 
 /// Whose utterances these are.
@@ -54,37 +56,54 @@ pub fn spawn(
 ) -> JoinHandle<i32> {
     tokio::spawn(async move {
         let mut produced = 0;
+        // The previous utterance's words, unredacted, in memory only: a number split by
+        // a pause is redacted in the continuation.
+        let mut previous: Option<String> = None;
         while let Some(utterance) = utterances.recv().await {
-            if transcribe(&with, &conversation, &speaker, utterance).await {
+            if let Some(said) = transcribe(
+                &with,
+                &conversation,
+                &speaker,
+                utterance,
+                previous.as_deref(),
+            )
+            .await
+            {
                 produced += 1;
+                previous = Some(said);
             }
         }
         produced
     })
 }
 
-/// Decodes, filters, stores and publishes one utterance; true if it became a message.
+/// Decodes, filters, redacts, stores and publishes one utterance; the unredacted text
+/// if it became a message.
 async fn transcribe(
     with: &Transcribing,
     conversation: &Conversation,
     speaker: &Speaker,
     utterance: Utterance,
-) -> bool {
+    previous: Option<&str>,
+) -> Option<String> {
     let outcome = |name: &str| with.metrics.utterances.with_label_values(&[name]).inc();
     let decoded = match with.engine.transcribe(utterance.audio).await {
         Ok(decoded) => decoded,
         Err(e) => {
             outcome("failed");
             tracing::error!(conversation = %conversation.id, role = speaker.role.as_str(), error = %e, "utterance not transcribed");
-            return false;
+            return None;
         }
     };
-    let Some(transcript) = speech_only(decoded.transcript) else {
+    let Some(mut transcript) = speech_only(decoded.transcript) else {
         outcome("not_speech");
         tracing::debug!(conversation = %conversation.id, "decoded audio was not speech");
-        return false;
+        return None;
     };
     outcome("message");
+    let applied = conversation.redaction.apply(&transcript.text, previous);
+    mask_tokens(&mut transcript, &applied.found);
+    let said = std::mem::take(&mut transcript.text);
     let message = NewMessage {
         id: MessageId::generate(),
         conversation_id: conversation.id.clone(),
@@ -96,8 +115,8 @@ async fn transcribe(
         tokens: conversation
             .detailed_token
             .then(|| tokens_json(&transcript, utterance.audio_start_ms)),
-        text: transcript.text,
-        unredacted_text: None,
+        text: applied.text,
+        unredacted_text: applied.unredacted_text,
         created_at: Utc::now(),
     };
     match with.store.append_message(&message).await {
@@ -114,7 +133,28 @@ async fn transcribe(
         external_conversation_id: conversation.external_id.clone(),
         message,
     }));
-    true
+    Some(said)
+}
+
+/// Masks the word tokens that fall inside a redacted span of the transcript's text.
+fn mask_tokens(transcript: &mut Transcript, found: &[Found]) {
+    if found.is_empty() {
+        return;
+    }
+    let mut cursor = 0;
+    for word in &mut transcript.words {
+        let Some(at) = transcript.text[cursor..].find(&word.content) else {
+            continue;
+        };
+        let range = cursor + at..cursor + at + word.content.len();
+        cursor = range.end;
+        if found
+            .iter()
+            .any(|f| f.span.start < range.end && range.start < f.span.end)
+        {
+            word.content = mask_word(&word.content);
+        }
+    }
 }
 
 /// Word tokens with times from the start of the participant's stream.
