@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
-//! `transcribe`, `webhook-sink`.
+//! `transcribe`, `redact`, `webhook-sink`.
 
 use std::path::PathBuf;
 
@@ -43,6 +43,8 @@ pub enum Command {
     KvsEmulator(crate::kvs::emulator::cli::EmulatorArgs),
     /// Transcribe WAV files with the service's audio path and print the utterances.
     Transcribe(crate::transcribe::files::TranscribeArgs),
+    /// Redact text lines from stdin with the pipeline's rules.
+    Redact(crate::redact::cli::RedactArgs),
     /// Receive webhook deliveries and print the transcripts (HTTP, TLS or mTLS; checks
     /// secrets and signatures).
     WebhookSink(crate::webhook::sink::SinkArgs),
@@ -196,6 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(cmd) => admin(config, cmd).await,
         Command::KvsEmulator(args) => crate::kvs::emulator::cli::run(args).await,
         Command::WebhookSink(args) => crate::webhook::sink::run(args).await,
+        Command::Redact(args) => crate::redact::cli::run(&args),
         Command::Transcribe(args) => {
             tokio::task::spawn_blocking(move || crate::transcribe::files::run(&config, &args))
                 .await?

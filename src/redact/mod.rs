@@ -5,6 +5,7 @@
 //! written digit or character into `#` (so written numbers keep their length) and each
 //! spoken span into one `#` per digit it stood for.
 
+pub mod cli;
 pub mod words;
 
 use std::collections::BTreeSet;
@@ -324,7 +325,7 @@ const PHONE_CUES: &[&str] = &[
 const BIRTH_CUES: &[&str] = &["born", "birthday", "birth", "dob", "birthdate"];
 
 /// One of `cues` (a word or a phrase) is among the words just before the run, or the
-/// run is followed by "is my …"/"that's my …" and a cue.
+/// run is followed by "is my …", "that's my …" or "for the …" and a cue.
 fn context(words: &[Word], run: &DigitRun, cues: &[&str]) -> bool {
     let before = run.words.start.saturating_sub(CONTEXT_BEFORE)..run.words.start;
     if contains_cue(&words[before], cues) {
@@ -333,7 +334,7 @@ fn context(words: &[Word], run: &DigitRun, cues: &[&str]) -> bool {
     let after = &words[run.words.end.min(words.len())..(run.words.end + 4).min(words.len())];
     matches!(
         after.first().map(|w| w.key.as_str()),
-        Some("is" | "was" | "that's" | "thats")
+        Some("is" | "was" | "that's" | "thats" | "for" | "as")
     ) && contains_cue(after, cues)
 }
 
@@ -662,6 +663,7 @@ mod tests {
     #[test]
     fn short_numbers_need_context() {
         assert_eq!(redact("my PIN number is 4321"), "my PIN number is ####");
+        assert_eq!(redact("it's 0584 for the pin"), "it's #### for the pin");
         assert_eq!(
             redact("the security code is seven three one"),
             "the security code is ###"

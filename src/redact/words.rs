@@ -201,7 +201,7 @@ pub fn digit_runs(text: &str, words: &[Word]) -> Vec<DigitRun> {
 fn next_is_number(words: &[Word], i: usize) -> bool {
     words
         .get(i)
-        .is_some_and(|w| w.key.chars().any(|c| c.is_ascii_digit()) || spoken(&w.key).is_some())
+        .is_some_and(|w| w.key.chars().any(|c| c.is_ascii_digit()) || is_number_word(&w.key))
 }
 
 /// The spoken number starting at word `i`: its digits and how many words it takes.
@@ -267,6 +267,7 @@ mod tests {
             ["4111111111111111"]
         );
         assert_eq!(runs("four one one one, one one one one"), ["41111111"]);
+        assert_eq!(runs("six zero one one, oh one, double two"), ["60110122"]);
         assert_eq!(runs("it's five five oh one"), ["5501"]);
         assert_eq!(runs("double five triple seven"), ["55777"]);
         assert_eq!(runs("twenty one forty"), ["2140"]);
