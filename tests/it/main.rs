@@ -10,6 +10,7 @@ mod helpers;
 mod kvs_emulator;
 mod kvs_reader;
 mod operations;
+mod redaction;
 mod spec;
 mod streaming;
 mod transcription;

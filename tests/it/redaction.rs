@@ -1,0 +1,91 @@
+//! Redaction end to end: a customer reads a card number digit by digit (real recorded
+//! speech); the message is stored and published masked, and the digits are nowhere in
+//! the database unless the conversation asked for the unredacted text too.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use callscribe::kvs::emulator::{Faults, stream_arn, wav};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, body, spawn_app, start_body};
+use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
+
+const CARD: &str = "4539148803436467";
+
+async fn read_card_number(app: &TestApp, output: &str) -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/speech/allison-card-digits.wav");
+    let customer = wav::read_tracks(&path).expect("fixture").0;
+    let agent = vec![0i16; customer.len()];
+    let _kvs = spawn_emulator(
+        vec![stream_of("card", customer, agent, Faults::default())],
+        8.0,
+    );
+    let (tenant, key) = app.tenant_with_key().await;
+    app.point_tenant_at(&tenant, &_kvs.url).await;
+    let mut b = start_body(CONTACT);
+    b["autotranscribeParams"] = json!({"detailedToken": true, "redactionOutput": output});
+    b["amazonConnectParams"] =
+        json!({"streamArn": stream_arn("card"), "startSelectorType": "EARLIEST"});
+    let res = app.start(&key, &b).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    app.streams_ended(Duration::from_secs(120)).await;
+    body(app.stop(&key, CONTACT).await).await;
+    body(app.messages(&key, CONTACT).await).await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Every text column of the messages table, as one string.
+async fn stored_text(app: &TestApp) -> String {
+    let db = app.state.store.db();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "select text, coalesce(unredacted_text, ''), coalesce(tokens, '') from messages",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (0..3)
+                .map(|i| r.try_get_by_index::<String>(i).unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn digits(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
+#[tokio::test]
+async fn a_spoken_card_number_is_masked_everywhere() {
+    let app = spawn_app().await;
+    let mut published = app.state.publisher.subscribe();
+    let items = read_card_number(&app, "redacted").await;
+    assert_eq!(items.len(), 1, "{items:#?}");
+    let text = items[0]["text"].as_str().unwrap();
+    assert_eq!(text.matches('#').count(), 16, "{text}");
+    assert_eq!(digits(text), "");
+    for token in items[0]["tokens"].as_array().unwrap() {
+        assert_eq!(digits(token["content"].as_str().unwrap()), "", "{token}");
+    }
+    assert!(items[0].get("unredactedText").is_none());
+    let sent = published.try_recv().expect("published");
+    assert_eq!(sent.message.text, text);
+    assert_eq!(sent.message.unredacted_text, None);
+    let stored = stored_text(&app).await;
+    assert!(!digits(&stored).contains(&CARD[..4]), "{stored}");
+
+    // Asked for both: the unredacted text is kept beside the masked one.
+    let app = spawn_app().await;
+    let items = read_card_number(&app, "redacted_and_unredacted").await;
+    assert_eq!(digits(items[0]["text"].as_str().unwrap()), "");
+    assert_eq!(digits(items[0]["unredactedText"].as_str().unwrap()), CARD);
+}
