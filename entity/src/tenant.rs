@@ -13,6 +13,8 @@ pub struct Model {
     pub aws_region: Option<String>,
     /// KVS endpoint override, e.g. the local emulator.
     pub aws_endpoint_url: Option<String>,
+    /// Default redaction entities, a JSON array of names; NULL = the built-in defaults.
+    pub redaction_entities: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -3,11 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
+use poem_openapi::types::ParseFromJSON;
 use poem_openapi::{Enum, Object, OpenApi, Tags, Union};
 
 use super::auth::AdminAuth;
 use super::json_body::JsonBody;
 use super::responses::{Created, NoContent, Success};
+use crate::api::streaming::RedactionEntity;
 use crate::error::{ApiError, Failure, error_list};
 use crate::ids::TenantId;
 use crate::state::{AppState, SharedState};
@@ -112,6 +114,15 @@ pub struct TenantAws {
     /// KVS endpoint override, e.g. `http://127.0.0.1:4567` for `callscribe kvs-emulator`.
     #[oai(validator(max_length = 2048))]
     pub endpoint_url: Option<String>,
+}
+
+/// The entities redacted when start-streaming names none.
+#[derive(Debug, Clone, Object)]
+pub struct TenantRedaction {
+    /// Without a tenant setting: CREDIT_CARD_NUMBER, CVV, PIN, SSN, PASSWORD. An empty
+    /// list turns redaction off by default.
+    #[oai(validator(max_items = 16))]
+    pub entities: Vec<RedactionEntity>,
 }
 
 /// No authentication beyond the signature headers.
@@ -423,6 +434,52 @@ impl AdminApi {
     async fn get_aws(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<Success<TenantAws>> {
         let t = self.tenant(&id).await?;
         Ok(Success::json(aws_view(AwsSettings::from(&t))))
+    }
+
+    /// Get the tenant's default redaction entities
+    ///
+    /// The entities redacted when a start-streaming request names none: the tenant's
+    /// setting, or the built-in defaults.
+    #[oai(
+        path = "/tenants/:id/redaction",
+        method = "get",
+        operation_id = "getTenantRedaction"
+    )]
+    async fn get_redaction(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+    ) -> AdminResult<Success<TenantRedaction>> {
+        let t = self.tenant(&id).await?;
+        Ok(Success::json(redaction_view(&t)))
+    }
+
+    /// Set the tenant's default redaction entities
+    ///
+    /// Used for every conversation whose start-streaming request has no
+    /// `redactionEntities`; conversations already running keep their settings.
+    #[oai(
+        path = "/tenants/:id/redaction",
+        method = "put",
+        operation_id = "putTenantRedaction"
+    )]
+    async fn put_redaction(
+        &self,
+        _auth: AdminAuth,
+        id: Path<String>,
+        body: JsonBody<TenantRedaction>,
+    ) -> AdminResult<Success<TenantRedaction>> {
+        let tenant = TenantId(self.tenant(&id).await?.id);
+        let mut names: Vec<String> = body.0.entities.iter().map(super::wire_name).collect();
+        names.sort();
+        names.dedup();
+        let saved = self
+            .state
+            .store
+            .set_redaction_defaults(&tenant, Some(&names))
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+        Ok(Success::json(redaction_view(&saved)))
     }
 
     /// Set the tenant's AWS settings
@@ -764,6 +821,19 @@ fn webhook_record(
         auth_sealed: sealed,
         timeout_ms: i32::try_from(t.timeout_ms.unwrap_or(2000)).unwrap_or(2000),
     })
+}
+
+/// The tenant's effective default entities.
+fn redaction_view(t: &entity::tenant::Model) -> TenantRedaction {
+    let names = crate::redact::tenant_defaults(t.redaction_entities.as_deref());
+    TenantRedaction {
+        entities: names
+            .iter()
+            .filter_map(|n| {
+                RedactionEntity::parse_from_json(Some(serde_json::Value::from(n.as_str()))).ok()
+            })
+            .collect(),
+    }
 }
 
 /// The stored target as the API shows it: secret fields are absent.

@@ -152,6 +152,19 @@ impl Redaction {
     }
 }
 
+/// A tenant's stored default entities (a JSON array of names), or the built-in
+/// defaults when it has none.
+pub fn tenant_defaults(stored: Option<&str>) -> Vec<String> {
+    stored
+        .and_then(|json| serde_json::from_str::<Vec<String>>(json).ok())
+        .unwrap_or_else(|| {
+            Entity::DEFAULTS
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect()
+        })
+}
+
 /// A word token inside a redacted span, masked the way the text is: a spoken number
 /// word becomes one `#` per digit, anything else has its letters and digits replaced.
 pub fn mask_word(word: &str) -> String {

@@ -149,7 +149,12 @@ pub async fn start(
         )
         .with_retry_after(1));
     }
-    let target = kvs_target(state, key, &cmd.stream_arn).await?;
+    let tenant = state
+        .store
+        .tenant(&key.tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the key's tenant is gone"))?;
+    let target = kvs_target(&tenant, &cmd.stream_arn);
     let sdk = state.sdk_configs.get(&target).await;
     let endpoint = check_stream(&sdk, &target, &cmd.stream_arn.arn).await?;
     let mut reader = ReaderSettings::new(
@@ -158,16 +163,18 @@ pub async fn start(
         selector(&cmd),
     );
     reader.data_endpoint = Some(endpoint);
-    let cmd_entities = cmd.redaction_entities.clone();
+    // The request's entities, else the tenant's defaults.
+    let entities = cmd
+        .redaction_entities
+        .clone()
+        .unwrap_or_else(|| crate::redact::tenant_defaults(tenant.redaction_entities.as_deref()));
     let settings = StartSettings {
         customer_id: cmd.customer_id,
         agent_id: cmd.agent_id,
         language: cmd.language,
         detailed_token: cmd.detailed_token,
         redaction_output: cmd.redaction_output,
-        redaction_entities: cmd
-            .redaction_entities
-            .map(|e| serde_json::Value::from(e).to_string()),
+        redaction_entities: Some(serde_json::Value::from(entities.clone()).to_string()),
         stream_arn: cmd.stream_arn.arn,
         start_selector_type: cmd.start_selector_type,
         after_fragment_number: cmd.after_fragment_number,
@@ -196,10 +203,7 @@ pub async fn start(
                     external_id: settings.agent_id.clone(),
                 },
                 detailed_token: settings.detailed_token,
-                redaction: Redaction::from_settings(
-                    &settings.redaction_output,
-                    cmd_entities.as_deref(),
-                ),
+                redaction: Redaction::from_settings(&settings.redaction_output, Some(&entities)),
                 target,
                 sdk,
                 reader,
@@ -231,22 +235,9 @@ fn selector(cmd: &StartCommand) -> Selector {
 }
 
 /// Where and as whom this tenant's stream is read.
-async fn kvs_target(
-    state: &AppState,
-    key: &AuthedKey,
-    arn: &StreamArn,
-) -> Result<KvsTarget, ApiError> {
-    let tenant = state
-        .store
-        .tenant(&key.tenant_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("the key's tenant is gone"))?;
-    let session_name = format!("callscribe-{}", key.tenant_id.0);
-    Ok(KvsTarget::new(
-        &AwsSettings::from(&tenant),
-        arn,
-        &session_name,
-    ))
+fn kvs_target(tenant: &entity::tenant::Model, arn: &StreamArn) -> KvsTarget {
+    let session_name = format!("callscribe-{}", tenant.id);
+    KvsTarget::new(&AwsSettings::from(tenant), arn, &session_name)
 }
 
 /// How long start-streaming waits for KVS to confirm the stream.

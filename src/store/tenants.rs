@@ -39,6 +39,7 @@ impl Store {
             aws_external_id: Set(None),
             aws_region: Set(None),
             aws_endpoint_url: Set(None),
+            redaction_entities: Set(None),
             created_at: Set(Utc::now()),
         }
         .insert(self.db())
@@ -72,6 +73,21 @@ impl Store {
         am.aws_external_id = Set(aws.external_id.clone());
         am.aws_region = Set(aws.region.clone());
         am.aws_endpoint_url = Set(aws.endpoint_url.clone());
+        am.update(self.db()).await.map(Some)
+    }
+
+    /// Sets the tenant's default redaction entities (`None`: the built-in defaults);
+    /// `None` when the tenant does not exist.
+    pub async fn set_redaction_defaults(
+        &self,
+        id: &TenantId,
+        entities: Option<&[String]>,
+    ) -> Result<Option<tenant::Model>, sea_orm::DbErr> {
+        let Some(t) = self.tenant(id).await? else {
+            return Ok(None);
+        };
+        let mut am: tenant::ActiveModel = t.into();
+        am.redaction_entities = Set(entities.map(|e| serde_json::Value::from(e).to_string()));
         am.update(self.db()).await.map(Some)
     }
 

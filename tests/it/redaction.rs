@@ -89,3 +89,62 @@ async fn a_spoken_card_number_is_masked_everywhere() {
     assert_eq!(digits(items[0]["text"].as_str().unwrap()), "");
     assert_eq!(digits(items[0]["unredactedText"].as_str().unwrap()), CARD);
 }
+
+#[tokio::test]
+async fn the_tenant_sets_default_entities_and_a_start_may_override_them() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let (tenant, key) = app.tenant_with_key().await;
+    app.point_tenant_at(&tenant, &app.kvs.url).await;
+    let path = format!("/tenants/{tenant}/redaction");
+    let shown = body(app.admin(Method::GET, &path, None).await).await;
+    assert_eq!(
+        shown,
+        json!({"entities": ["CREDIT_CARD_NUMBER", "CVV", "PIN", "SSN", "PASSWORD"]})
+    );
+    let set = json!({"entities": ["EMAIL", "PIN", "EMAIL"]});
+    let shown = body(app.admin(Method::PUT, &path, Some(set)).await).await;
+    assert_eq!(shown, json!({"entities": ["EMAIL", "PIN"]}));
+    crate::helpers::assert_error(
+        app.admin(Method::PUT, &path, Some(json!({"entities": ["SHOE_SIZE"]})))
+            .await,
+        400,
+        "400-01",
+    )
+    .await;
+
+    let applied = |guid: &'static str| {
+        let app = &app;
+        async move {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            entity::conversation::Entity::find()
+                .filter(entity::conversation::Column::ExternalId.eq(guid))
+                .one(app.state.store.db())
+                .await
+                .unwrap()
+                .unwrap()
+                .redaction_entities
+        }
+    };
+    let res = app
+        .start(&key, &start_body("11111111-1111-4111-8111-111111111111"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        applied("11111111-1111-4111-8111-111111111111")
+            .await
+            .as_deref(),
+        Some(r#"["EMAIL","PIN"]"#),
+        "the tenant's defaults"
+    );
+    let mut b = start_body("22222222-2222-4222-8222-222222222222");
+    b["autotranscribeParams"]["redactionEntities"] = json!(["SSN"]);
+    assert_eq!(app.start(&key, &b).await.status(), 200);
+    assert_eq!(
+        applied("22222222-2222-4222-8222-222222222222")
+            .await
+            .as_deref(),
+        Some(r#"["SSN"]"#),
+        "the request's own"
+    );
+}
