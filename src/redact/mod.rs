@@ -749,6 +749,29 @@ mod tests {
     }
 
     #[test]
+    fn look_alikes_stay() {
+        let r = Redactor::new(Entity::ALL);
+        for text in [
+            "that'll be $49.99 a month",
+            "it costs forty nine ninety nine",
+            "I'll call you back at 3:45",
+            "the meeting is on 12/05/2024",
+            "I ordered 1200 units last week",
+            "we need twelve hundred units",
+            "I live at 1234 Main Street",
+            "my order number is 5521 8834",
+            "the total came to 1,234.56",
+            "it happened on March 3rd, 2021",
+            "call the store on extension 4455",
+            "I paid two hundred and fifty dollars",
+            "oh I see, that's fine",
+        ] {
+            let (out, found) = r.redact(text, None);
+            assert_eq!(out, text, "{found:?}");
+        }
+    }
+
+    #[test]
     fn disabled_entities_are_left_alone() {
         let r = Redactor::new([Entity::Pin]);
         let (text, _) = r.redact("my card is 4111 1111 1111 1111 and my pin is 1234", None);
