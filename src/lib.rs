@@ -121,7 +121,8 @@ pub async fn run(
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(api::app(state.clone()), signal, Some(grace))
         .await?;
-    state.sessions.stop_all();
+    // Flush the utterances in progress first, then deliver what they produced.
+    state.sessions.stop_all(grace).await;
     state.webhooks.drain(grace).await;
     state.store.clone().close().await;
     tracing::info!("callscribe stopped");

@@ -173,10 +173,16 @@ impl Sessions {
         }
     }
 
-    /// Cancels every session (shutdown).
-    pub fn stop_all(&self) {
-        for running in self.lock().values() {
-            running.stop.cancel();
+    /// Shutdown: stops every session and waits, at most `within`, for them to flush
+    /// their last utterances through the engine and hand them to the publisher.
+    pub async fn stop_all(&self, within: Duration) {
+        let running: Vec<Running> = self.lock().drain().map(|(_, r)| r).collect();
+        for r in &running {
+            r.stop.cancel();
+        }
+        let all = futures_util::future::join_all(running.into_iter().map(|r| r.task));
+        if tokio::time::timeout(within, all).await.is_err() {
+            tracing::warn!("sessions still flushing when the shutdown grace ran out");
         }
     }
 }

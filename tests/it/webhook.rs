@@ -788,3 +788,35 @@ async fn a_call_reaches_the_sink_and_stays_retrievable_when_the_target_fails() {
     let log = delivery_log(&app, &tenant, stored).await;
     assert!(log.iter().all(|e| e["httpStatus"] == 503));
 }
+
+#[tokio::test]
+async fn shutdown_flushes_the_utterance_in_progress_and_delivers_it() {
+    use crate::transcription::start_call_as;
+    let app = spawn_app().await;
+    let (tenant, key) = app.tenant_with_key().await;
+    let mut sink = spawn_sink(None, signed());
+    set_target(
+        &app,
+        &tenant,
+        json!({"url": sink.url, "auth": {"mode": "none"}}),
+    )
+    .await;
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/speech/jfk-8k.wav");
+    let jfk = callscribe::kvs::emulator::wav::read_tracks(&path)
+        .unwrap()
+        .0;
+    let agent = vec![0i16; jfk.len()];
+    let _kvs = start_call_as(&app, &tenant, &key, jfk, agent, 1.0, false).await;
+    // Real time: 1.8 s in, JFK is in the middle of his first sentence (voiced to ~2.3 s).
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    app.shutdown().await;
+    let got = sink.take(1).await;
+    let response = &got[0].body["autotranscribeResponse"];
+    assert!(response["start"].as_i64().unwrap() < 1000, "{response}");
+    let text = response["utterance"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(text.contains("fellow") || text.contains("and so"), "{text}");
+}
