@@ -117,18 +117,15 @@ pub struct Applied {
 }
 
 impl Redaction {
-    /// From the stored wire names (`redacted`, `CREDIT_CARD_NUMBER`, …); `None` entities
-    /// means the defaults.
-    pub fn from_settings(output: &str, entities: Option<&[String]>) -> Redaction {
+    /// From the wire names a conversation was started with (`redacted`,
+    /// `CREDIT_CARD_NUMBER`, …; see [`tenant_defaults`] for the default set).
+    pub fn from_settings(output: &str, entities: &[String]) -> Redaction {
         let output = match output {
             "unredacted" => Output::Unredacted,
             "redacted_and_unredacted" => Output::RedactedAndUnredacted,
             _ => Output::Redacted,
         };
-        let redactor = match entities {
-            Some(names) => Redactor::new(names.iter().filter_map(|n| Entity::parse(n))),
-            None => Redactor::new(Entity::DEFAULTS),
-        };
+        let redactor = Redactor::new(entities.iter().filter_map(|n| Entity::parse(n)));
         Redaction { output, redactor }
     }
 
@@ -414,8 +411,8 @@ fn passwords(words: &[Word]) -> Vec<Found> {
     for (i, w) in words.iter().enumerate() {
         let starts = match w.key.as_str() {
             "password" | "passcode" | "passphrase" | "passwords" => {
-                let raw_colon = w.ends_clause;
-                if raw_colon {
+                // "password: …" (the colon ends the clause) or "password is …".
+                if w.ends_clause {
                     Some(i + 1)
                 } else if matches!(words.get(i + 1).map(|n| n.key.as_str()), Some("is" | "was")) {
                     Some(i + 2)
@@ -730,18 +727,19 @@ mod tests {
     #[test]
     fn output_modes_decide_which_text_is_kept() {
         let said = "my pin is 1234";
-        let both = Redaction::from_settings("redacted_and_unredacted", None).apply(said, None);
+        let defaults = tenant_defaults(None);
+        let both = Redaction::from_settings("redacted_and_unredacted", &defaults).apply(said, None);
         assert_eq!(both.text, "my pin is ####");
         assert_eq!(both.unredacted_text.as_deref(), Some(said));
-        let redacted = Redaction::from_settings("redacted", None).apply(said, None);
+        let redacted = Redaction::from_settings("redacted", &defaults).apply(said, None);
         assert_eq!(
             (redacted.text.as_str(), redacted.unredacted_text),
             ("my pin is ####", None)
         );
-        let plain = Redaction::from_settings("unredacted", None).apply(said, None);
+        let plain = Redaction::from_settings("unredacted", &defaults).apply(said, None);
         assert_eq!((plain.text.as_str(), plain.unredacted_text), (said, None));
         let chosen = ["EMAIL".to_owned()];
-        let email_only = Redaction::from_settings("redacted", Some(&chosen)).apply(said, None);
+        let email_only = Redaction::from_settings("redacted", &chosen).apply(said, None);
         assert_eq!(email_only.text, said, "PIN not chosen");
         assert_eq!(mask_word(" four"), "#");
         assert_eq!(mask_word(" twenty"), "##");

@@ -57,7 +57,9 @@ pub struct DigitRun {
     pub sources: Vec<Source>,
     /// Index of the first and one past the last word of the run.
     pub words: Range<usize>,
-    /// The run was written with the separators of an SSN (ddd-dd-dddd).
+    /// The run's shape: `d` per written digit with its separators kept, `s` per spoken
+    /// span, a space between words ("ddd-dd-dddd ", "(ddd) ddd-dddd "): SSN and phone
+    /// numbers are recognised by it.
     pub written_pattern: String,
 }
 

@@ -203,7 +203,7 @@ pub async fn start(
                     external_id: settings.agent_id.clone(),
                 },
                 detailed_token: settings.detailed_token,
-                redaction: Redaction::from_settings(&settings.redaction_output, Some(&entities)),
+                redaction: Redaction::from_settings(&settings.redaction_output, &entities),
                 target,
                 sdk,
                 reader,

@@ -83,7 +83,6 @@ struct Sink {
 async fn receive(req: &Request, body: Bytes, sink: poem::web::Data<&Arc<Sink>>) -> Response {
     let received_instant = std::time::Instant::now();
     let received_at = chrono::Utc::now();
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let parsed = serde_json::from_slice::<serde_json::Value>(&body);
     let verdict = check(&sink.checks, req, &body).and_then(|()| {
         parsed
@@ -99,7 +98,7 @@ async fn receive(req: &Request, body: Bytes, sink: poem::web::Data<&Arc<Sink>>) 
     let _ = sink.out.send(Received {
         received_at,
         received_instant,
-        message_id: header(signing::MESSAGE_ID_HEADER).map(str::to_owned),
+        message_id: header(req, signing::MESSAGE_ID_HEADER).map(str::to_owned),
         verdict,
         query: req.uri().query().map(str::to_owned),
         body: parsed.unwrap_or_default(),
@@ -107,8 +106,12 @@ async fn receive(req: &Request, body: Bytes, sink: poem::web::Data<&Arc<Sink>>) 
     Response::builder().status(status).finish()
 }
 
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
 fn check(checks: &Checks, req: &Request, body: &[u8]) -> Result<(), String> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| header(req, name);
     if let Some((name, value)) = &checks.secret {
         let in_query = req
             .uri()

@@ -2,10 +2,9 @@
 //! speech); the message is stored and published masked, and the digits are nowhere in
 //! the database unless the conversation asked for the unredacted text too.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use callscribe::kvs::emulator::{Faults, stream_arn, wav};
+use callscribe::kvs::emulator::{Faults, stream_arn};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
@@ -15,9 +14,7 @@ use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
 const CARD: &str = "4539148803436467";
 
 async fn read_card_number(app: &TestApp, output: &str) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/speech/allison-card-digits.wav");
-    let customer = wav::read_tracks(&path).expect("fixture").0;
+    let customer = crate::transcription::fixture("allison-card-digits.wav");
     let agent = vec![0i16; customer.len()];
     let _kvs = spawn_emulator(
         vec![stream_of("card", customer, agent, Faults::default())],

@@ -15,7 +15,8 @@ use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
 
 const RATE: usize = 8000;
 
-fn fixture(name: &str) -> Vec<i16> {
+/// A speech fixture's (first) track.
+pub fn fixture(name: &str) -> Vec<i16> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/speech")
         .join(name);

@@ -125,6 +125,20 @@ impl Sink {
     }
 }
 
+/// A target without auth beyond the signature.
+fn plain(url: &str) -> Value {
+    json!({"url": url, "auth": {"mode": "none"}})
+}
+
+/// A loopback port nothing listens on (connections are refused until someone binds it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Sets the tenant's target through the admin API.
 async fn set_target(app: &TestApp, tenant: &str, target: Value) {
     let mut target = target;
@@ -190,12 +204,7 @@ async fn deliveries_are_signed_and_shaped_as_the_guide_shows() {
     let app = spawn_app().await;
     let tenant = app.create_tenant("Acme").await;
     let mut sink = spawn_sink(None, signed());
-    set_target(
-        &app,
-        &tenant,
-        json!({"url": sink.url, "auth": {"mode": "none"}}),
-    )
-    .await;
+    set_target(&app, &tenant, plain(&sink.url)).await;
     let sent: Vec<String> = (0..5).map(|n| publish(&app, &tenant, "c1", n)).collect();
     let got = sink.take(5).await;
     assert_eq!(ids(&got), sent, "in transcription order");
@@ -223,12 +232,7 @@ async fn deliveries_are_signed_and_shaped_as_the_guide_shows() {
             ..Checks::default()
         },
     );
-    set_target(
-        &app,
-        &tenant,
-        json!({"url": strict.url, "auth": {"mode": "none"}}),
-    )
-    .await;
+    set_target(&app, &tenant, plain(&strict.url)).await;
     publish(&app, &tenant, "c1", 5);
     let refused = strict.take(1).await;
     assert!(
@@ -267,12 +271,7 @@ async fn a_custom_ca_target_is_trusted_with_that_ca_only() {
     assert_eq!(ids(&sink.take(1).await), [sent]);
 
     // Public roots (mode none) and another CA both refuse the certificate.
-    set_target(
-        &app,
-        &tenant,
-        json!({"url": sink.url, "auth": {"mode": "none"}}),
-    )
-    .await;
+    set_target(&app, &tenant, plain(&sink.url)).await;
     publish(&app, &tenant, "c1", 1);
     let other = Ca::new("Someone else");
     set_target(
@@ -297,11 +296,7 @@ fn tls11_only_server(leaf: &Leaf) -> Option<(std::process::Child, u16, tempfile:
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("cert.pem"), &leaf.cert_pem).unwrap();
     std::fs::write(dir.path().join("key.pem"), &leaf.key_pem).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = std::process::Command::new("openssl")
         .current_dir(dir.path())
         .args([
@@ -426,11 +421,7 @@ async fn a_shared_secret_travels_in_a_header_or_the_query() {
     assert_eq!(log[0]["httpStatus"], 401);
 
     // A connection error names no URL, which in query mode would carry the secret.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dead = json!({"url": format!("http://127.0.0.1:{port}/hook"), "auth": {"mode": "secret",
         "name": "x-hook-token", "in": "query", "value": "open sesame"}});
     set_target(&app, &tenant, dead).await;
@@ -616,7 +607,7 @@ async fn a_failing_target_is_logged_and_never_retried() {
     let app = spawn_app().await;
     let tenant = app.create_tenant("Acme").await;
     let (url, seen) = spawn_target(500, Duration::ZERO);
-    set_target(&app, &tenant, json!({"url": url, "auth": {"mode": "none"}})).await;
+    set_target(&app, &tenant, plain(&url)).await;
     let sent: Vec<String> = (0..3).map(|n| publish(&app, &tenant, "c1", n)).collect();
     let log = delivery_log(&app, &tenant, 3).await;
     for (entry, id) in log.iter().zip(&sent) {
@@ -685,24 +676,10 @@ async fn a_dead_target_blocks_nothing_and_other_tenants_are_served() {
     let app = spawn_app().await;
     let dead = app.create_tenant("Dead").await;
     let live = app.create_tenant("Live").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port(); // closed again at once: connections are refused
-    set_target(
-        &app,
-        &dead,
-        json!({"url": format!("http://127.0.0.1:{port}/"), "auth": {"mode": "none"}}),
-    )
-    .await;
+    let port = free_port();
+    set_target(&app, &dead, plain(&format!("http://127.0.0.1:{port}/"))).await;
     let mut sink = spawn_sink(None, signed());
-    set_target(
-        &app,
-        &live,
-        json!({"url": sink.url, "auth": {"mode": "none"}}),
-    )
-    .await;
+    set_target(&app, &live, plain(&sink.url)).await;
     for n in 0..200 {
         publish(&app, &dead, &format!("d{}", n % 10), n);
     }
@@ -727,12 +704,7 @@ async fn a_call_reaches_the_sink_and_stays_retrievable_when_the_target_fails() {
     let app = spawn_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     let mut sink = spawn_sink(None, signed());
-    set_target(
-        &app,
-        &tenant,
-        json!({"url": sink.url, "auth": {"mode": "none"}}),
-    )
-    .await;
+    set_target(&app, &tenant, plain(&sink.url)).await;
     let (customer, agent) = two_party_call();
     let _kvs = start_call_as(
         &app,
@@ -776,7 +748,7 @@ async fn a_call_reaches_the_sink_and_stays_retrievable_when_the_target_fails() {
     let app = spawn_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     let (url, _) = spawn_target(503, Duration::ZERO);
-    set_target(&app, &tenant, json!({"url": url, "auth": {"mode": "none"}})).await;
+    set_target(&app, &tenant, plain(&url)).await;
     let _kvs = start_call_as(&app, &tenant, &key, customer, agent, 8.0, false).await;
     app.streams_ended(CALL_END_WAIT).await;
     body(app.stop(&key, crate::kvs_emulator::CONTACT).await).await;
@@ -795,17 +767,8 @@ async fn shutdown_flushes_the_utterance_in_progress_and_delivers_it() {
     let app = spawn_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     let mut sink = spawn_sink(None, signed());
-    set_target(
-        &app,
-        &tenant,
-        json!({"url": sink.url, "auth": {"mode": "none"}}),
-    )
-    .await;
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/speech/jfk-8k.wav");
-    let jfk = callscribe::kvs::emulator::wav::read_tracks(&path)
-        .unwrap()
-        .0;
+    set_target(&app, &tenant, plain(&sink.url)).await;
+    let jfk = crate::transcription::fixture("jfk-8k.wav");
     let agent = vec![0i16; jfk.len()];
     let _kvs = start_call_as(&app, &tenant, &key, jfk, agent, 1.0, false).await;
     // Real time: 1.8 s in, JFK is in the middle of his first sentence (voiced to ~2.3 s).
