@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
-//! `transcribe`, `redact`, `webhook-sink`.
+//! `transcribe`, `redact`, `webhook-sink`, `export`.
 
 use std::path::PathBuf;
 
@@ -48,6 +48,8 @@ pub enum Command {
     /// Receive webhook deliveries and print the transcripts (HTTP, TLS or mTLS; checks
     /// secrets and signatures).
     WebhookSink(crate::webhook::sink::SinkArgs),
+    /// Export a day's utterances feed now (replacing the day's files if it was exported).
+    Export(crate::export::cli::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +201,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::KvsEmulator(args) => crate::kvs::emulator::cli::run(args).await,
         Command::WebhookSink(args) => crate::webhook::sink::run(args).await,
         Command::Redact(args) => crate::redact::cli::run(&args),
+        Command::Export(args) => crate::export::cli::run(config, args).await,
         Command::Transcribe(args) => {
             tokio::task::spawn_blocking(move || crate::transcribe::files::run(&config, &args))
                 .await?
@@ -362,7 +365,7 @@ fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::Webho
     })
 }
 
-async fn existing_tenant(state: &crate::state::AppState, id: &str) -> anyhow::Result<TenantId> {
+pub(crate) async fn existing_tenant(state: &crate::state::AppState, id: &str) -> anyhow::Result<TenantId> {
     let tenant = TenantId(id.to_owned());
     anyhow::ensure!(
         state.store.tenant(&tenant).await?.is_some(),

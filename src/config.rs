@@ -63,6 +63,10 @@ pub struct Config {
     pub endpointing: EndpointSettings,
     /// Real-time webhook delivery (`[webhook]`).
     pub webhook: WebhookConfig,
+    /// The File Exporter's daily feeds (`[export]`).
+    pub export: ExportConfig,
+    /// How long stored data is kept (`[retention]`).
+    pub retention: RetentionConfig,
     /// 32-byte key (64 hex chars) that encrypts stored webhook secrets; default: a key
     /// generated once into `data_dir/secret.key`.
     pub secret_key: Option<Secret<String>>,
@@ -96,6 +100,8 @@ impl Default for Config {
             engine: EngineConfig::default(),
             endpointing: EndpointSettings::default(),
             webhook: WebhookConfig::default(),
+            export: ExportConfig::default(),
+            retention: RetentionConfig::default(),
             secret_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -154,6 +160,77 @@ impl Default for WebhookConfig {
     }
 }
 
+/// The File Exporter's daily job and its links.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// UTC time of day (`HH:MM`) at which the previous day is exported.
+    pub daily_at: TimeOfDay,
+    /// Where feed files are written; default `data_dir/exports`.
+    pub dir: Option<PathBuf>,
+    /// How long a `getfeedfile` link stays valid.
+    pub link_ttl_seconds: u64,
+    /// Base URL of the links (`https://callscribe.example.com`), for a service behind a
+    /// proxy; default `http://` + the request's `Host`.
+    pub public_url: Option<String>,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            daily_at: TimeOfDay(chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default()),
+            dir: None,
+            link_ttl_seconds: 900,
+            public_url: None,
+        }
+    }
+}
+
+/// A UTC time of day, written `HH:MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeOfDay(pub chrono::NaiveTime);
+
+impl Serialize for TimeOfDay {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.format("%H:%M").to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeOfDay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        chrono::NaiveTime::parse_from_str(&text, "%H:%M")
+            .map(TimeOfDay)
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a time HH:MM")))
+    }
+}
+
+/// What is purged, and when. Purges run in small batches so the API keeps its database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Messages (and the delivery log, and stopped conversations) older than this are
+    /// purged, once their day has been exported.
+    pub messages_days: u32,
+    /// Feed files of days older than this are deleted.
+    pub feed_days: u32,
+    /// How often the purge runs (it also runs after each daily export).
+    pub purge_interval_seconds: u64,
+    /// Rows deleted per statement.
+    pub batch_rows: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            messages_days: 7,
+            feed_days: 30,
+            purge_interval_seconds: 3600,
+            batch_rows: 1000,
+        }
+    }
+}
+
 /// The configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -172,6 +249,14 @@ impl Config {
             .map_err(|e| ConfigError(Box::new(e)))
     }
 
+    /// Where feed files are written.
+    pub fn export_dir(&self) -> PathBuf {
+        self.export
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("exports"))
+    }
+
     /// The database URL to connect to; SQLite in the data dir when none is configured.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -187,6 +272,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
+    fn export_time_is_hh_mm() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CALLSCRIBE_EXPORT__DAILY_AT", "03:30");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.export.daily_at.0.to_string(), "03:30:00");
+            jail.set_env("CALLSCRIBE_EXPORT__DAILY_AT", "25:00");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("not a time HH:MM"), "{err}");
+            Ok(())
+        });
+    }
 
     #[test]
     fn secrets_never_print() {
@@ -212,12 +311,15 @@ mod tests {
             )?;
             jail.set_env("CALLSCRIBE_LISTEN", "127.0.0.1:9100");
             jail.set_env("CALLSCRIBE_ENDPOINTING__HANGOVER_MS", "450");
+            jail.set_env("CALLSCRIBE_RETENTION__FEED_DAYS", "9");
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.listen.port(), 9100);
             assert_eq!(cfg.log_level, "debug");
             assert_eq!(cfg.body_limit_bytes, 64 * 1024);
             assert_eq!(cfg.endpointing.hangover_ms, 450);
+            assert_eq!(cfg.retention.feed_days, 9);
             assert_eq!(cfg.engine.queue, 64);
+            assert_eq!(cfg.export.daily_at.0.to_string(), "02:00:00");
             Ok(())
         });
     }

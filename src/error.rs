@@ -62,6 +62,7 @@ pub enum ErrorCode {
     UnsupportedNamespace,
     UnsupportedLanguage,
     Unauthorized,
+    LinkRefused,
     NotFound,
     RouteNotFound,
     MethodNotAllowed,
@@ -85,6 +86,7 @@ impl ErrorCode {
             UnsupportedNamespace => ("400-02", StatusCode::BAD_REQUEST),
             UnsupportedLanguage => ("400-03", StatusCode::BAD_REQUEST),
             Unauthorized => ("401-01", StatusCode::UNAUTHORIZED),
+            LinkRefused => ("403-01", StatusCode::FORBIDDEN),
             NotFound => ("404-01", StatusCode::NOT_FOUND),
             RouteNotFound => ("404-02", StatusCode::NOT_FOUND),
             MethodNotAllowed => ("405-01", StatusCode::METHOD_NOT_ALLOWED),
@@ -343,6 +345,7 @@ pub const fn status_description(status: u16) -> &'static str {
             "`400-01` invalid JSON or field (the message names it), `400-02` unsupported namespace, `400-03` unsupported language."
         }
         401 => "`401-01` the `x-api-key` (or admin bearer token) is missing, invalid or revoked.",
+        403 => "`403-01` the link is invalid or has expired; ask `getfeedfile` for a new one.",
         404 => "`404-01` no such conversation (or resource) for this tenant.",
         409 => {
             "`409-01` the conversation is already streaming; `409-02` the resource already exists."

@@ -8,6 +8,7 @@ pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod ids;
 pub mod kvs;
 pub mod metrics;
@@ -118,12 +119,14 @@ pub async fn run(
         tracing::info!("shutdown requested: draining");
         token.cancel();
     };
+    let maintenance = tokio::spawn(export::schedule::run(state.clone()));
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(api::app(state.clone()), signal, Some(grace))
         .await?;
     // Flush the utterances in progress first, then deliver what they produced.
     state.sessions.stop_all(grace).await;
     state.webhooks.drain(grace).await;
+    let _ = maintenance.await;
     state.store.clone().close().await;
     tracing::info!("callscribe stopped");
     Ok(())

@@ -14,6 +14,51 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub engine: EngineMetrics,
     pub webhook: WebhookMetrics,
+    pub export: ExportMetrics,
+}
+
+/// The File Exporter and the retention purge.
+#[derive(Clone)]
+pub struct ExportMetrics {
+    /// Export runs by outcome: `complete`, `failed`.
+    pub runs: IntCounterVec,
+    /// Utterances written to feed files.
+    pub rows: IntCounter,
+    /// Rows purged by retention, by table: `messages`, `deliveries`, `conversations`,
+    /// `feed_days`.
+    pub purged: IntCounterVec,
+}
+
+impl ExportMetrics {
+    fn new() -> ExportMetrics {
+        ExportMetrics {
+            runs: IntCounterVec::new(
+                Opts::new("export_runs_total", "Feed export runs by outcome."),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+            rows: IntCounter::new("export_rows_total", "Utterances written to feed files.")
+                .expect("valid metric"),
+            purged: IntCounterVec::new(
+                Opts::new(
+                    "retention_purged_total",
+                    "Rows (or feed days) purged by retention.",
+                ),
+                &["what"],
+            )
+            .expect("valid metric"),
+        }
+    }
+
+    fn register(&self, registry: &Registry) {
+        for metric in [
+            Box::new(self.runs.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(self.rows.clone()),
+            Box::new(self.purged.clone()),
+        ] {
+            registry.register(metric).expect("unique metric");
+        }
+    }
 }
 
 /// Webhook delivery: outcomes, latency of delivered POSTs, and the lanes' backlog.
@@ -152,12 +197,15 @@ impl Metrics {
         engine.register(&registry);
         let webhook = WebhookMetrics::new();
         webhook.register(&registry);
+        let export = ExportMetrics::new();
+        export.register(&registry);
         Metrics {
             registry,
             http_requests,
             http_duration,
             engine,
             webhook,
+            export,
         }
     }
 

@@ -28,6 +28,7 @@ pub enum SecretsError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -42,6 +43,7 @@ impl Sealer {
         let key: [u8; 32] = bytes.try_into().map_err(|_| SecretsError::BadKey)?;
         Ok(Sealer {
             cipher: XChaCha20Poly1305::new(&key.into()),
+            key,
         })
     }
 
@@ -60,6 +62,17 @@ impl Sealer {
             write_private(path, &hex::encode(key)).map_err(io)?;
         }
         Sealer::from_hex(&std::fs::read_to_string(path).map_err(io)?)
+    }
+
+    /// A key for another purpose (e.g. signing feed links), derived from the secret key
+    /// so every replica with the same configuration derives the same one, and a value
+    /// signed for one purpose is worthless for another.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.key);
+        let tag = aws_lc_rs::hmac::sign(&key, purpose.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     pub fn seal(&self, plaintext: &str) -> String {

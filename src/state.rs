@@ -6,6 +6,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::rate_limit::RateLimiters;
 use crate::config::Config;
+use crate::export::job::Exporter;
+use crate::export::link::LinkSigner;
+use crate::export::storage::LocalDir;
 use crate::kvs::client::SdkConfigs;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
@@ -36,6 +39,10 @@ pub struct AppState {
     pub publisher: Arc<dyn Publisher>,
     /// The webhook delivery lanes (the admin API tells them when a target changes).
     pub webhooks: Arc<WebhookPublisher>,
+    /// Writes the daily feeds and reads their files back.
+    pub exporter: Exporter,
+    /// Signs and checks the feed files' download links.
+    pub links: LinkSigner,
     /// Cancelled when shutdown begins: readiness fails and new starts are refused.
     pub shutdown: CancellationToken,
 }
@@ -56,7 +63,16 @@ impl AppState {
             config.webhook.clone(),
             metrics.webhook.clone(),
         ));
+        let feeds = LocalDir::new(config.export_dir());
+        let exporter = Exporter::new(
+            store.clone(),
+            Arc::new(feeds.clone()),
+            feeds.staging_dir(),
+            metrics.export.clone(),
+        );
         AppState {
+            exporter,
+            links: LinkSigner::new(&sealer),
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),
             metrics,
             engine,

@@ -24,7 +24,7 @@ pub struct Model {
     pub state: String,
     /// How many times the conversation was started; streams carry the generation they belong to.
     pub generation: i32,
-    /// Messages stored so far (capped at 1,000).
+    /// Messages stored so far (all of them; after-call retrieval serves the first 1,000).
     pub message_count: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod app;
 pub mod conversation;
 pub mod delivery;
+pub mod feed_export;
 pub mod message;
 pub mod stream;
 pub mod tenant;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_foundation;
 mod m20261129_000002_tenant_redaction;
+mod m20261129_000003_feed_exports;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_foundation::Migration),
             Box::new(m20261129_000002_tenant_redaction::Migration),
+            Box::new(m20261129_000003_feed_exports::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ use super::streaming::check_guid;
 use crate::error::{ApiError, Failure, error_list};
 use crate::ids::ConversationId;
 use crate::state::SharedState;
+use crate::store::messages::MESSAGE_CAP;
 
 #[derive(Tags)]
 enum ConversationTag {
@@ -157,7 +158,8 @@ impl ConversationsApi {
             })?;
         let id = ConversationId(conversation.id);
         let cache = &self.state.transcripts;
-        if let Some(body) = cache.get(&id, conversation.message_count) {
+        let served = conversation.message_count.min(MESSAGE_CAP);
+        if let Some(body) = cache.get(&id, served) {
             return Ok(RenderedJson::new(body));
         }
         let rows = self.state.store.messages(&id).await?;

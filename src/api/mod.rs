@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod conversations;
+pub mod fileexporter;
 pub mod health;
 pub mod json_body;
 pub mod middleware;
@@ -19,6 +20,7 @@ use crate::state::SharedState;
 pub type Apis = (
     streaming::StreamingApi,
     conversations::ConversationsApi,
+    fileexporter::FileExporterApi,
     admin::AdminApi,
     health::HealthApi,
 );
@@ -30,6 +32,9 @@ pub fn openapi_service(state: SharedState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         conversations::ConversationsApi {
+            state: state.clone(),
+        },
+        fileexporter::FileExporterApi {
             state: state.clone(),
         },
         admin::AdminApi {

@@ -9,8 +9,7 @@ use tokio::sync::broadcast;
 use crate::ids::TenantId;
 use crate::store::messages::NewMessage;
 
-/// One utterance as transcribed, stored or not (past the 1,000-message cap it is still
-/// published).
+/// One utterance as transcribed (and stored, unless the database failed).
 #[derive(Debug, Clone)]
 pub struct Published {
     pub tenant_id: TenantId,

@@ -1,6 +1,5 @@
 //! Utterance → message, for one participant of one conversation, in order: decode on
-//! the shared engine, drop what is not speech, store (the first 1,000 per
-//! conversation) and publish. Runs as its own task so the session keeps reading and
+//! the shared engine, drop what is not speech, store and publish. Runs as its own task so the session keeps reading and
 //! endpointing while decodes wait for the engine.
 
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use crate::metrics::EngineMetrics;
 use crate::redact::{Found, Redaction, mask_word};
 use crate::service::publish::{Published, Publisher};
 use crate::store::Store;
-use crate::store::messages::{Appended, NewMessage};
+use crate::store::messages::NewMessage;
 use crate::transcribe::filter::speech_only;
 use crate::transcribe::pool::EnginePool;
 use crate::transcribe::{Transcript, Word};
@@ -120,10 +119,10 @@ async fn transcribe(
         created_at: Utc::now(),
     };
     match with.store.append_message(&message).await {
-        Ok(Appended::Stored { .. }) => {}
-        Ok(Appended::OverCap) => {
-            tracing::debug!(conversation = %conversation.id, "message cap reached: published, not stored");
+        Ok(appended) if !appended.retrievable() => {
+            tracing::debug!(conversation = %conversation.id, "past the after-call cap: stored for the feed only");
         }
+        Ok(_) => {}
         Err(e) => {
             tracing::error!(conversation = %conversation.id, error = %e, "message not stored");
         }

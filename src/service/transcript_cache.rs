@@ -56,6 +56,17 @@ impl TranscriptCache {
         Some(entry.body.clone())
     }
 
+    /// Forgets everything (after a retention purge: a list may have lost old messages
+    /// while its count stayed the same).
+    pub fn clear(&self) {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.entries.clear();
+        inner.used_bytes = 0;
+    }
+
     pub fn put(&self, conversation: ConversationId, message_count: i32, body: Bytes) {
         if body.len() > self.budget_bytes / 4 {
             return;

@@ -1,5 +1,6 @@
-//! Stored utterances for after-call retrieval: the first 1,000 of each conversation,
-//! in transcription order.
+//! Stored utterances. Every utterance is kept (the File Exporter's feed has them all);
+//! after-call retrieval serves the first 1,000 of each conversation, in transcription
+//! order.
 
 use chrono::{DateTime, Utc};
 use entity::{conversation, message};
@@ -9,7 +10,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use super::Store;
 use crate::ids::{ConversationId, MessageId, Role, StreamId};
 
-/// The after-call store keeps at most this many messages per conversation (contract).
+/// After-call retrieval serves at most this many messages per conversation (contract).
 pub const MESSAGE_CAP: i32 = 1000;
 
 /// An utterance ready to store, as the pipeline produced it.
@@ -29,20 +30,24 @@ pub struct NewMessage {
     pub created_at: DateTime<Utc>,
 }
 
-/// Whether a message was kept.
+/// Where a stored message landed in its conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Appended {
-    Stored {
-        seq: i32,
-    },
-    /// The conversation already holds [`MESSAGE_CAP`] messages.
-    OverCap,
+pub struct Appended {
+    /// Transcription order, 1-based.
+    pub seq: i32,
+}
+
+impl Appended {
+    /// Whether after-call retrieval serves it (the conversation's first [`MESSAGE_CAP`]).
+    pub fn retrievable(self) -> bool {
+        self.seq <= MESSAGE_CAP
+    }
 }
 
 impl Store {
-    /// Stores a message unless the conversation is full. The count and the insert are one
-    /// transaction, and the count only moves through a guarded UPDATE, so concurrent
-    /// writers can never exceed the cap or reuse a sequence number.
+    /// Stores a message with the conversation's next sequence number. The count and the
+    /// insert are one transaction and the count only moves through an UPDATE (which locks
+    /// the row), so concurrent writers never reuse or skip a number.
     pub async fn append_message(&self, m: &NewMessage) -> Result<Appended, sea_orm::DbErr> {
         let txn = self.begin_write().await?;
         let bumped = conversation::Entity::update_many()
@@ -51,12 +56,13 @@ impl Store {
                 Expr::col(conversation::Column::MessageCount).add(1),
             )
             .filter(conversation::Column::Id.eq(m.conversation_id.0.as_str()))
-            .filter(conversation::Column::MessageCount.lt(MESSAGE_CAP))
             .exec(&txn)
             .await?;
         if bumped.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(Appended::OverCap);
+            return Err(sea_orm::DbErr::RecordNotFound(format!(
+                "conversation {}",
+                m.conversation_id
+            )));
         }
         let seq = conversation::Entity::find_by_id(m.conversation_id.0.clone())
             .one(&txn)
@@ -80,16 +86,18 @@ impl Store {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(Appended::Stored { seq })
+        Ok(Appended { seq })
     }
 
-    /// All stored messages of a conversation, in transcription order.
+    /// The messages after-call retrieval serves: the conversation's first
+    /// [`MESSAGE_CAP`], in transcription order.
     pub async fn messages(
         &self,
         conversation: &ConversationId,
     ) -> Result<Vec<message::Model>, sea_orm::DbErr> {
         message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation.0.as_str()))
+            .filter(message::Column::Seq.lte(MESSAGE_CAP))
             .order_by_asc(message::Column::Seq)
             .all(self.db())
             .await

@@ -4,8 +4,10 @@
 
 pub mod conversations;
 pub mod deliveries;
+pub mod feed;
 pub mod keys;
 pub mod messages;
+pub mod retention;
 pub mod tenants;
 pub mod webhooks;
 

@@ -1,5 +1,5 @@
 //! After-call retrieval: messages written by the store function the pipeline calls,
-//! read back in order, capped at 1,000.
+//! read back in order; the API serves the first 1,000.
 
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId};
 use callscribe::store::messages::{Appended, MESSAGE_CAP, NewMessage};
@@ -103,7 +103,7 @@ async fn messages_come_back_in_transcription_order_with_the_contract_shape() {
 }
 
 #[tokio::test]
-async fn a_conversation_keeps_its_first_thousand_messages() {
+async fn the_api_serves_the_first_thousand_messages_and_the_store_keeps_all() {
     let app = spawn_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     let (conv, customer, _) = started(&app, &key, &tenant, "c-cap").await;
@@ -113,13 +113,15 @@ async fn a_conversation_keeps_its_first_thousand_messages() {
             .append_message(&utterance(&conv, &customer, Role::Customer, i))
             .await
             .unwrap();
-        assert_eq!(outcome, Appended::Stored { seq: i as i32 + 1 });
+        assert_eq!(outcome, Appended { seq: i as i32 + 1 });
+        assert!(outcome.retrievable());
     }
     let over = store
         .append_message(&utterance(&conv, &customer, Role::Customer, 1000))
         .await
         .unwrap();
-    assert_eq!(over, Appended::OverCap);
+    assert_eq!(over, Appended { seq: 1001 });
+    assert!(!over.retrievable());
     let items = body(app.messages(&key, "c-cap").await).await["items"]
         .as_array()
         .unwrap()
@@ -127,10 +129,25 @@ async fn a_conversation_keeps_its_first_thousand_messages() {
     assert_eq!(items.len(), 1000);
     assert_eq!(items[0]["text"], "utterance 0");
     assert_eq!(items[999]["text"], "utterance 999");
+    assert_eq!(stored_seqs(&app, &conv).await, (1..=1001).collect::<Vec<_>>());
+}
+
+/// Every stored sequence number of a conversation, in order (past the cap too).
+async fn stored_seqs(app: &TestApp, conv: &ConversationId) -> Vec<i32> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    entity::message::Entity::find()
+        .filter(entity::message::Column::ConversationId.eq(conv.0.as_str()))
+        .order_by_asc(entity::message::Column::Seq)
+        .all(app.state.store.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.seq)
+        .collect()
 }
 
 #[tokio::test]
-async fn concurrent_writers_never_pass_the_cap() {
+async fn concurrent_writers_never_reuse_a_sequence_number() {
     let app = spawn_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     let (conv, customer, agent) = started(&app, &key, &tenant, "c-race-cap").await;
@@ -152,28 +169,25 @@ async fn concurrent_writers_never_pass_the_cap() {
             },
         );
         tokio::spawn(async move {
-            let mut stored = 0;
+            let mut retrievable = 0;
             for i in 0..10 {
                 let m = utterance(&conv, &stream, Role::Agent, 2000 + w * 100 + i);
-                if store.append_message(&m).await.expect("append") != Appended::OverCap {
-                    stored += 1;
+                if store.append_message(&m).await.expect("append").retrievable() {
+                    retrievable += 1;
                 }
             }
-            stored
+            retrievable
         })
     });
     let mut total = 0;
     for w in writers {
         total += w.await.unwrap();
     }
-    assert_eq!(total, 10, "exactly the 10 free places were filled");
-    let rows = store.messages(&conv).await.unwrap();
-    assert_eq!(rows.len(), 1000);
-    let mut seqs: Vec<i32> = rows.iter().map(|r| r.seq).collect();
-    seqs.dedup();
+    assert_eq!(total, 10, "exactly the 10 places under the cap were served");
+    assert_eq!(store.messages(&conv).await.unwrap().len(), 1000);
     assert_eq!(
-        seqs,
-        (1..=1000).collect::<Vec<_>>(),
+        stored_seqs(&app, &conv).await,
+        (1..=1030).collect::<Vec<_>>(),
         "no sequence number reused or skipped"
     );
 }

@@ -49,8 +49,9 @@ async fn every_operation_is_documented_with_errors_and_security() {
                 responses.keys().any(|s| s.starts_with('2')),
                 "{name}: success response"
             );
-            let public =
-                path.starts_with("/mg-autotranscribe") || path.starts_with("/conversation");
+            let public = path.starts_with("/mg-autotranscribe")
+                || path.starts_with("/conversation")
+                || path.starts_with("/fileexporter/v1/static");
             let admin = path.starts_with("/admin");
             if public || admin {
                 assert!(responses.contains_key("401"), "{name}: documents 401");
@@ -95,6 +96,8 @@ async fn every_operation_is_documented_with_errors_and_security() {
         "StopStreamingRequest",
         "StreamingResponse",
         "MessagesResponse",
+        "FeedFileRequest",
+        "FeedFileLink",
     ] {
         assert!(
             schemas[name]["example"].is_object(),

@@ -351,7 +351,7 @@ async fn silence_noise_and_hold_music_make_no_messages() {
 }
 
 #[tokio::test]
-async fn past_the_cap_messages_are_published_but_not_stored() {
+async fn past_the_cap_messages_are_published_and_kept_for_the_feed_but_not_served() {
     use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
     let mut rx = app.state.publisher.subscribe();
@@ -385,9 +385,12 @@ async fn past_the_cap_messages_are_published_but_not_stored() {
     for id in stored {
         assert!(
             first_two.contains(&id),
-            "the first two transcribed were kept"
+            "the first two transcribed were served"
         );
     }
+    use sea_orm::EntityTrait;
+    let kept = entity::message::Entity::find().all(db).await.unwrap();
+    assert_eq!(kept.len(), 7, "all seven are stored for the feed");
 }
 
 #[tokio::test]

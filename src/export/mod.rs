@@ -1,0 +1,10 @@
+//! The File Exporter: the daily utterances feed (`feed`), written by `job`, kept in
+//! `storage`, served through signed `link`s, scheduled with retention by `schedule`,
+//! and run on demand by `cli`.
+
+pub mod cli;
+pub mod feed;
+pub mod job;
+pub mod link;
+pub mod schedule;
+pub mod storage;

@@ -1,0 +1,220 @@
+//! The daily work of a running service: export every day that is due and not yet
+//! exported (catching up after downtime), then purge what is past retention. Messages
+//! are never purged before their day is exported, whatever the retention says.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+
+use super::job::{ExportError, day_bounds};
+use crate::state::{AppState, SharedState};
+
+/// The last day whose export is due at `now`: yesterday once `daily_at` has passed
+/// today, else the day before.
+pub fn last_due_day(now: DateTime<Utc>, daily_at: chrono::NaiveTime) -> NaiveDate {
+    let today = now.date_naive();
+    let back = if now.time() >= daily_at { 1 } else { 2 };
+    today - Days::new(back)
+}
+
+/// The next time the daily export runs after `now`.
+pub fn next_daily_run(now: DateTime<Utc>, daily_at: chrono::NaiveTime) -> DateTime<Utc> {
+    let today = now.date_naive().and_time(daily_at).and_utc();
+    if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    }
+}
+
+/// The days the export looks at: from the oldest stored utterance (but no further back
+/// than feed retention keeps files) to the last due day.
+async fn export_window(
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<RangeInclusive<NaiveDate>, sea_orm::DbErr> {
+    let last = last_due_day(now, state.config.export.daily_at.0);
+    let floor = now.date_naive() - Days::new(u64::from(state.config.retention.feed_days));
+    let first = match state.store.oldest_message_at().await? {
+        Some(oldest) => oldest.date_naive().max(floor),
+        None => last + Days::new(1),
+    };
+    Ok(first..=last)
+}
+
+/// What one pass of the export did.
+#[derive(Debug, Default, Clone)]
+pub struct ExportPass {
+    pub exported: Vec<super::job::DayExport>,
+    pub failed: usize,
+}
+
+/// Exports every (tenant, day) in the window that is not exported yet.
+pub async fn export_due(state: &AppState, now: DateTime<Utc>) -> Result<ExportPass, ExportError> {
+    let window = export_window(state, now).await?;
+    let tenants = state.store.list_tenants().await?;
+    let mut pass = ExportPass::default();
+    for day in window.start().iter_days().take_while(|d| d <= window.end()) {
+        let done = state.store.exported_tenants(day).await?;
+        for tenant in &tenants {
+            let id = crate::ids::TenantId(tenant.id.clone());
+            if done.contains(&id) {
+                continue;
+            }
+            match state.exporter.export_day(&id, day, false).await {
+                Ok(Some(export)) => pass.exported.push(export),
+                Ok(None) => {}
+                Err(_) => pass.failed += 1, // logged by the exporter; retried next pass
+            }
+        }
+    }
+    Ok(pass)
+}
+
+/// The first day in the window that some tenant has not exported: messages from it on
+/// must stay.
+async fn first_unexported_day(
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<NaiveDate, sea_orm::DbErr> {
+    let window = export_window(state, now).await?;
+    let tenants = state.store.list_tenants().await?.len();
+    for day in window.start().iter_days().take_while(|d| d <= window.end()) {
+        if state.store.exported_tenants(day).await?.len() < tenants {
+            return Ok(day);
+        }
+    }
+    Ok(*window.end() + Days::new(1))
+}
+
+/// What one purge removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub messages: u64,
+    pub deliveries: u64,
+    pub conversations: u64,
+    pub feed_days: u64,
+}
+
+/// Pause between purge batches, so API writers get the database in between.
+const BATCH_PAUSE: Duration = Duration::from_millis(10);
+
+/// Purges what is past retention at `now`, in batches; stops early on shutdown.
+pub async fn purge(state: &AppState, now: DateTime<Utc>) -> Result<Purged, ExportError> {
+    let retention = &state.config.retention;
+    let batch = retention.batch_rows.max(1);
+    let kept_from = now - chrono::Duration::days(i64::from(retention.messages_days));
+    let unexported = day_bounds(first_unexported_day(state, now).await?).0;
+    let message_cutoff = kept_from.min(unexported);
+    let store = &state.store;
+    let mut purged = Purged {
+        messages: in_batches(state, batch, || store.purge_messages(message_cutoff, batch)).await?,
+        deliveries: in_batches(state, batch, || store.purge_deliveries(kept_from, batch)).await?,
+        conversations: in_batches(state, batch, || {
+            store.purge_conversations(message_cutoff, batch)
+        })
+        .await?,
+        feed_days: 0,
+    };
+    let feed_floor = now.date_naive() - Days::new(u64::from(retention.feed_days));
+    loop {
+        let old = store.exports_before(feed_floor, batch).await?;
+        if old.is_empty() || state.is_draining() {
+            break;
+        }
+        for (tenant, day) in old {
+            state.exporter.forget_day(&tenant, day).await?;
+            purged.feed_days += 1;
+        }
+    }
+    if purged.messages + purged.conversations > 0 {
+        state.transcripts.clear();
+    }
+    let counter = &state.metrics.export.purged;
+    counter.with_label_values(&["messages"]).inc_by(purged.messages);
+    counter.with_label_values(&["deliveries"]).inc_by(purged.deliveries);
+    counter.with_label_values(&["conversations"]).inc_by(purged.conversations);
+    counter.with_label_values(&["feed_days"]).inc_by(purged.feed_days);
+    Ok(purged)
+}
+
+/// Runs `delete` until it deletes less than a full batch; returns the total.
+async fn in_batches<F, Fut>(state: &AppState, batch: u64, mut delete: F) -> Result<u64, ExportError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, sea_orm::DbErr>>,
+{
+    let mut total = 0;
+    loop {
+        let n = delete().await?;
+        total += n;
+        if n < batch || state.is_draining() {
+            return Ok(total);
+        }
+        tokio::time::sleep(BATCH_PAUSE).await;
+    }
+}
+
+/// The service's maintenance task: on start and daily at `export.daily_at`, export what
+/// is due; every `retention.purge_interval_seconds` (and after each export), purge.
+/// Ends when shutdown begins; an export cut short is finished by the next pass.
+pub async fn run(state: SharedState) {
+    let daily_at = state.config.export.daily_at.0;
+    let interval = Duration::from_secs(state.config.retention.purge_interval_seconds.max(1));
+    let mut next_export = Utc::now();
+    let mut next_purge = Utc::now();
+    loop {
+        let now = Utc::now();
+        let work = async {
+            if now >= next_export {
+                if let Err(e) = export_due(&state, now).await {
+                    tracing::error!(error = %e, "daily export pass failed");
+                }
+                next_export = next_daily_run(now, daily_at);
+                next_purge = now;
+            }
+            if now >= next_purge {
+                match purge(&state, now).await {
+                    Ok(p) => tracing::info!(?p, "retention purge done"),
+                    Err(e) => tracing::error!(error = %e, "retention purge failed"),
+                }
+                next_purge = now + interval;
+            }
+        };
+        tokio::select! {
+            _ = work => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        // Wake at least every 5 minutes, so a changed wall clock is noticed.
+        let wake = next_export.min(next_purge);
+        let nap = (wake - Utc::now())
+            .to_std()
+            .unwrap_or_default()
+            .min(Duration::from_secs(300));
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveTime, TimeZone};
+
+    #[test]
+    fn a_day_is_due_once_daily_at_has_passed() {
+        let two = NaiveTime::from_hms_opt(2, 0, 0).unwrap();
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 24, h, m, 0).unwrap();
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        assert_eq!(last_due_day(at(1, 59), two), day(22));
+        assert_eq!(last_due_day(at(2, 0), two), day(23));
+        assert_eq!(next_daily_run(at(1, 59), two), at(2, 0));
+        assert_eq!(
+            next_daily_run(at(2, 0), two),
+            Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap()
+        );
+    }
+}
