@@ -365,7 +365,10 @@ fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::Webho
     })
 }
 
-pub(crate) async fn existing_tenant(state: &crate::state::AppState, id: &str) -> anyhow::Result<TenantId> {
+pub(crate) async fn existing_tenant(
+    state: &crate::state::AppState,
+    id: &str,
+) -> anyhow::Result<TenantId> {
     let tenant = TenantId(id.to_owned());
     anyhow::ensure!(
         state.store.tenant(&tenant).await?.is_some(),

@@ -164,6 +164,9 @@ impl Default for WebhookConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExportConfig {
+    /// Run the daily export and the retention purge in this process (replicas may all
+    /// run them: a day is claimed by one run at a time).
+    pub scheduled: bool,
     /// UTC time of day (`HH:MM`) at which the previous day is exported.
     pub daily_at: TimeOfDay,
     /// Where feed files are written; default `data_dir/exports`.
@@ -178,6 +181,7 @@ pub struct ExportConfig {
 impl Default for ExportConfig {
     fn default() -> Self {
         ExportConfig {
+            scheduled: true,
             daily_at: TimeOfDay(chrono::NaiveTime::from_hms_opt(2, 0, 0).unwrap_or_default()),
             dir: None,
             link_ttl_seconds: 900,

@@ -119,14 +119,20 @@ pub async fn run(
         tracing::info!("shutdown requested: draining");
         token.cancel();
     };
-    let maintenance = tokio::spawn(export::schedule::run(state.clone()));
+    let maintenance = state
+        .config
+        .export
+        .scheduled
+        .then(|| tokio::spawn(export::schedule::run(state.clone())));
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(api::app(state.clone()), signal, Some(grace))
         .await?;
     // Flush the utterances in progress first, then deliver what they produced.
     state.sessions.stop_all(grace).await;
     state.webhooks.drain(grace).await;
-    let _ = maintenance.await;
+    if let Some(task) = maintenance {
+        let _ = task.await;
+    }
     state.store.clone().close().await;
     tracing::info!("callscribe stopped");
     Ok(())

@@ -139,7 +139,12 @@ pub struct FeedFileLink {
 }
 
 fn example_request() -> (String, String, String, String) {
-    (FEED.into(), VERSION.into(), FORMAT.into(), "2026-11-23".into())
+    (
+        FEED.into(),
+        VERSION.into(),
+        FORMAT.into(),
+        "2026-11-23".into(),
+    )
 }
 
 impl poem_openapi::types::Example for FeedRequest {

@@ -192,7 +192,11 @@ mod tests {
         let mut out = Vec::new();
         write_line(
             &mut out,
-            &row("m1", 7, Some(r#"[{"content":"say","start":400,"end":600}]"#)),
+            &row(
+                "m1",
+                7,
+                Some(r#"[{"content":"say","start":400,"end":600}]"#),
+            ),
         )
         .unwrap();
         let text = String::from_utf8(out).unwrap();

@@ -58,6 +58,16 @@ pub struct Exporter {
     metrics: ExportMetrics,
 }
 
+/// A run's staging directory, removed when the run ends however it ends (an aborted
+/// task drops it too).
+struct StagingDir(PathBuf);
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The storage key of a run's directory for a day.
 pub fn run_prefix(tenant: &TenantId, date: NaiveDate, run: &str) -> String {
     format!("{}/{run}", day_prefix(tenant, date))
@@ -112,13 +122,12 @@ impl Exporter {
             return Ok(None);
         };
         let started = Instant::now();
-        let staging = self.staging.join(&run_id);
-        let outcome = self.run(&claim, &staging).await;
-        let _ = tokio::fs::remove_dir_all(&staging).await;
-        let outcome = match outcome {
+        let staging = StagingDir(self.staging.join(&run_id));
+        let outcome = match self.run(&claim, &staging.0).await {
             Ok(files) => self.publish(&claim, files).await,
             Err(e) => Err(e),
         };
+        drop(staging);
         let result = outcome.map(|files| DayExport {
             tenant_id: tenant.clone(),
             date,
@@ -236,9 +245,28 @@ impl Exporter {
         Ok(())
     }
 
+    /// Deletes staging directories left by runs that died more than `age` ago (a run
+    /// that is cancelled cleans up after itself; a killed process cannot).
+    pub async fn clean_staging(&self, age: Duration) -> std::io::Result<()> {
+        let mut entries = match tokio::fs::read_dir(&self.staging).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            let modified = entry.metadata().await?.modified()?;
+            if modified.elapsed().unwrap_or_default() > age {
+                tokio::fs::remove_dir_all(entry.path()).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes a day's files and its record (feed retention).
     pub async fn forget_day(&self, tenant: &TenantId, date: NaiveDate) -> Result<(), ExportError> {
-        self.storage.delete_prefix(&day_prefix(tenant, date)).await?;
+        self.storage
+            .delete_prefix(&day_prefix(tenant, date))
+            .await?;
         self.store.delete_export(tenant, date).await?;
         Ok(())
     }

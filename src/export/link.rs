@@ -77,7 +77,9 @@ impl LinkSigner {
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| LinkError::Invalid)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| LinkError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| LinkError::Invalid)?;
         hmac::verify(&self.key, &payload, &tag).map_err(|_| LinkError::Invalid)?;
         let payload = String::from_utf8(payload).map_err(|_| LinkError::Invalid)?;
         let parts: Vec<&str> = payload.split('|').collect();

@@ -47,7 +47,8 @@ async fn export_window(
 #[derive(Debug, Default, Clone)]
 pub struct ExportPass {
     pub exported: Vec<super::job::DayExport>,
-    pub failed: usize,
+    /// `tenant date: error` of each export that failed (retried on the next pass).
+    pub failed: Vec<String>,
 }
 
 /// Exports every (tenant, day) in the window that is not exported yet.
@@ -65,7 +66,7 @@ pub async fn export_due(state: &AppState, now: DateTime<Utc>) -> Result<ExportPa
             match state.exporter.export_day(&id, day, false).await {
                 Ok(Some(export)) => pass.exported.push(export),
                 Ok(None) => {}
-                Err(_) => pass.failed += 1, // logged by the exporter; retried next pass
+                Err(e) => pass.failed.push(format!("{id} {day}: {e}")),
             }
         }
     }
@@ -96,6 +97,9 @@ pub struct Purged {
     pub conversations: u64,
     pub feed_days: u64,
 }
+
+/// A staging directory this old belongs to a process that died.
+const STAGING_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Pause between purge batches, so API writers get the database in between.
 const BATCH_PAUSE: Duration = Duration::from_millis(10);
@@ -128,14 +132,23 @@ pub async fn purge(state: &AppState, now: DateTime<Utc>) -> Result<Purged, Expor
             purged.feed_days += 1;
         }
     }
+    state.exporter.clean_staging(STAGING_MAX_AGE).await?;
     if purged.messages + purged.conversations > 0 {
         state.transcripts.clear();
     }
     let counter = &state.metrics.export.purged;
-    counter.with_label_values(&["messages"]).inc_by(purged.messages);
-    counter.with_label_values(&["deliveries"]).inc_by(purged.deliveries);
-    counter.with_label_values(&["conversations"]).inc_by(purged.conversations);
-    counter.with_label_values(&["feed_days"]).inc_by(purged.feed_days);
+    counter
+        .with_label_values(&["messages"])
+        .inc_by(purged.messages);
+    counter
+        .with_label_values(&["deliveries"])
+        .inc_by(purged.deliveries);
+    counter
+        .with_label_values(&["conversations"])
+        .inc_by(purged.conversations);
+    counter
+        .with_label_values(&["feed_days"])
+        .inc_by(purged.feed_days);
     Ok(purged)
 }
 

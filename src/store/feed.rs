@@ -11,8 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{conversation, feed_export, message};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, FromQueryResult, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, FromQueryResult, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::{Store, is_unique_violation};
@@ -216,17 +216,18 @@ impl Store {
         files: &[PublishedFile],
     ) -> Result<Result<Option<String>, ClaimLost>, sea_orm::DbErr> {
         let txn = self.begin_write().await?;
-        let previous = feed_export::Entity::find_by_id((
-            claim.tenant_id.0.clone(),
-            date_key(claim.date),
-        ))
-        .one(&txn)
-        .await?
-        .and_then(|row| row.published_run);
+        let previous =
+            feed_export::Entity::find_by_id((claim.tenant_id.0.clone(), date_key(claim.date)))
+                .one(&txn)
+                .await?
+                .and_then(|row| row.published_run);
         let rows: u64 = files.iter().map(|f| f.rows).sum();
         let done = feed_export::Entity::update_many()
             .col_expr(feed_export::Column::State, Expr::value(COMPLETE))
-            .col_expr(feed_export::Column::PublishedRun, Expr::value(&claim.run_id))
+            .col_expr(
+                feed_export::Column::PublishedRun,
+                Expr::value(&claim.run_id),
+            )
             .col_expr(
                 feed_export::Column::Files,
                 Expr::value(serde_json::to_string(files).unwrap_or_else(|_| "[]".into())),
@@ -278,10 +279,7 @@ impl Store {
     }
 
     /// The tenants whose export of `date` is complete.
-    pub async fn exported_tenants(
-        &self,
-        date: NaiveDate,
-    ) -> Result<Vec<TenantId>, sea_orm::DbErr> {
+    pub async fn exported_tenants(&self, date: NaiveDate) -> Result<Vec<TenantId>, sea_orm::DbErr> {
         Ok(feed_export::Entity::find()
             .filter(feed_export::Column::FeedDate.eq(date_key(date)))
             .filter(feed_export::Column::State.eq(COMPLETE))

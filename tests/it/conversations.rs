@@ -129,7 +129,10 @@ async fn the_api_serves_the_first_thousand_messages_and_the_store_keeps_all() {
     assert_eq!(items.len(), 1000);
     assert_eq!(items[0]["text"], "utterance 0");
     assert_eq!(items[999]["text"], "utterance 999");
-    assert_eq!(stored_seqs(&app, &conv).await, (1..=1001).collect::<Vec<_>>());
+    assert_eq!(
+        stored_seqs(&app, &conv).await,
+        (1..=1001).collect::<Vec<_>>()
+    );
 }
 
 /// Every stored sequence number of a conversation, in order (past the cap too).
@@ -172,7 +175,12 @@ async fn concurrent_writers_never_reuse_a_sequence_number() {
             let mut retrievable = 0;
             for i in 0..10 {
                 let m = utterance(&conv, &stream, Role::Agent, 2000 + w * 100 + i);
-                if store.append_message(&m).await.expect("append").retrievable() {
+                if store
+                    .append_message(&m)
+                    .await
+                    .expect("append")
+                    .retrievable()
+                {
                     retrievable += 1;
                 }
             }

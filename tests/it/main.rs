@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod bad_input;
 mod conversations;
+mod export;
 mod helpers;
 mod kvs_emulator;
 mod kvs_reader;
