@@ -219,6 +219,11 @@ impl Exporter {
             self.storage
                 .put(&file.path, &format!("{prefix}/{}", file.file.name))
                 .await?;
+            // Uploads to a remote store can take a while: keep the claim alive.
+            if !self.store.renew_export_claim(claim).await? {
+                self.storage.delete_prefix(&prefix).await?;
+                return Err(ClaimLost.into());
+            }
         }
         let files: Vec<PublishedFile> = staged.into_iter().map(|s| s.file).collect();
         if let Err(lost) = self.store.complete_export(claim, &files).await? {

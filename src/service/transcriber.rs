@@ -1,6 +1,6 @@
 //! Utterance → message, for one participant of one conversation, in order: decode on
-//! the shared engine, drop what is not speech, store and publish. Runs as its own task so the session keeps reading and
-//! endpointing while decodes wait for the engine.
+//! the shared engine, drop what is not speech, store and publish. Runs as its own task
+//! so the session keeps reading and endpointing while decodes wait for the engine.
 
 use std::sync::Arc;
 

@@ -582,7 +582,10 @@ async fn an_export_aborted_midway_and_run_again_leaves_exactly_one_complete_set(
             .collect()
     };
     let pass = export_due(&app.state, Utc::now()).await.unwrap();
-    assert!(of_the_day(pass).is_empty(), "a live-looking claim is left alone");
+    assert!(
+        of_the_day(pass).is_empty(),
+        "a live-looking claim is left alone"
+    );
     age_claims(&app).await;
     let pass = export_due(&app.state, Utc::now()).await.unwrap();
     assert_eq!(of_the_day(pass), vec![ROWS as u64]);
@@ -743,4 +746,33 @@ async fn retention_purges_exactly_what_is_old_and_never_an_unexported_day() {
         Default::default(),
         "a second purge finds nothing"
     );
+}
+
+#[tokio::test]
+async fn the_service_task_exports_missed_days_on_start_and_ends_on_shutdown() {
+    let app = export_app().await;
+    let (tenant, key) = app.tenant_with_key().await;
+    let day = days_ago(2);
+    let c = conversation(&app, &tenant, "contact-task").await;
+    say(&app, &c, "while the service was down", at(day, 5, 0, 0, 0)).await;
+    let task = tokio::spawn(callscribe::export::schedule::run(app.state.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let wanted = json!(day.format("%Y-%m-%d").to_string());
+    loop {
+        let dates = body(feed(&app, &key, "listfeeddates", day_request(day)).await).await;
+        if dates["dates"].as_array().unwrap().contains(&wanted) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the day was never exported");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        texts(&whole_day(&app, &key, day).await),
+        vec!["while the service was down"]
+    );
+    app.state.shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the task ends when shutdown begins")
+        .unwrap();
 }
