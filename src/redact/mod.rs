@@ -132,16 +132,14 @@ impl Redaction {
     /// Redacts `text` as asked; `previous` is the speaker's previous utterance
     /// (unredacted), for context and numbers split by a pause.
     pub fn apply(&self, text: &str, previous: Option<&str>) -> Applied {
-        if self.output == Output::Unredacted || self.redactor.is_empty() {
-            return Applied {
-                text: text.to_owned(),
-                unredacted_text: None,
-                found: Vec::new(),
-            };
-        }
-        let (redacted, found) = self.redactor.redact(text, previous);
+        let (redacted, found) = if self.output == Output::Unredacted || self.redactor.is_empty() {
+            (text.to_owned(), Vec::new())
+        } else {
+            self.redactor.redact(text, previous)
+        };
         Applied {
             text: redacted,
+            // Present whenever it was asked for, even when no entity is redacted.
             unredacted_text: (self.output == Output::RedactedAndUnredacted)
                 .then(|| text.to_owned()),
             found,
@@ -644,6 +642,19 @@ fn apply(text: &str, found: &[Found]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unredacted_text_is_given_when_asked_even_with_no_entity() {
+        let applied =
+            Redaction::from_settings("redacted_and_unredacted", &[]).apply("my pin is 1234", None);
+        assert_eq!(applied.text, "my pin is 1234");
+        assert_eq!(applied.unredacted_text.as_deref(), Some("my pin is 1234"));
+        let plain = Redaction::from_settings("unredacted", &["PIN".into()]).apply("pin 1234", None);
+        assert_eq!(
+            (plain.text.as_str(), plain.unredacted_text),
+            ("pin 1234", None)
+        );
+    }
 
     fn redact(text: &str) -> String {
         Redactor::new(Entity::ALL).redact(text, None).0

@@ -763,7 +763,10 @@ async fn the_service_task_exports_missed_days_on_start_and_ends_on_shutdown() {
         if dates["dates"].as_array().unwrap().contains(&wanted) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the day was never exported");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the day was never exported"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(
