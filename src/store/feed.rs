@@ -114,12 +114,12 @@ impl Store {
             .filter(M::CreatedAt.gte(from))
             .filter(M::CreatedAt.lt(to));
         if let Some(after) = cursor {
-            query = query.filter(
-                Condition::any().add(M::CreatedAt.gt(after.created_at)).add(
-                    M::CreatedAt
-                        .eq(after.created_at)
-                        .and(M::Id.gt(after.id.as_str())),
-                ),
+            // `created_at >= t` on its own lets both databases seek the index to the
+            // cursor; the OR then only settles ties.
+            query = query.filter(M::CreatedAt.gte(after.created_at)).filter(
+                Condition::any()
+                    .add(M::CreatedAt.gt(after.created_at))
+                    .add(M::Id.gt(after.id.as_str())),
             );
         }
         query
