@@ -128,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
                     message::ActiveModel {
                         id: Set(MessageId::generate().0),
                         conversation_id: Set(conversation.clone()),
+                        tenant_id: Set(tenant.id.clone()),
                         stream_id: Set(streams[usize::from(agent)].clone()),
                         role: Set(if agent { "agent" } else { "customer" }.into()),
                         sender_external_id: Set(if agent {

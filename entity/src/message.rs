@@ -7,6 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub conversation_id: String,
+    /// The conversation's tenant, so a tenant's day is one index range for the feed.
+    pub tenant_id: String,
     pub stream_id: String,
     pub role: String,
     pub sender_external_id: String,

@@ -1,4 +1,5 @@
-//! The File Exporter's record of each tenant's exported days.
+//! The File Exporter's record of each tenant's exported days, and the tenant on each
+//! message so a tenant's day is one index range (the feed reads it in keyset order).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -23,6 +24,22 @@ enum FeedExports {
     Files,
     Rows,
     CompletedAt,
+}
+
+#[derive(DeriveIden)]
+enum Messages {
+    Table,
+    TenantId,
+    ConversationId,
+    CreatedAt,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum Conversations {
+    Table,
+    Id,
+    TenantId,
 }
 
 #[derive(DeriveIden)]
@@ -59,10 +76,59 @@ impl MigrationTrait for Migration {
                 )
                 .take(),
         )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Messages::Table)
+                .add_column(string(Messages::TenantId).default(""))
+                .take(),
+        )
+        .await?;
+        let owner = Query::select()
+            .column((Conversations::Table, Conversations::TenantId))
+            .from(Conversations::Table)
+            .and_where(
+                Expr::col((Conversations::Table, Conversations::Id))
+                    .equals((Messages::Table, Messages::ConversationId)),
+            )
+            .take();
+        m.exec_stmt(
+            Query::update()
+                .table(Messages::Table)
+                .value(
+                    Messages::TenantId,
+                    SimpleExpr::SubQuery(None, Box::new(owner.into_sub_query_statement())),
+                )
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("messages_by_tenant_time")
+                .table(Messages::Table)
+                .col(Messages::TenantId)
+                .col(Messages::CreatedAt)
+                .col(Messages::Id)
+                .take(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("messages_by_tenant_time")
+                .table(Messages::Table)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Messages::Table)
+                .drop_column(Messages::TenantId)
+                .take(),
+        )
+        .await?;
         m.drop_table(Table::drop().table(FeedExports::Table).take())
             .await
     }

@@ -17,10 +17,10 @@ use super::storage::FeedStorage;
 use crate::ids::TenantId;
 use crate::metrics::ExportMetrics;
 use crate::store::Store;
-use crate::store::feed::{ClaimLost, ExportClaim, FeedCursor, FeedRow, PublishedFile};
+use crate::store::feed::{ClaimLost, ContactIds, ExportClaim, FeedCursor, FeedRow, PublishedFile};
 
 /// Rows read per query.
-const BATCH_ROWS: u64 = 2000;
+const BATCH_ROWS: u64 = 5000;
 /// How often a run renews its claim.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A claim not renewed for this long belongs to a run that died; the day is taken over.
@@ -170,11 +170,19 @@ impl Exporter {
         });
         let reading = async {
             let mut cursor: Option<FeedCursor> = None;
+            let mut contacts = ContactIds::default();
             let mut renewed = Instant::now();
             loop {
                 let batch = self
                     .store
-                    .feed_rows(&claim.tenant_id, from, to, cursor.as_ref(), BATCH_ROWS)
+                    .feed_rows(
+                        &claim.tenant_id,
+                        from,
+                        to,
+                        cursor.as_ref(),
+                        BATCH_ROWS,
+                        &mut contacts,
+                    )
                     .await?;
                 let Some(last) = batch.last() else {
                     return Ok(());

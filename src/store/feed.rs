@@ -7,11 +7,13 @@
 //! run switches the served files to its own in one UPDATE, so a reader sees the old set
 //! or the new one, never a mix.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{conversation, feed_export, message};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, FromQueryResult, JoinType, QueryFilter,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
 
@@ -22,7 +24,7 @@ pub const RUNNING: &str = "running";
 pub const COMPLETE: &str = "complete";
 
 /// One utterance as the feed carries it.
-#[derive(Debug, Clone, FromQueryResult)]
+#[derive(Debug, Clone)]
 pub struct FeedRow {
     pub id: String,
     /// The Connect ContactId (`guid`) of its conversation.
@@ -36,6 +38,27 @@ pub struct FeedRow {
     pub text: String,
     pub tokens: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Conversation id → Connect ContactId, filled as a run meets new conversations (a day
+/// has far fewer conversations than utterances).
+#[derive(Debug, Default)]
+pub struct ContactIds(HashMap<String, String>);
+
+/// The message columns the feed reads.
+#[derive(FromQueryResult)]
+struct FeedMessage {
+    id: String,
+    conversation_id: String,
+    stream_id: String,
+    role: String,
+    sender_external_id: String,
+    seq: i32,
+    start_ms: i64,
+    end_ms: i64,
+    text: String,
+    tokens: Option<String>,
+    created_at: DateTime<Utc>,
 }
 
 /// Where the previous batch ended: rows are read in (created_at, id) order.
@@ -84,7 +107,8 @@ fn published_day(row: feed_export::Model) -> Option<PublishedDay> {
 }
 
 impl Store {
-    /// Up to `limit` utterances of `tenant` created in `[from, to)`, after `cursor`.
+    /// Up to `limit` utterances of `tenant` created in `[from, to)`, after `cursor`: one
+    /// range of the `messages_by_tenant_time` index, then the batch's conversations by key.
     pub async fn feed_rows(
         &self,
         tenant: &TenantId,
@@ -92,12 +116,14 @@ impl Store {
         to: DateTime<Utc>,
         cursor: Option<&FeedCursor>,
         limit: u64,
+        contacts: &mut ContactIds,
     ) -> Result<Vec<FeedRow>, sea_orm::DbErr> {
         use message::Column as M;
         let mut query = message::Entity::find()
             .select_only()
             .columns([
                 M::Id,
+                M::ConversationId,
                 M::StreamId,
                 M::Role,
                 M::SenderExternalId,
@@ -108,27 +134,63 @@ impl Store {
                 M::Tokens,
                 M::CreatedAt,
             ])
-            .column_as(conversation::Column::ExternalId, "external_conversation_id")
-            .join(JoinType::InnerJoin, message_conversation())
-            .filter(conversation::Column::TenantId.eq(tenant.as_str()))
-            .filter(M::CreatedAt.gte(from))
+            .filter(M::TenantId.eq(tenant.as_str()))
+            // One lower bound only: given two, SQLite seeks the index with the first,
+            // and every batch would rescan the day from its start.
+            .filter(M::CreatedAt.gte(cursor.map_or(from, |c| Ord::max(c.created_at, from))))
             .filter(M::CreatedAt.lt(to));
         if let Some(after) = cursor {
-            // `created_at >= t` on its own lets both databases seek the index to the
-            // cursor; the OR then only settles ties.
-            query = query.filter(M::CreatedAt.gte(after.created_at)).filter(
+            // Ties on the cursor's instant are settled by id.
+            query = query.filter(
                 Condition::any()
                     .add(M::CreatedAt.gt(after.created_at))
                     .add(M::Id.gt(after.id.as_str())),
             );
         }
-        query
+        let batch = query
             .order_by_asc(M::CreatedAt)
             .order_by_asc(M::Id)
             .limit(limit)
-            .into_model::<FeedRow>()
+            .into_model::<FeedMessage>()
             .all(self.db())
-            .await
+            .await?;
+        let mut missing: Vec<&str> = batch
+            .iter()
+            .map(|m| m.conversation_id.as_str())
+            .filter(|id| !contacts.0.contains_key(*id))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let found = conversation::Entity::find()
+                .select_only()
+                .columns([conversation::Column::Id, conversation::Column::ExternalId])
+                .filter(conversation::Column::Id.is_in(missing))
+                .into_tuple::<(String, String)>()
+                .all(self.db())
+                .await?;
+            contacts.0.extend(found);
+        }
+        Ok(batch
+            .into_iter()
+            .map(|m| FeedRow {
+                external_conversation_id: contacts
+                    .0
+                    .get(&m.conversation_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                id: m.id,
+                stream_id: m.stream_id,
+                role: m.role,
+                sender_external_id: m.sender_external_id,
+                seq: m.seq,
+                start_ms: m.start_ms,
+                end_ms: m.end_ms,
+                text: m.text,
+                tokens: m.tokens,
+                created_at: m.created_at,
+            })
+            .collect())
     }
 
     /// When the oldest stored utterance was created.
@@ -328,13 +390,6 @@ impl Store {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("another run took over this export")]
 pub struct ClaimLost;
-
-fn message_conversation() -> sea_orm::RelationDef {
-    message::Entity::belongs_to(conversation::Entity)
-        .from(message::Column::ConversationId)
-        .to(conversation::Column::Id)
-        .into()
-}
 
 fn this_day(tenant: &TenantId, date: NaiveDate) -> Condition {
     feed_export::Column::TenantId

@@ -64,14 +64,15 @@ impl Store {
                 m.conversation_id
             )));
         }
-        let seq = conversation::Entity::find_by_id(m.conversation_id.0.clone())
+        let owner = conversation::Entity::find_by_id(m.conversation_id.0.clone())
             .one(&txn)
             .await?
-            .map(|c| c.message_count)
-            .unwrap_or(1);
+            .ok_or_else(|| sea_orm::DbErr::RecordNotFound(m.conversation_id.0.clone()))?;
+        let seq = owner.message_count;
         message::ActiveModel {
             id: Set(m.id.0.clone()),
             conversation_id: Set(m.conversation_id.0.clone()),
+            tenant_id: Set(owner.tenant_id),
             stream_id: Set(m.stream_id.0.clone()),
             role: Set(m.role.as_str().to_owned()),
             sender_external_id: Set(m.sender_external_id.clone()),

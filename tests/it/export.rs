@@ -469,6 +469,7 @@ async fn bulk(app: &TestApp, tenant: &str, day: NaiveDate, count: usize) {
         .map(|i| message::ActiveModel {
             id: Set(MessageId::generate().0),
             conversation_id: Set(conv.0.clone()),
+            tenant_id: Set(tenant.to_owned()),
             stream_id: Set(streams[i % 2].0.clone()),
             role: Set(if i % 2 == 0 { "customer" } else { "agent" }.into()),
             sender_external_id: Set("TT9833237".into()),
