@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{conversation, delivery, message};
-use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, EntityName, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{ExprTrait, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Store;
 use super::conversations::STOPPED;
@@ -16,17 +16,13 @@ impl Store {
         cutoff: DateTime<Utc>,
         limit: u64,
     ) -> Result<u64, sea_orm::DbErr> {
-        let oldest = Query::select()
-            .column(message::Column::Id)
-            .from(message::Entity.table_ref())
-            .and_where(message::Column::CreatedAt.lt(cutoff))
-            .limit(limit)
-            .to_owned();
-        let done = message::Entity::delete_many()
-            .filter(message::Column::Id.in_subquery(oldest))
-            .exec(self.db())
-            .await?;
-        Ok(done.rows_affected)
+        self.delete_batch(
+            message::Entity,
+            message::Column::Id,
+            message::Column::CreatedAt.lt(cutoff),
+            limit,
+        )
+        .await
     }
 
     /// Deletes up to `limit` delivery-log rows written before `cutoff`.
@@ -35,17 +31,13 @@ impl Store {
         cutoff: DateTime<Utc>,
         limit: u64,
     ) -> Result<u64, sea_orm::DbErr> {
-        let oldest = Query::select()
-            .column(delivery::Column::Id)
-            .from(delivery::Entity.table_ref())
-            .and_where(delivery::Column::At.lt(cutoff))
-            .limit(limit)
-            .to_owned();
-        let done = delivery::Entity::delete_many()
-            .filter(delivery::Column::Id.in_subquery(oldest))
-            .exec(self.db())
-            .await?;
-        Ok(done.rows_affected)
+        self.delete_batch(
+            delivery::Entity,
+            delivery::Column::Id,
+            delivery::Column::At.lt(cutoff),
+            limit,
+        )
+        .await
     }
 
     /// Deletes up to `limit` stopped conversations last changed before `cutoff`, with
@@ -56,15 +48,34 @@ impl Store {
         cutoff: DateTime<Utc>,
         limit: u64,
     ) -> Result<u64, sea_orm::DbErr> {
+        self.delete_batch(
+            conversation::Entity,
+            conversation::Column::Id,
+            conversation::Column::State
+                .eq(STOPPED)
+                .and(conversation::Column::UpdatedAt.lt(cutoff)),
+            limit,
+        )
+        .await
+    }
+
+    /// `DELETE FROM t WHERE id IN (SELECT id FROM t WHERE old LIMIT n)`: a bounded batch
+    /// on both SQLite and PostgreSQL (neither portable `DELETE ... LIMIT` exists).
+    async fn delete_batch<E: EntityTrait>(
+        &self,
+        entity: E,
+        id: E::Column,
+        old: SimpleExpr,
+        limit: u64,
+    ) -> Result<u64, sea_orm::DbErr> {
         let oldest = Query::select()
-            .column(conversation::Column::Id)
-            .from(conversation::Entity.table_ref())
-            .and_where(conversation::Column::State.eq(STOPPED))
-            .and_where(conversation::Column::UpdatedAt.lt(cutoff))
+            .column(id)
+            .from(entity.table_ref())
+            .and_where(old)
             .limit(limit)
             .to_owned();
-        let done = conversation::Entity::delete_many()
-            .filter(conversation::Column::Id.in_subquery(oldest))
+        let done = E::delete_many()
+            .filter(id.in_subquery(oldest))
             .exec(self.db())
             .await?;
         Ok(done.rows_affected)
