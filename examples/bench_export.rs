@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
             conversation,
             streams,
         } = store
-            .start_conversation(&tenant_id, &format!("contact-{c:06}"), &settings)
+            .start_conversation(&tenant_id, &format!("contact-{c:06}"), &settings, None)
             .await?
         else {
             anyhow::bail!("conversation {c} exists");

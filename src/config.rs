@@ -67,6 +67,8 @@ pub struct Config {
     pub export: ExportConfig,
     /// How long stored data is kept (`[retention]`).
     pub retention: RetentionConfig,
+    /// Replicas sharing one PostgreSQL (`[cluster]`).
+    pub cluster: ClusterConfig,
     /// 32-byte key (64 hex chars) that encrypts stored webhook secrets; default: a key
     /// generated once into `data_dir/secret.key`.
     pub secret_key: Option<Secret<String>>,
@@ -102,6 +104,7 @@ impl Default for Config {
             webhook: WebhookConfig::default(),
             export: ExportConfig::default(),
             retention: RetentionConfig::default(),
+            cluster: ClusterConfig::default(),
             secret_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -231,6 +234,43 @@ impl Default for RetentionConfig {
             feed_days: 30,
             purge_interval_seconds: 3600,
             batch_rows: 1000,
+        }
+    }
+}
+
+/// Leases on conversations: each streaming conversation is read by one replica, which
+/// renews its lease; when a replica dies, another takes its conversations over.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// A lease not renewed for this long is taken over by another replica (the gap a
+    /// crashed replica's calls see before they resume).
+    pub lease_seconds: u64,
+    /// How often leases are renewed, resume positions recorded, stops made through
+    /// other replicas noticed, and expired leases claimed.
+    pub tick_ms: u64,
+    /// Conversations this replica transcribes at once; a start beyond it is refused
+    /// (503-01) and expired leases are only claimed below it. 0 = 5 per CPU core (the
+    /// capacity benchmark's figure for busy calls).
+    pub max_conversations: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            lease_seconds: 10,
+            tick_ms: 1000,
+            max_conversations: 0,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The configured limit, or 5 per core.
+    pub fn conversation_limit(&self) -> usize {
+        match self.max_conversations {
+            0 => 5 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 }

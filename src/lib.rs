@@ -124,11 +124,14 @@ pub async fn run(
         .export
         .scheduled
         .then(|| tokio::spawn(export::schedule::run(state.clone())));
+    let keeper = tokio::spawn(service::keeper::run(state.clone()));
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(api::app(state.clone()), signal, Some(grace))
         .await?;
-    // Flush the utterances in progress first, then deliver what they produced.
-    state.sessions.stop_all(grace).await;
+    // Hand the calls back (another replica resumes them where their tracks were
+    // committed), then deliver what was transcribed.
+    let _ = keeper.await;
+    state.sessions.hand_back_all(grace).await;
     state.webhooks.drain(grace).await;
     if let Some(task) = maintenance {
         let _ = task.await;

@@ -17,6 +17,7 @@ use crate::service::session::{SessionDeps, Sessions};
 use crate::service::transcriber::Transcribing;
 use crate::service::transcript_cache::TranscriptCache;
 use crate::store::Store;
+use crate::store::leases::LeaseHolder;
 use crate::transcribe::pool::EnginePool;
 use crate::webhook::publisher::WebhookPublisher;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub links: LinkSigner,
     /// Cancelled when shutdown begins: readiness fails and new starts are refused.
     pub shutdown: CancellationToken,
+    /// This replica as the owner of conversation leases (a fresh id per process).
+    pub holder: LeaseHolder,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -82,6 +85,12 @@ impl AppState {
             sdk_configs: SdkConfigs::default(),
             transcripts: TranscriptCache::new(config.messages_cache_bytes),
             shutdown: CancellationToken::new(),
+            holder: LeaseHolder {
+                replica_id: uuid::Uuid::now_v7().to_string(),
+                ttl: chrono::Duration::seconds(
+                    i64::try_from(config.cluster.lease_seconds).unwrap_or(10),
+                ),
+            },
             config,
             store,
             sealer,
@@ -99,7 +108,13 @@ impl AppState {
                 metrics: self.metrics.engine.clone(),
             }),
             endpointing: self.config.endpointing.clone(),
+            holder: self.holder.clone(),
         }
+    }
+
+    /// Conversations this replica transcribes at once.
+    pub fn max_conversations(&self) -> usize {
+        self.config.cluster.conversation_limit()
     }
 
     pub fn is_draining(&self) -> bool {

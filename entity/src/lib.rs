@@ -6,6 +6,7 @@ pub mod app;
 pub mod conversation;
 pub mod delivery;
 pub mod feed_export;
+pub mod lease;
 pub mod message;
 pub mod stream;
 pub mod tenant;

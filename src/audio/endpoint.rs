@@ -120,6 +120,20 @@ impl Endpointer {
         }
     }
 
+    /// Continues a participant's stream whose first `audio_ms` another endpointer
+    /// already cut (a replica taking a conversation over), so utterance times stay on
+    /// the stream's timeline.
+    pub fn continuing_at(settings: EndpointSettings, audio_ms: i64) -> Endpointer {
+        let mut endpointer = Endpointer::new(settings);
+        endpointer.position = usize::try_from(audio_ms / FRAME_MS).unwrap_or(0);
+        endpointer
+    }
+
+    /// No utterance is in progress: everything heard so far has been handed out.
+    pub fn is_idle(&self) -> bool {
+        self.open.is_none()
+    }
+
     /// Takes 16 kHz samples; returns the utterances they completed.
     pub fn push(&mut self, samples: &[f32], done: &mut Vec<Utterance>) {
         for &s in samples {

@@ -111,6 +111,12 @@ pub struct ReaderSettings {
     /// Consecutive sessions that end cleanly without a new fragment before the stream
     /// counts as closed by its source (1008).
     pub empty_sessions_to_end: u32,
+    /// Resuming another reader's work: start after this fragment (and its continuation
+    /// token) instead of at `selector`.
+    pub resume_after: Option<(String, Option<String>)>,
+    /// Per participant (customer, agent): audio of fragments up to and including this
+    /// one was already transcribed; it is not delivered again.
+    pub skip_through: [Option<String>; 2],
 }
 
 impl ReaderSettings {
@@ -124,6 +130,8 @@ impl ReaderSettings {
             max_attempts: 6,
             backoff: Duration::from_millis(200),
             empty_sessions_to_end: 3,
+            resume_after: None,
+            skip_through: [None, None],
         }
     }
 }
@@ -179,9 +187,13 @@ pub async fn read_stream(
     events: mpsc::Sender<ReaderEvent>,
     stop: CancellationToken,
 ) -> ReaderOutcome {
+    let (last_number, last_token) = match &settings.resume_after {
+        Some((number, token)) => (Some(number.clone()), token.clone()),
+        None => (None, None),
+    };
     let mut progress = Progress {
-        last_number: None,
-        last_token: None,
+        last_number,
+        last_token,
         customer_track: TrackState::Unknown,
         agent_track: TrackState::Unknown,
         new_fragments: 0,
@@ -387,6 +399,9 @@ async fn deliver(
         } else {
             continue;
         };
+        if already_delivered(settings, role, &number) {
+            continue;
+        }
         let event = ReaderEvent::Audio {
             role,
             timestamp_ns: frame.timestamp_ns,
@@ -404,6 +419,16 @@ async fn deliver(
     send(events, position).await
 }
 
+/// Whether this participant's audio of fragment `number` was transcribed by an earlier
+/// reader of the conversation.
+fn already_delivered(settings: &ReaderSettings, role: Role, number: &str) -> bool {
+    let through = match role {
+        Role::Customer => &settings.skip_through[0],
+        Role::Agent => &settings.skip_through[1],
+    };
+    through.as_ref().is_some_and(|t| !is_after(number, t))
+}
+
 /// Older Connect instances name the customer track like this.
 const LEGACY_CUSTOMER_TRACK: &str = "Track_audio/L16";
 
@@ -415,7 +440,7 @@ fn track_name(role: Role) -> &'static str {
 }
 
 /// Fragment numbers are opaque increasing decimals: compare by length, then digits.
-fn is_after(number: &str, last: &str) -> bool {
+pub fn is_after(number: &str, last: &str) -> bool {
     (number.len(), number) > (last.len(), last)
 }
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::Utc;
 use entity::stream;
 
-use super::session::{self, SessionPlan};
+use super::session::{self, STOP_WAIT, SessionPlan};
 use crate::error::{ApiError, ErrorCode};
-use crate::ids::{ConversationId, Role, StreamId};
+use crate::ids::{ConversationId, Role, StreamId, TenantId};
 use crate::kvs::client::{KvsTarget, data_endpoint};
 use crate::kvs::reader::{ReaderSettings, Selector};
 use crate::redact::Redaction;
@@ -119,7 +119,7 @@ impl Participant {
 }
 
 /// Splits a generation's streams into (customer, agent).
-fn by_role(
+pub(super) fn by_role(
     streams: &[stream::Model],
     with_summary: bool,
 ) -> Result<(Participant, Participant), ApiError> {
@@ -136,7 +136,8 @@ fn by_role(
 }
 
 /// Registers (or resumes) the conversation and its two streams, after checking that
-/// the KVS stream can be read with the tenant's settings, and starts reading it.
+/// the KVS stream can be read with the tenant's settings, and starts reading it here
+/// under this replica's lease.
 pub async fn start(
     state: &AppState,
     key: &AuthedKey,
@@ -149,6 +150,17 @@ pub async fn start(
         )
         .with_retry_after(1));
     }
+    let limit = state.max_conversations();
+    if state.sessions.active() >= limit {
+        return Err(ApiError::new(
+            ErrorCode::NotReady,
+            format!(
+                "this replica already transcribes its limit of {limit} conversations \
+                 (cluster.max_conversations); retry on another replica or later"
+            ),
+        )
+        .with_retry_after(1));
+    }
     let tenant = state
         .store
         .tenant(&key.tenant_id)
@@ -157,12 +169,7 @@ pub async fn start(
     let target = kvs_target(&tenant, &cmd.stream_arn);
     let sdk = state.sdk_configs.get(&target).await;
     let endpoint = check_stream(&sdk, &target, &cmd.stream_arn.arn).await?;
-    let mut reader = ReaderSettings::new(
-        cmd.stream_arn.arn.clone(),
-        cmd.external_id.clone(),
-        selector(&cmd),
-    );
-    reader.data_endpoint = Some(endpoint);
+    drop(sdk);
     // The request's entities, else the tenant's defaults.
     let entities = cmd
         .redaction_entities
@@ -174,58 +181,88 @@ pub async fn start(
         language: cmd.language,
         detailed_token: cmd.detailed_token,
         redaction_output: cmd.redaction_output,
-        redaction_entities: Some(serde_json::Value::from(entities.clone()).to_string()),
+        redaction_entities: Some(serde_json::Value::from(entities).to_string()),
         stream_arn: cmd.stream_arn.arn,
         start_selector_type: cmd.start_selector_type,
         after_fragment_number: cmd.after_fragment_number,
         start_timestamp_ms: cmd.start_timestamp_ms,
     };
-    match state
+    let outcome = state
         .store
-        .start_conversation(&key.tenant_id, &cmd.external_id, &settings)
-        .await?
-    {
-        StartOutcome::Started {
-            conversation,
-            streams,
-        } => {
-            let (customer, agent) = by_role(&streams, false)?;
-            let plan = SessionPlan {
-                conversation: ConversationId(conversation.id),
-                tenant_id: key.tenant_id.clone(),
-                external_id: cmd.external_id.clone(),
-                customer: session::Participant {
-                    stream_id: customer.stream_id.clone(),
-                    external_id: settings.customer_id.clone(),
-                },
-                agent: session::Participant {
-                    stream_id: agent.stream_id.clone(),
-                    external_id: settings.agent_id.clone(),
-                },
-                detailed_token: settings.detailed_token,
-                redaction: Redaction::from_settings(&settings.redaction_output, &entities),
-                target,
-                sdk,
-                reader,
-            };
-            state.sessions.spawn(state.session_deps(), plan);
-            Ok((customer, agent))
-        }
-        StartOutcome::AlreadyStreaming => Err(ApiError::new(
+        .start_conversation(
+            &key.tenant_id,
+            &cmd.external_id,
+            &settings,
+            Some(&state.holder),
+        )
+        .await?;
+    let StartOutcome::Started {
+        conversation,
+        streams,
+    } = outcome
+    else {
+        return Err(ApiError::new(
             ErrorCode::AlreadyStreaming,
             format!(
                 "conversation {} is already streaming; stop it first",
                 cmd.external_id
             ),
-        )),
-    }
+        ));
+    };
+    let (customer, agent) = by_role(&streams, false)?;
+    let mut plan = session_plan(state, &tenant, &conversation, &customer, &agent).await?;
+    plan.reader.data_endpoint = Some(endpoint);
+    state.sessions.spawn(state.session_deps(), plan);
+    Ok((customer, agent))
 }
 
-/// The start selector of a validated request.
-fn selector(cmd: &StartCommand) -> Selector {
-    let after = cmd.after_fragment_number.clone().unwrap_or_default();
-    let epoch_ms = cmd.start_timestamp_ms.unwrap_or_default();
-    match cmd.start_selector_type.as_str() {
+/// How a conversation's stored settings are read, on a fresh start or a takeover.
+pub(super) async fn session_plan(
+    state: &AppState,
+    tenant: &entity::tenant::Model,
+    conversation: &entity::conversation::Model,
+    customer: &Participant,
+    agent: &Participant,
+) -> Result<SessionPlan, ApiError> {
+    let entities = conversation
+        .redaction_entities
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<Vec<String>>(json).ok())
+        .unwrap_or_else(|| crate::redact::tenant_defaults(tenant.redaction_entities.as_deref()));
+    let arn = StreamArn::parse(&conversation.stream_arn).ok_or_else(|| {
+        ApiError::internal(format!(
+            "stored stream ARN {} is invalid",
+            conversation.stream_arn
+        ))
+    })?;
+    let target = kvs_target(tenant, &arn);
+    let sdk = state.sdk_configs.get(&target).await;
+    Ok(SessionPlan {
+        conversation: ConversationId(conversation.id.clone()),
+        tenant_id: TenantId(conversation.tenant_id.clone()),
+        external_id: conversation.external_id.clone(),
+        customer: session::Participant::new(
+            customer.stream_id.clone(),
+            conversation.customer_id.clone(),
+        ),
+        agent: session::Participant::new(agent.stream_id.clone(), conversation.agent_id.clone()),
+        detailed_token: conversation.detailed_token,
+        redaction: Redaction::from_settings(&conversation.redaction_output, &entities),
+        target,
+        sdk,
+        reader: ReaderSettings::new(
+            conversation.stream_arn.clone(),
+            conversation.external_id.clone(),
+            stored_selector(conversation),
+        ),
+    })
+}
+
+/// The start selector the conversation was started with.
+fn stored_selector(c: &entity::conversation::Model) -> Selector {
+    let after = c.after_fragment_number.clone().unwrap_or_default();
+    let epoch_ms = c.start_timestamp_ms.unwrap_or_default();
+    match c.start_selector_type.as_str() {
         "EARLIEST" => Selector::Earliest,
         "FRAGMENT_NUMBER" => Selector::FragmentNumber(after),
         "SERVER_TIMESTAMP" => Selector::ServerTimestamp { epoch_ms },
@@ -267,6 +304,9 @@ async fn check_stream(
 }
 
 /// Stops the conversation's streams and reports their measured summaries; idempotent.
+/// Any replica may be asked: when another one reads the conversation, it sees the stop
+/// through the database, finishes the streams and ends its lease, and this replica
+/// reports what it wrote.
 pub async fn stop(
     state: &AppState,
     key: &AuthedKey,
@@ -278,36 +318,114 @@ pub async fn stop(
         .conversation_by_external_id(&key.tenant_id, external_id)
         .await?
         .ok_or_else(not_found)?;
-    let streams = state.store.latest_streams(&conversation).await?;
     let id = ConversationId(conversation.id.clone());
-    if state.store.mark_stopped(&id).await? {
-        let measured = state.sessions.stop(&id).await;
-        let stopped_at = Utc::now();
-        for s in &streams {
-            let role = if s.role == Role::Agent.as_str() {
-                Role::Agent
-            } else {
-                Role::Customer
-            };
-            let summary = match &measured {
-                Some(result) => result.of(role).summary(),
-                // No session here (the process restarted): keep what was recorded.
-                None => StreamSummary {
-                    status_code: s.status_code,
-                    status_description: s.status_description.clone(),
-                    total_audio_bytes: s.total_audio_bytes,
-                    audio_duration_ms: s.audio_duration_ms,
-                    transcripts: s.transcripts,
-                },
-            };
-            state
-                .store
-                .finish_stream(&StreamId(s.id.clone()), &summary, stopped_at)
-                .await?;
-        }
+    if state.store.mark_stopped(&id).await? && !owner_finished(state, &id).await? {
+        finish_stopped(state, &conversation).await?;
     }
     let streams = state.store.latest_streams(&conversation).await?;
     by_role(&streams, true)
+}
+
+/// How often a stop waits for another replica to finish the conversation.
+const OWNER_POLL: Duration = Duration::from_millis(50);
+
+/// When another live replica holds the lease, waits until it has finished the streams
+/// and ended the lease; `false` when this replica has to finish them (the reader is
+/// here, the stream already ended, or the owner is gone).
+async fn owner_finished(state: &AppState, id: &ConversationId) -> Result<bool, ApiError> {
+    if state.sessions.is_here(id) {
+        return Ok(false);
+    }
+    let give_up = tokio::time::Instant::now() + STOP_WAIT + Duration::from_secs(5);
+    loop {
+        let Some(lease) = state.store.lease(id).await? else {
+            // Ended by its owner once finished, or by the stream's own end.
+            return streams_finished(state, id).await;
+        };
+        let live_elsewhere = lease.expires_at > Utc::now()
+            && lease
+                .owner
+                .as_ref()
+                .is_some_and(|o| *o != state.holder.replica_id);
+        if !live_elsewhere {
+            return Ok(false);
+        }
+        if tokio::time::Instant::now() >= give_up {
+            tracing::warn!(conversation = %id, "the owning replica did not finish the stop in time");
+            return Ok(false);
+        }
+        tokio::time::sleep(OWNER_POLL).await;
+    }
+}
+
+async fn streams_finished(state: &AppState, id: &ConversationId) -> Result<bool, ApiError> {
+    let Some(conversation) = state.store.conversation(id).await? else {
+        return Ok(true);
+    };
+    let streams = state.store.latest_streams(&conversation).await?;
+    Ok(streams.iter().all(|s| s.stopped_at.is_some()))
+}
+
+/// Ends a stopped conversation's session if it runs here, writes both streams'
+/// summaries (measured by the session, else as recorded) and ends the lease.
+pub async fn finish_stopped(
+    state: &AppState,
+    conversation: &entity::conversation::Model,
+) -> Result<(), ApiError> {
+    let id = ConversationId(conversation.id.clone());
+    let streams = state.store.latest_streams(conversation).await?;
+    let measured = state.sessions.stop(&id).await;
+    if measured.is_none() && state.sessions.is_stopping(&id) {
+        // Another task of this replica is finishing it: wait for its summary.
+        let give_up = tokio::time::Instant::now() + STOP_WAIT;
+        while state.sessions.is_stopping(&id) && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(OWNER_POLL).await;
+        }
+        return Ok(());
+    }
+    let lease = state.store.lease(&id).await?;
+    let stopped_at = Utc::now();
+    for s in &streams {
+        let role = Role::parse(&s.role).unwrap_or(Role::Customer);
+        let stream = StreamId(s.id.clone());
+        let summary = match &measured {
+            Some(result) => result.of(role).summary(),
+            None => recorded_summary(state, &id, s, lease.as_ref(), role).await?,
+        };
+        state
+            .store
+            .finish_stream(&stream, &summary, stopped_at)
+            .await?;
+    }
+    state.store.end_lease(&id, None).await?;
+    Ok(())
+}
+
+/// A stream's summary when no session measured it here: what its session recorded
+/// when the stream ended, or, if its replica died, the lease's committed position.
+async fn recorded_summary(
+    state: &AppState,
+    conversation: &ConversationId,
+    s: &stream::Model,
+    lease: Option<&entity::lease::Model>,
+    role: Role,
+) -> Result<StreamSummary, ApiError> {
+    let (stored, _) = state
+        .store
+        .stream_messages(conversation, &StreamId(s.id.clone()))
+        .await?;
+    let committed = lease.map_or(0, |l| match role {
+        Role::Customer => l.customer_audio_bytes,
+        Role::Agent => l.agent_audio_bytes,
+    });
+    let total_audio_bytes = s.total_audio_bytes.max(committed);
+    Ok(StreamSummary {
+        status_code: s.status_code,
+        status_description: s.status_description.clone(),
+        total_audio_bytes,
+        audio_duration_ms: total_audio_bytes / 16,
+        transcripts: stored,
+    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! cache of rendered transcripts.
 
 pub mod calls;
+pub mod checkpoint;
+pub mod keeper;
 pub mod publish;
 pub mod session;
 pub mod track;

@@ -1,12 +1,13 @@
 //! One conversation's background task: it owns the KVS reader of the conversation's
 //! stream and both participants' audio paths (upsampling and endpointing), measures
-//! what each stream delivered, and feeds each participant's utterances to its
-//! transcriber. Nothing else touches a running session; stop-streaming cancels it, and
-//! the session then flushes the utterances in progress before handing over its
-//! results.
+//! what each stream delivered, feeds each participant's utterances to its transcriber
+//! and tells the [`Checkpoints`] where each track could resume. Nothing else touches a
+//! running session; stop-streaming ends it (the utterances in progress are flushed and
+//! the figures handed over), shutdown hands it back (what was closed is finished, the
+//! lease released for another replica), and a lost lease abandons it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -16,11 +17,15 @@ use tokio_util::sync::CancellationToken;
 use crate::audio::endpoint::{EndpointSettings, Utterance};
 use crate::ids::{ConversationId, Role, StreamId, TenantId};
 use crate::kvs::client::KvsTarget;
-use crate::kvs::reader::{ReaderEvent, ReaderOutcome, ReaderSettings, Status, read_stream};
+use crate::kvs::reader::{
+    ReaderEvent, ReaderOutcome, ReaderSettings, Status, is_after, read_stream,
+};
+use crate::service::checkpoint::Checkpoints;
 use crate::service::track::TrackAudio;
 use crate::service::transcriber::{self, Conversation, Speaker, Transcribing};
 use crate::store::Store;
 use crate::store::conversations::StreamSummary;
+use crate::store::leases::{LeaseHolder, ResumePoint, TrackPosition};
 
 /// What one participant's stream delivered, measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,11 +37,12 @@ pub struct Measured {
 }
 
 impl Measured {
-    fn new() -> Measured {
+    /// Starts from what an earlier owner of the conversation already measured.
+    fn continuing(participant: &Participant) -> Measured {
         Measured {
             status: Status::ok(),
-            total_audio_bytes: 0,
-            transcripts: 0,
+            total_audio_bytes: participant.resume.as_ref().map_or(0, |p| p.audio_bytes),
+            transcripts: participant.stored,
         }
     }
 
@@ -103,6 +109,26 @@ pub struct Participant {
     pub stream_id: StreamId,
     /// customerId or agentId from start-streaming.
     pub external_id: String,
+    /// Where an earlier owner left the track; `None` on a fresh start.
+    pub resume: Option<TrackPosition>,
+    /// Where the track's last stored message ended (-1: none): utterances re-read on
+    /// a takeover that were already stored are not stored again.
+    pub said_until_ms: i64,
+    /// Messages the track already has.
+    pub stored: i32,
+}
+
+impl Participant {
+    /// A participant of a fresh start.
+    pub fn new(stream_id: StreamId, external_id: String) -> Participant {
+        Participant {
+            stream_id,
+            external_id,
+            resume: None,
+            said_until_ms: -1,
+            stored: 0,
+        }
+    }
 }
 
 impl SessionPlan {
@@ -110,6 +136,13 @@ impl SessionPlan {
         match role {
             Role::Customer => &self.customer,
             Role::Agent => &self.agent,
+        }
+    }
+
+    fn resume_point(&self) -> ResumePoint {
+        ResumePoint {
+            customer: self.customer.resume.clone(),
+            agent: self.agent.resume.clone(),
         }
     }
 }
@@ -121,10 +154,44 @@ pub struct SessionDeps {
     /// `None` when the app runs without a model (tools): audio is measured only.
     pub transcribing: Option<Transcribing>,
     pub endpointing: EndpointSettings,
+    /// This replica, as the owner of the sessions' leases.
+    pub holder: LeaseHolder,
+}
+
+/// How a session was told to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// stop-streaming: flush the utterances in progress and report the figures.
+    Stop,
+    /// Shutdown: finish what was closed, record the positions and hand the lease back
+    /// so another replica resumes the call from there.
+    HandBack,
+    /// Another replica owns the lease now: stop without writing anything.
+    Lost,
+}
+
+/// Tells a running session to end, and how.
+#[derive(Default)]
+pub struct SessionControl {
+    cancel: CancellationToken,
+    ending: OnceLock<Ending>,
+}
+
+impl SessionControl {
+    /// The first call decides how the session ends.
+    pub fn end(&self, how: Ending) {
+        let _ = self.ending.set(how);
+        self.cancel.cancel();
+    }
+
+    fn ending(&self) -> Option<Ending> {
+        self.ending.get().copied()
+    }
 }
 
 struct Running {
-    stop: CancellationToken,
+    control: Arc<SessionControl>,
+    checkpoints: Arc<Checkpoints>,
     task: JoinHandle<SessionResult>,
 }
 
@@ -132,35 +199,65 @@ struct Running {
 #[derive(Default)]
 pub struct Sessions {
     running: Mutex<HashMap<ConversationId, Running>>,
+    /// Being stopped right now (their summaries are on the way).
+    stopping: Mutex<HashSet<ConversationId>>,
 }
 
 /// How long a stop waits for the session to flush and hand over its results; long
 /// enough for the last utterances to wait for a busy engine.
-const STOP_WAIT: Duration = Duration::from_secs(30);
+pub const STOP_WAIT: Duration = Duration::from_secs(30);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Running>> {
-        self.running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Starts reading in the background.
     pub fn spawn(&self, deps: SessionDeps, plan: SessionPlan) {
-        let stop = CancellationToken::new();
+        let control = Arc::new(SessionControl::default());
+        let checkpoints = Arc::new(Checkpoints::new(&plan.resume_point()));
         let conversation = plan.conversation.clone();
-        let task = tokio::spawn(run(deps, plan, stop.clone()));
-        if let Some(previous) = self.lock().insert(conversation, Running { stop, task }) {
-            previous.stop.cancel();
+        let task = tokio::spawn(run(deps, plan, control.clone(), checkpoints.clone()));
+        let running = Running {
+            control,
+            checkpoints,
+            task,
+        };
+        if let Some(previous) = lock(&self.running).insert(conversation, running) {
+            previous.control.end(Ending::Lost);
         }
     }
 
+    /// Sessions still reading (those that ended by themselves do not count).
+    pub fn active(&self) -> usize {
+        lock(&self.running)
+            .values()
+            .filter(|r| !r.task.is_finished())
+            .count()
+    }
+
+    /// Whether this process reads the conversation or is finishing its stop.
+    pub fn is_here(&self, conversation: &ConversationId) -> bool {
+        let running = lock(&self.running);
+        running.contains_key(conversation) || lock(&self.stopping).contains(conversation)
+    }
+
+    pub fn is_stopping(&self, conversation: &ConversationId) -> bool {
+        lock(&self.stopping).contains(conversation)
+    }
+
     /// Stops the conversation's session and returns its measurements; `None` when no
-    /// session runs here (e.g. after a restart).
+    /// session runs here (it ended by itself, or runs on another replica).
     pub async fn stop(&self, conversation: &ConversationId) -> Option<SessionResult> {
-        let running = self.lock().remove(conversation)?;
-        running.stop.cancel();
-        match tokio::time::timeout(STOP_WAIT, running.task).await {
+        let running = {
+            let mut running = lock(&self.running);
+            let removed = running.remove(conversation)?;
+            // Marked while the registry is still locked, so no moment shows it nowhere.
+            lock(&self.stopping).insert(conversation.clone());
+            removed
+        };
+        running.control.end(Ending::Stop);
+        let result = match tokio::time::timeout(STOP_WAIT, running.task).await {
             Ok(Ok(result)) => Some(result),
             Ok(Err(e)) => {
                 tracing::error!(conversation = %conversation, error = %e, "session task failed");
@@ -170,32 +267,71 @@ impl Sessions {
                 tracing::error!(conversation = %conversation, "session did not stop in time");
                 None
             }
+        };
+        lock(&self.stopping).remove(conversation);
+        result
+    }
+
+    /// The lease is someone else's now: end the session without writing.
+    pub fn abandon(&self, conversation: &ConversationId) {
+        if let Some(running) = lock(&self.running).remove(conversation) {
+            tracing::warn!(conversation = %conversation, "lease lost to another replica; reading stops here");
+            running.control.end(Ending::Lost);
         }
     }
 
-    /// Shutdown: stops every session and waits, at most `within`, for them to flush
-    /// their last utterances through the engine and hand them to the publisher.
-    pub async fn stop_all(&self, within: Duration) {
-        let running: Vec<Running> = self.lock().drain().map(|(_, r)| r).collect();
+    /// Forgets sessions that ended by themselves (their figures are recorded).
+    pub fn prune_finished(&self) {
+        lock(&self.running).retain(|_, r| !r.task.is_finished());
+    }
+
+    /// The conversations read here.
+    pub fn conversations(&self) -> Vec<ConversationId> {
+        lock(&self.running).keys().cloned().collect()
+    }
+
+    /// Positions that moved since they were last written, by conversation.
+    pub fn unwritten_positions(&self) -> Vec<(ConversationId, ResumePoint)> {
+        lock(&self.running)
+            .iter()
+            .filter_map(|(id, r)| r.checkpoints.take_unwritten().map(|p| (id.clone(), p)))
+            .collect()
+    }
+
+    /// Shutdown: every session finishes the utterances it closed, records where its
+    /// tracks resume and hands its lease back; waits at most `within`.
+    pub async fn hand_back_all(&self, within: Duration) {
+        let running: Vec<Running> = lock(&self.running).drain().map(|(_, r)| r).collect();
         for r in &running {
-            r.stop.cancel();
+            r.control.end(Ending::HandBack);
         }
         let all = futures_util::future::join_all(running.into_iter().map(|r| r.task));
         if tokio::time::timeout(within, all).await.is_err() {
-            tracing::warn!("sessions still flushing when the shutdown grace ran out");
+            tracing::warn!("sessions still finishing when the shutdown grace ran out");
         }
     }
 }
 
 #[tracing::instrument(skip_all, fields(conversation = %plan.conversation))]
-async fn run(deps: SessionDeps, plan: SessionPlan, stop: CancellationToken) -> SessionResult {
+async fn run(
+    deps: SessionDeps,
+    plan: SessionPlan,
+    control: Arc<SessionControl>,
+    checkpoints: Arc<Checkpoints>,
+) -> SessionResult {
     let (tx, mut rx) = mpsc::channel(256);
-    let reader = read_stream(&plan.sdk, &plan.target, &plan.reader, tx, stop.clone());
+    let reader = read_stream(
+        &plan.sdk,
+        &plan.target,
+        &plan.reader,
+        tx,
+        control.cancel.clone(),
+    );
     let mut result = SessionResult {
-        customer: Measured::new(),
-        agent: Measured::new(),
+        customer: Measured::continuing(&plan.customer),
+        agent: Measured::continuing(&plan.agent),
     };
-    let mut tracks = Tracks::start(&deps, &plan);
+    let mut tracks = Tracks::start(&deps, &plan, &control, &checkpoints);
     let consume = async {
         loop {
             let event = match tokio::time::timeout(STREAM_PAUSE, rx.recv()).await {
@@ -215,30 +351,90 @@ async fn run(deps: SessionDeps, plan: SessionPlan, stop: CancellationToken) -> S
                     tracks.push(role, &pcm);
                 }
                 ReaderEvent::TrackEnded { role, status } => result.of_mut(role).status = status,
-                ReaderEvent::Position { .. } => {}
+                ReaderEvent::Position {
+                    fragment_number,
+                    continuation_token,
+                } => {
+                    for role in Role::BOTH {
+                        if tracks.is_idle(role) && !plan.reader_skips(role, &fragment_number) {
+                            let position = TrackPosition {
+                                fragment: fragment_number.clone(),
+                                continuation_token: continuation_token.clone(),
+                                audio_bytes: result.of(role).total_audio_bytes,
+                            };
+                            checkpoints.idle_after(role, position);
+                        }
+                    }
+                }
             }
         }
     };
     let (outcome, ()) = tokio::join!(reader, consume);
     merge(&mut result, outcome);
-    for (role, transcripts) in tracks.finish().await {
-        result.of_mut(role).transcripts = transcripts;
+    let ending = control.ending();
+    let flush = matches!(ending, None | Some(Ending::Stop));
+    for (role, transcripts) in tracks.finish(flush).await {
+        result.of_mut(role).transcripts += transcripts;
     }
-    if !stop.is_cancelled() {
-        // The stream ended on its own: record why, so the stop that follows reports it.
-        tracing::info!(customer = ?result.customer.status, agent = ?result.agent.status, "stream ended by itself");
-        for role in Role::BOTH {
-            let stream = &plan.participant(role).stream_id;
-            if let Err(e) = deps
-                .store
-                .record_stream_progress(stream, &result.of(role).summary())
-                .await
-            {
-                tracing::error!(error = %e, "cannot record the stream's end");
-            }
-        }
+    match ending {
+        Some(Ending::Stop) | Some(Ending::Lost) => {}
+        Some(Ending::HandBack) => hand_back(&deps, &plan, &checkpoints).await,
+        None => ended_by_itself(&deps, &plan, &result).await,
     }
     result
+}
+
+/// Records where the tracks resume and gives the lease up for another replica.
+async fn hand_back(deps: &SessionDeps, plan: &SessionPlan, checkpoints: &Checkpoints) {
+    let store = &deps.store;
+    let id = &plan.conversation;
+    let written = match checkpoints.take_unwritten() {
+        Some(point) => store.record_positions(id, &deps.holder, &point).await,
+        None => Ok(true),
+    };
+    let released = match written {
+        Ok(true) => store.release_lease(id, &deps.holder).await,
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
+    };
+    match released {
+        Ok(()) => tracing::info!("lease handed back"),
+        Err(e) => tracing::error!(error = %e, "cannot hand the lease back; it will expire"),
+    }
+}
+
+/// The stream ended on its own: record why and what it delivered, so the stop that
+/// follows (on any replica) reports it, and end the lease.
+async fn ended_by_itself(deps: &SessionDeps, plan: &SessionPlan, result: &SessionResult) {
+    tracing::info!(customer = ?result.customer.status, agent = ?result.agent.status, "stream ended by itself");
+    for role in Role::BOTH {
+        let stream = &plan.participant(role).stream_id;
+        if let Err(e) = deps
+            .store
+            .record_stream_progress(stream, &result.of(role).summary())
+            .await
+        {
+            tracing::error!(error = %e, "cannot record the stream's end");
+        }
+    }
+    if let Err(e) = deps
+        .store
+        .end_lease(&plan.conversation, Some(&deps.holder))
+        .await
+    {
+        tracing::error!(error = %e, "cannot end the lease; it will expire");
+    }
+}
+
+impl SessionPlan {
+    /// Whether the reader skips this participant's audio of `fragment` (an earlier
+    /// owner transcribed it).
+    fn reader_skips(&self, role: Role, fragment: &str) -> bool {
+        self.participant(role)
+            .resume
+            .as_ref()
+            .is_some_and(|p| !is_after(fragment, &p.fragment))
+    }
 }
 
 /// No audio from the reader for this long means the stream paused between fragments
@@ -251,15 +447,31 @@ struct Tracks {
     utterances: [Option<mpsc::UnboundedSender<Utterance>>; 2],
     transcribers: Vec<(Role, JoinHandle<i32>)>,
     done: Vec<Utterance>,
+    said_until_ms: [i64; 2],
+    checkpoints: Arc<Checkpoints>,
 }
 
 impl Tracks {
-    fn start(deps: &SessionDeps, plan: &SessionPlan) -> Tracks {
+    fn start(
+        deps: &SessionDeps,
+        plan: &SessionPlan,
+        control: &Arc<SessionControl>,
+        checkpoints: &Arc<Checkpoints>,
+    ) -> Tracks {
+        let resumed_ms = |role| {
+            plan.participant(role)
+                .resume
+                .as_ref()
+                .map_or(0, |p| p.audio_bytes / 16)
+        };
         let mut tracks = Tracks {
-            audio: Role::BOTH.map(|_| TrackAudio::new(&deps.endpointing)),
+            audio: Role::BOTH
+                .map(|role| TrackAudio::continuing_at(&deps.endpointing, resumed_ms(role))),
             utterances: [None, None],
             transcribers: Vec::new(),
             done: Vec::new(),
+            said_until_ms: Role::BOTH.map(|role| plan.participant(role).said_until_ms),
+            checkpoints: checkpoints.clone(),
         };
         let Some(with) = &deps.transcribing else {
             return tracks;
@@ -270,6 +482,9 @@ impl Tracks {
             external_id: plan.external_id.clone(),
             detailed_token: plan.detailed_token,
             redaction: plan.redaction.clone(),
+            holder: deps.holder.clone(),
+            checkpoints: checkpoints.clone(),
+            control: control.clone(),
         });
         for role in Role::BOTH {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -291,6 +506,10 @@ impl Tracks {
         self.hand_over(role);
     }
 
+    fn is_idle(&self, role: Role) -> bool {
+        self.audio[index(role)].is_idle()
+    }
+
     /// The reader delivered nothing for [`STREAM_PAUSE`]: close what is already over.
     fn pause(&mut self) {
         for role in Role::BOTH {
@@ -301,17 +520,29 @@ impl Tracks {
 
     fn hand_over(&mut self, role: Role) {
         for utterance in self.done.drain(..) {
+            // Re-read after a takeover and already stored by the earlier owner.
+            if (utterance.start_ms + utterance.end_ms) / 2 <= self.said_until_ms[index(role)] {
+                tracing::debug!(
+                    start_ms = utterance.start_ms,
+                    "utterance already stored before the takeover"
+                );
+                continue;
+            }
             if let Some(tx) = &self.utterances[index(role)] {
+                self.checkpoints.handed(role);
                 let _ = tx.send(utterance);
             }
         }
     }
 
-    /// Flushes both tracks and waits for their transcribers: messages per role.
-    async fn finish(mut self) -> Vec<(Role, i32)> {
-        for role in Role::BOTH {
-            self.audio[index(role)].finish(&mut self.done);
-            self.hand_over(role);
+    /// Flushes both tracks (unless handing the call to another replica, which re-reads
+    /// the utterances in progress) and waits for their transcribers: messages per role.
+    async fn finish(mut self, flush: bool) -> Vec<(Role, i32)> {
+        if flush {
+            for role in Role::BOTH {
+                self.audio[index(role)].finish(&mut self.done);
+                self.hand_over(role);
+            }
         }
         self.utterances = [None, None];
         let mut counts = Vec::new();

@@ -12,12 +12,18 @@ pub struct TrackAudio {
 }
 
 impl TrackAudio {
-    pub fn new(settings: &EndpointSettings) -> TrackAudio {
+    /// A track whose first `audio_ms` were already cut (0 on a fresh start).
+    pub fn continuing_at(settings: &EndpointSettings, audio_ms: i64) -> TrackAudio {
         TrackAudio {
             upsampler: Upsampler::new(),
-            endpointer: Endpointer::new(settings.clone()),
+            endpointer: Endpointer::continuing_at(settings.clone(), audio_ms),
             upsampled: Vec::new(),
         }
+    }
+
+    /// No utterance is in progress.
+    pub fn is_idle(&self) -> bool {
+        self.endpointer.is_idle()
     }
 
     /// Takes a block of 16-bit little-endian PCM; adds the utterances it completed.

@@ -3,6 +3,7 @@
 //! so the session keeps reading and endpointing while decodes wait for the engine.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -12,9 +13,12 @@ use crate::audio::endpoint::Utterance;
 use crate::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use crate::metrics::EngineMetrics;
 use crate::redact::{Found, Redaction, mask_word};
+use crate::service::checkpoint::Checkpoints;
 use crate::service::publish::{Published, Publisher};
+use crate::service::session::{Ending, SessionControl};
 use crate::store::Store;
-use crate::store::messages::NewMessage;
+use crate::store::leases::LeaseHolder;
+use crate::store::messages::{AppendError, Appended, Fence, NewMessage};
 use crate::transcribe::filter::speech_only;
 use crate::transcribe::pool::EnginePool;
 use crate::transcribe::{Transcript, Word};
@@ -26,6 +30,12 @@ pub struct Conversation {
     pub external_id: String,
     pub detailed_token: bool,
     pub redaction: Redaction,
+    /// The lease every stored message is fenced by.
+    pub holder: LeaseHolder,
+    /// Told when an utterance is done, so the track's resume position can move.
+    pub checkpoints: Arc<Checkpoints>,
+    /// Ends the session if the lease turns out to be another replica's.
+    pub control: Arc<SessionControl>,
 }
 
 /// Whose utterances these are.
@@ -86,17 +96,20 @@ async fn transcribe(
     previous: Option<&str>,
 ) -> Option<String> {
     let outcome = |name: &str| with.metrics.utterances.with_label_values(&[name]).inc();
+    let role = speaker.role;
     let decoded = match with.engine.transcribe(utterance.audio).await {
         Ok(decoded) => decoded,
         Err(e) => {
             outcome("failed");
-            tracing::error!(conversation = %conversation.id, role = speaker.role.as_str(), error = %e, "utterance not transcribed");
+            tracing::error!(conversation = %conversation.id, role = role.as_str(), error = %e, "utterance not transcribed");
+            conversation.checkpoints.finished(role);
             return None;
         }
     };
     let Some(mut transcript) = speech_only(decoded.transcript) else {
         outcome("not_speech");
         tracing::debug!(conversation = %conversation.id, "decoded audio was not speech");
+        conversation.checkpoints.finished(role);
         return None;
     };
     outcome("message");
@@ -118,12 +131,21 @@ async fn transcribe(
         unredacted_text: applied.unredacted_text,
         created_at: Utc::now(),
     };
-    match with.store.append_message(&message).await {
+    let position = conversation.checkpoints.finished(role);
+    let fence = Fence {
+        holder: &conversation.holder,
+        position: position.as_ref(),
+    };
+    match store_message(&with.store, &message, &fence).await {
         Ok(appended) if !appended.retrievable() => {
             tracing::debug!(conversation = %conversation.id, "past the after-call cap: stored for the feed only");
         }
         Ok(_) => {}
-        Err(e) => {
+        Err(AppendError::LeaseLost) => {
+            conversation.control.end(Ending::Lost);
+            return None;
+        }
+        Err(AppendError::Db(e)) => {
             tracing::error!(conversation = %conversation.id, error = %e, "message not stored");
         }
     }
@@ -133,6 +155,31 @@ async fn transcribe(
         message,
     }));
     Some(said)
+}
+
+/// How long storing a message keeps retrying while the database is unreachable (a
+/// PostgreSQL restart or failover takes seconds).
+const STORE_RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// Stores the message, retrying database errors with backoff for [`STORE_RETRY_FOR`];
+/// a lost lease is final.
+async fn store_message(
+    store: &Store,
+    message: &NewMessage,
+    fence: &Fence<'_>,
+) -> Result<Appended, AppendError> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match store.append_fenced(message, fence).await {
+            Err(AppendError::Db(e)) if started.elapsed() + delay < STORE_RETRY_FOR => {
+                tracing::warn!(conversation = %message.conversation_id, error = %e, "cannot store the message yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Masks the word tokens that fall inside a redacted span of the transcript's text.

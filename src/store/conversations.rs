@@ -3,12 +3,13 @@
 //! requests) cannot both start or both stop the same conversation.
 
 use chrono::{DateTime, Utc};
-use entity::{conversation, stream};
+use entity::{conversation, lease, stream};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
+use super::leases::{LeaseHolder, new_lease};
 use super::{Store, is_unique_violation};
 use crate::ids::{ConversationId, Role, StreamId, TenantId};
 
@@ -64,12 +65,23 @@ impl Store {
             .await
     }
 
-    /// Registers a new conversation, or resumes a stopped one with new streams.
+    pub async fn conversation(
+        &self,
+        id: &ConversationId,
+    ) -> Result<Option<conversation::Model>, sea_orm::DbErr> {
+        conversation::Entity::find_by_id(id.0.clone())
+            .one(self.db())
+            .await
+    }
+
+    /// Registers a new conversation, or resumes a stopped one with new streams; with a
+    /// holder, the holder's lease on it is created in the same transaction.
     pub async fn start_conversation(
         &self,
         tenant: &TenantId,
         external_id: &str,
         settings: &StartSettings,
+        holder: Option<&LeaseHolder>,
     ) -> Result<StartOutcome, sea_orm::DbErr> {
         let now = Utc::now();
         let txn = self.begin_write().await?;
@@ -98,6 +110,14 @@ impl Store {
         let mut streams = Vec::with_capacity(2);
         for role in Role::BOTH {
             streams.push(new_stream(&conversation, role, now).insert(&txn).await?);
+        }
+        if let Some(holder) = holder {
+            lease::Entity::delete_by_id(conversation.id.clone())
+                .exec(&txn)
+                .await?;
+            new_lease(&conversation.id, conversation.generation, holder)
+                .insert(&txn)
+                .await?;
         }
         txn.commit().await?;
         Ok(StartOutcome::Started {
@@ -164,6 +184,10 @@ impl Store {
             .col_expr(
                 stream::Column::AudioDurationMs,
                 Expr::value(summary.audio_duration_ms),
+            )
+            .col_expr(
+                stream::Column::Transcripts,
+                Expr::value(summary.transcripts),
             )
             .filter(stream::Column::Id.eq(id.0.as_str()))
             .exec(self.db())

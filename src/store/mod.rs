@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod deliveries;
 pub mod feed;
 pub mod keys;
+pub mod leases;
 pub mod messages;
 pub mod retention;
 pub mod tenants;

@@ -44,7 +44,7 @@ async fn conversation(app: &TestApp, tenant: &str, guid: &str) -> (ConversationI
         conversation,
         streams,
     } = store
-        .start_conversation(&TenantId(tenant.into()), guid, &settings)
+        .start_conversation(&TenantId(tenant.into()), guid, &settings, None)
         .await
         .unwrap()
     else {

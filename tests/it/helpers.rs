@@ -82,7 +82,6 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         config.database_url = Some(Secret::new(fresh_postgres_url().await));
     }
     tweak(&mut config);
-    let state = callscribe::build_state(config).await.expect("build state");
     let denied = Faults {
         data_endpoint_failures: vec![KvsFailure::NotAuthorized; 100],
         ..Faults::default()
@@ -94,6 +93,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         ],
         1.0,
     );
+    serve(config, kvs, dir).await
+}
+
+/// Runs the app on port 0 with `config`.
+async fn serve(config: Config, kvs: EmulatorHandle, dir: tempfile::TempDir) -> TestApp {
+    let state = callscribe::build_state(config).await.expect("build state");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -127,12 +132,28 @@ impl TestApp {
 
     /// Asks the server to shut down and waits until it has.
     pub async fn shutdown(mut self) {
+        self.stop_serving().await;
+    }
+
+    async fn stop_serving(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.expect("server task").expect("server result");
         }
+    }
+
+    /// Shuts the app down gracefully and starts it again on the same database and data
+    /// directory (a new process, as a restart or a replica replacing this one).
+    pub async fn restart(mut self) -> TestApp {
+        self.stop_serving().await;
+        let TestApp {
+            state, kvs, _dir, ..
+        } = self;
+        let config = state.config.clone();
+        drop(state);
+        serve(config, kvs, _dir).await
     }
 
     pub async fn admin(

@@ -762,8 +762,8 @@ async fn a_call_reaches_the_sink_and_stays_retrievable_when_the_target_fails() {
 }
 
 #[tokio::test]
-async fn shutdown_flushes_the_utterance_in_progress_and_delivers_it() {
-    use crate::transcription::start_call_as;
+async fn shutdown_hands_the_call_back_and_the_restarted_service_says_the_utterance_whole() {
+    use crate::transcription::{CALL_END_WAIT, start_call_as};
     let app = spawn_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     let mut sink = spawn_sink(None, signed());
@@ -773,7 +773,7 @@ async fn shutdown_flushes_the_utterance_in_progress_and_delivers_it() {
     let _kvs = start_call_as(&app, &tenant, &key, jfk, agent, 1.0, false).await;
     // Real time: 1.8 s in, JFK is in the middle of his first sentence (voiced to ~2.3 s).
     tokio::time::sleep(Duration::from_millis(1800)).await;
-    app.shutdown().await;
+    let app = app.restart().await;
     let got = sink.take(1).await;
     let response = &got[0].body["autotranscribeResponse"];
     assert!(response["start"].as_i64().unwrap() < 1000, "{response}");
@@ -781,5 +781,22 @@ async fn shutdown_flushes_the_utterance_in_progress_and_delivers_it() {
         .as_str()
         .unwrap()
         .to_lowercase();
-    assert!(text.contains("fellow") || text.contains("and so"), "{text}");
+    assert!(text.contains("fellow"), "the first sentence whole: {text}");
+    app.streams_ended(CALL_END_WAIT).await;
+    let stopped = body(app.stop(&key, crate::kvs_emulator::CONTACT).await).await;
+    let items = body(app.messages(&key, crate::kvs_emulator::CONTACT).await).await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let spans: Vec<(i64, i64)> = items
+        .iter()
+        .map(|m| (m["start"].as_i64().unwrap(), m["end"].as_i64().unwrap()))
+        .collect();
+    assert!(spans.len() >= 3, "JFK's sentences: {items:?}");
+    assert!(
+        spans.windows(2).all(|w| w[0].1 <= w[1].0),
+        "nothing said twice: {spans:?}"
+    );
+    let customer = &stopped["autotranscribeResponse"]["customer"]["summary"];
+    assert_eq!(customer["transcripts"], spans.len(), "{stopped}");
 }

@@ -1,0 +1,184 @@
+//! The lease keeper: this replica's side of scale-out, one round per `cluster.tick_ms`.
+//! A round renews every lease the replica holds, ends the sessions whose lease another
+//! replica took, finishes conversations stopped through other replicas, records how far
+//! each track is committed, and, below `cluster.max_conversations`, claims expired
+//! leases (a crashed replica's, or handed back at shutdown) and resumes those calls
+//! where their tracks were committed.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::ApiError;
+use crate::ids::{ConversationId, Role, TenantId};
+use crate::kvs::reader::{Selector, is_after};
+use crate::service::calls::{by_role, finish_stopped, session_plan};
+use crate::state::{AppState, SharedState};
+use crate::store::leases::Claimed;
+
+/// What one round did (tests and logs).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub renewed: usize,
+    pub abandoned: usize,
+    pub finishing: usize,
+    pub claimed: usize,
+}
+
+/// Conversations whose stop this replica is finishing (so a round does not start a
+/// second finish while the first waits for the session's last decodes).
+#[derive(Clone, Default)]
+pub struct Finishing(Arc<Mutex<HashSet<ConversationId>>>);
+
+impl Finishing {
+    fn begin(&self, id: &ConversationId) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone())
+    }
+
+    fn end(&self, id: &ConversationId) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+}
+
+/// Runs rounds until shutdown begins (shutdown then hands the sessions back).
+pub async fn run(state: SharedState) {
+    let every = Duration::from_millis(state.config.cluster.tick_ms.max(50));
+    let finishing = Finishing::default();
+    loop {
+        if let Err(e) = round(&state, &finishing).await {
+            tracing::warn!(error = %e.message, "lease round failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// One round.
+pub async fn round(state: &SharedState, finishing: &Finishing) -> Result<Round, ApiError> {
+    // Listed before renewing: a session started meanwhile is not taken for a lost one.
+    let here = state.sessions.conversations();
+    let owned = state.store.renew_leases(&state.holder).await?;
+    let mut report = Round {
+        renewed: owned.conversations.len(),
+        ..Round::default()
+    };
+    let ours: HashSet<&ConversationId> = owned.conversations.iter().collect();
+    for id in here.iter().filter(|id| !ours.contains(id)) {
+        state.sessions.abandon(id);
+        report.abandoned += 1;
+    }
+    for id in owned.stopped {
+        if finishing.begin(&id) {
+            report.finishing += 1;
+            let (state, finishing) = (state.clone(), finishing.clone());
+            tokio::spawn(async move {
+                if let Err(e) = finish_remote_stop(&state, &id).await {
+                    tracing::error!(conversation = %id, error = %e.message, "cannot finish a stopped conversation");
+                }
+                finishing.end(&id);
+            });
+        }
+    }
+    for (id, point) in state.sessions.unwritten_positions() {
+        if !state
+            .store
+            .record_positions(&id, &state.holder, &point)
+            .await?
+        {
+            state.sessions.abandon(&id);
+            report.abandoned += 1;
+        }
+    }
+    state.sessions.prune_finished();
+    if !state.is_draining() {
+        let room = state
+            .max_conversations()
+            .saturating_sub(state.sessions.active());
+        for claimed in state
+            .store
+            .claim_expired(&state.holder, room as u64)
+            .await?
+        {
+            let id = claimed.conversation.clone();
+            report.claimed += 1;
+            if let Err(e) = take_over(state, claimed).await {
+                tracing::error!(conversation = %id, error = %e.message, "cannot resume a claimed conversation; handing it back");
+                state.store.release_lease(&id, &state.holder).await?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// A stop made through another replica reached us, the owner.
+async fn finish_remote_stop(state: &AppState, id: &ConversationId) -> Result<(), ApiError> {
+    match state.store.conversation(id).await? {
+        Some(conversation) => finish_stopped(state, &conversation).await,
+        None => Ok(()),
+    }
+}
+
+/// Resumes a claimed conversation: each track from its committed position, skipping
+/// what its speaker already said.
+async fn take_over(state: &AppState, claimed: Claimed) -> Result<(), ApiError> {
+    let id = &claimed.conversation;
+    let Some(conversation) = state.store.conversation(id).await? else {
+        return Ok(state.store.end_lease(id, None).await?);
+    };
+    let tenant = state
+        .store
+        .tenant(&TenantId(conversation.tenant_id.clone()))
+        .await?
+        .ok_or_else(|| ApiError::internal("the conversation's tenant is gone"))?;
+    let streams = state.store.latest_streams(&conversation).await?;
+    let (customer, agent) = by_role(&streams, false)?;
+    let mut plan = session_plan(state, &tenant, &conversation, &customer, &agent).await?;
+    for role in Role::BOTH {
+        let participant = match role {
+            Role::Customer => &mut plan.customer,
+            Role::Agent => &mut plan.agent,
+        };
+        let (stored, said_until_ms) = state
+            .store
+            .stream_messages(id, &participant.stream_id)
+            .await?;
+        participant.resume = claimed.resume.of(role).cloned();
+        participant.stored = stored;
+        participant.said_until_ms = said_until_ms;
+    }
+    let positions = [&plan.customer.resume, &plan.agent.resume];
+    plan.reader.skip_through = positions.map(|p| p.as_ref().map(|p| p.fragment.clone()));
+    match positions {
+        [Some(c), Some(a)] => {
+            let earliest = if is_after(&a.fragment, &c.fragment) {
+                c
+            } else {
+                a
+            };
+            plan.reader.resume_after = Some((
+                earliest.fragment.clone(),
+                earliest.continuation_token.clone(),
+            ));
+        }
+        // A track without a committed position starts over from the start's selector;
+        // "now" means when the conversation started, not now.
+        _ if plan.reader.selector == Selector::Now => {
+            let started = streams.first().map(|s| s.started_at.timestamp_millis());
+            plan.reader.selector = Selector::ServerTimestamp {
+                epoch_ms: started.unwrap_or_default(),
+            };
+        }
+        _ => {}
+    }
+    tracing::info!(conversation = %id, customer = ?plan.customer.resume, agent = ?plan.agent.resume, "resuming a conversation another replica held");
+    state.sessions.spawn(state.session_deps(), plan);
+    Ok(())
+}
