@@ -16,9 +16,12 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
+
+/// The advisory lock key replicas take turns on to migrate (any constant unique to us).
+const MIGRATION_LOCK: i64 = 0x6361_6c6c_7363_7269; // "callscri"
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -48,9 +51,18 @@ impl Store {
         Ok(Store { db })
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations. On PostgreSQL, replicas starting together take turns
+    /// (an advisory lock held by an open transaction), so no two create the same table.
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.db, None).await
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return Migrator::up(&self.db, None).await;
+        }
+        let turn = self.db.begin().await?;
+        turn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+        let migrated = Migrator::up(&self.db, None).await;
+        turn.commit().await?;
+        migrated
     }
 
     /// Cheap liveness probe for readiness checks.

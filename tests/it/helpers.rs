@@ -33,12 +33,12 @@ pub struct TestApp {
 }
 
 /// Which database the tests run against, from `CALLSCRIBE_TEST_BACKEND`.
-fn postgres_selected() -> bool {
+pub fn postgres_selected() -> bool {
     std::env::var("CALLSCRIBE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
 }
 
 /// A new, empty PostgreSQL database on the machine's server; `scripts/test` drops them.
-async fn fresh_postgres_url() -> String {
+pub async fn fresh_postgres_url() -> String {
     let server = std::env::var("CALLSCRIBE_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let name = format!("cs_test_{}", uuid::Uuid::new_v4().simple());

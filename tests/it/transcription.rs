@@ -162,7 +162,7 @@ fn words(text: &str) -> Vec<String> {
 }
 
 /// Word error rate of `hypothesis` against `reference`.
-fn wer(reference: &str, hypothesis: &str) -> f64 {
+pub fn wer(reference: &str, hypothesis: &str) -> f64 {
     let (r, h) = (words(reference), words(hypothesis));
     let mut row: Vec<usize> = (0..=h.len()).collect();
     for (i, rw) in r.iter().enumerate() {
