@@ -46,13 +46,25 @@ impl Finishing {
     }
 }
 
-/// Runs rounds until shutdown begins (shutdown then hands the sessions back).
+/// Runs until shutdown begins (shutdown then hands the sessions back): renewals on
+/// their own loop, so a slow round of claims never lets this replica's leases expire.
 pub async fn run(state: SharedState) {
-    let every = Duration::from_millis(state.config.cluster.tick_ms.max(50));
     let finishing = Finishing::default();
+    let every = Duration::from_millis(state.config.cluster.tick_ms.max(50));
+    let renew_every = every.min(Duration::from_secs(state.config.cluster.lease_seconds.max(1)) / 3);
+    let renewals = repeat(&state, renew_every, || renew(&state, &finishing));
+    let rounds = repeat(&state, every, || round(&state));
+    tokio::join!(renewals, rounds);
+}
+
+/// Calls `step` every `every` until shutdown, logging its failures.
+async fn repeat<F, T>(state: &SharedState, every: Duration, mut step: impl FnMut() -> F)
+where
+    F: std::future::Future<Output = Result<T, ApiError>>,
+{
     loop {
-        if let Err(e) = round(&state, &finishing).await {
-            tracing::warn!(error = %e.message, "lease round failed; retrying");
+        if let Err(e) = step().await {
+            tracing::warn!(error = %e.message, "lease keeping failed; retrying");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -61,8 +73,9 @@ pub async fn run(state: SharedState) {
     }
 }
 
-/// One round.
-pub async fn round(state: &SharedState, finishing: &Finishing) -> Result<Round, ApiError> {
+/// Extends this replica's leases, ends the sessions whose lease another replica took,
+/// and finishes conversations stopped through other replicas.
+pub async fn renew(state: &SharedState, finishing: &Finishing) -> Result<Round, ApiError> {
     // Listed before renewing: a session started meanwhile is not taken for a lost one.
     let here = state.sessions.conversations();
     let owned = state.store.renew_leases(&state.holder).await?;
@@ -87,6 +100,17 @@ pub async fn round(state: &SharedState, finishing: &Finishing) -> Result<Round, 
             });
         }
     }
+    Ok(report)
+}
+
+/// At most this many conversations are taken over per round, so a round stays short
+/// and a crashed replica's calls spread over the survivors.
+const CLAIMS_PER_ROUND: usize = 5;
+
+/// Records how far each track is committed and, below the limit, claims expired
+/// leases and resumes their calls.
+pub async fn round(state: &SharedState) -> Result<Round, ApiError> {
+    let mut report = Round::default();
     for (id, point) in state.sessions.unwritten_positions() {
         if !state
             .store
@@ -98,21 +122,23 @@ pub async fn round(state: &SharedState, finishing: &Finishing) -> Result<Round, 
         }
     }
     state.sessions.prune_finished();
-    if !state.is_draining() {
-        let room = state
-            .max_conversations()
-            .saturating_sub(state.sessions.active());
-        for claimed in state
-            .store
-            .claim_expired(&state.holder, room as u64)
-            .await?
-        {
-            let id = claimed.conversation.clone();
-            report.claimed += 1;
-            if let Err(e) = take_over(state, claimed).await {
-                tracing::error!(conversation = %id, error = %e.message, "cannot resume a claimed conversation; handing it back");
-                state.store.release_lease(&id, &state.holder).await?;
-            }
+    if state.is_draining() {
+        return Ok(report);
+    }
+    let room = state
+        .max_conversations()
+        .saturating_sub(state.sessions.active())
+        .min(CLAIMS_PER_ROUND);
+    for claimed in state
+        .store
+        .claim_expired(&state.holder, room as u64)
+        .await?
+    {
+        let id = claimed.conversation.clone();
+        report.claimed += 1;
+        if let Err(e) = take_over(state, claimed).await {
+            tracing::error!(conversation = %id, error = %e.message, "cannot resume a claimed conversation; handing it back");
+            state.store.release_lease(&id, &state.holder).await?;
         }
     }
     Ok(report)

@@ -55,7 +55,6 @@ impl Replica {
             .env("CALLSCRIBE_MODEL", model_path())
             .env("CALLSCRIBE_ENGINE__WORKERS", "1")
             .env("CALLSCRIBE_EXPORT__SCHEDULED", "false")
-            .env("CALLSCRIBE_CLUSTER__LEASE_SECONDS", "5")
             .env("CALLSCRIBE_CLUSTER__MAX_CONVERSATIONS", "30")
             .env(
                 "CALLSCRIBE_LOG_LEVEL",
