@@ -148,6 +148,12 @@ pub struct WebhookConfig {
     /// Re-read the stored target at least this often (changes made through another
     /// replica's admin API reach this one within it).
     pub reload_seconds: u64,
+    /// Let targets and token endpoints reach loopback, private, link-local and other
+    /// non-public addresses: the SSRF guard off. For a trusted single-tenant setup only.
+    pub allow_private_addresses: bool,
+    /// Non-public networks targets may reach all the same (`["10.20.0.0/16"]`), e.g. a
+    /// receiver inside the VPC.
+    pub allow_cidrs: Vec<crate::webhook::cidr::Cidr>,
 }
 
 impl Default for WebhookConfig {
@@ -156,6 +162,8 @@ impl Default for WebhookConfig {
             queue: 1000,
             concurrency: 8,
             reload_seconds: 30,
+            allow_private_addresses: false,
+            allow_cidrs: Vec::new(),
         }
     }
 }
@@ -316,6 +324,10 @@ mod tests {
             jail.set_env("CALLSCRIBE_LISTEN", "127.0.0.1:9100");
             jail.set_env("CALLSCRIBE_ENDPOINTING__HANGOVER_MS", "450");
             jail.set_env("CALLSCRIBE_RETENTION__FEED_DAYS", "9");
+            jail.set_env(
+                "CALLSCRIBE_WEBHOOK__ALLOW_CIDRS",
+                "[\"10.20.0.0/16\", \"::1\"]",
+            );
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.listen.port(), 9100);
             assert_eq!(cfg.log_level, "debug");
@@ -324,6 +336,14 @@ mod tests {
             assert_eq!(cfg.retention.feed_days, 9);
             assert_eq!(cfg.engine.queue, 64);
             assert_eq!(cfg.export.daily_at.0.to_string(), "02:00:00");
+            let cidrs: Vec<String> = cfg
+                .webhook
+                .allow_cidrs
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            assert_eq!(cidrs, ["10.20.0.0/16", "::1/128"]);
+            assert!(!cfg.webhook.allow_private_addresses);
             Ok(())
         });
     }

@@ -15,6 +15,7 @@ use crate::ids::TenantId;
 use crate::state::{AppState, SharedState};
 use crate::store::tenants::{AwsSettings, RateLimit};
 use crate::store::webhooks::TargetRecord;
+use crate::webhook::guard::AddressPolicy;
 use crate::webhook::target::{self, AuthPublic, AuthSecret, SecretLocation};
 
 #[derive(Tags)]
@@ -683,6 +684,17 @@ fn check_url(field: &str, url: &str, https_only: bool) -> Result<(), ApiError> {
     }
 }
 
+/// The SSRF guard's check when a URL is stored: a host written as an IP literal must be
+/// allowed. Names are checked when they are resolved, at each connection, because
+/// their answers can change (see `webhook::guard`).
+fn guard_url(field: &str, url: &str, policy: &AddressPolicy) -> Result<(), ApiError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| ApiError::invalid_field(field, "must be an absolute URL"))?;
+    policy
+        .check_url(&parsed)
+        .map_err(|e| ApiError::invalid_field(field, &format!("is refused: {e}")))
+}
+
 fn pem_field(field: &str, pem: &str) -> Result<(), ApiError> {
     target::check_certificates(pem)
         .map(|_| ())
@@ -704,7 +716,8 @@ pub async fn set_webhook(
         }
         None => AuthSecret::default(),
     };
-    let record = webhook_record(target, previous_secret, |s| state.sealer.seal(s))?;
+    let policy = AddressPolicy::from_config(&state.config.webhook);
+    let record = webhook_record(target, previous_secret, &policy, |s| state.sealer.seal(s))?;
     let saved = state.store.put_webhook(tenant, &record).await?;
     state.webhooks.target_changed(tenant);
     webhook_view(&saved)
@@ -716,6 +729,7 @@ pub async fn set_webhook(
 fn webhook_record(
     t: &WebhookTarget,
     previous: AuthSecret,
+    policy: &AddressPolicy,
     seal: impl Fn(&str) -> String,
 ) -> Result<TargetRecord, ApiError> {
     let missing =
@@ -810,6 +824,10 @@ fn webhook_record(
             }
         }
     };
+    guard_url("url", &t.url, policy)?;
+    if let AuthPublic::Oauth2 { token_url, .. } = &public {
+        guard_url("auth.tokenUrl", token_url, policy)?;
+    }
     let sealed = (!secret.is_empty())
         .then(|| serde_json::to_string(&secret).map(|json| seal(&json)))
         .transpose()

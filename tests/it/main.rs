@@ -13,6 +13,7 @@ mod kvs_reader;
 mod operations;
 mod redaction;
 mod spec;
+mod ssrf;
 mod streaming;
 mod transcription;
 mod webhook;
