@@ -86,6 +86,8 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// Memory for rendered message lists of repeated after-call reads (0 disables).
     pub messages_cache_bytes: usize,
+    /// HTTPS for the service's own listener (`[tls]`); plain HTTP when unset.
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -111,6 +113,7 @@ impl Default for Config {
             rate_limit_burst: 100,
             shutdown_grace_seconds: 10,
             messages_cache_bytes: 64 * 1024 * 1024,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -241,6 +244,20 @@ impl Default for RetentionConfig {
             batch_rows: 1000,
         }
     }
+}
+
+/// HTTPS on the API listener, from PEM files read at start. Set `cert_file` and
+/// `key_file` to serve HTTPS only; add `client_ca_file` to require client certificates
+/// signed by that CA (mutual TLS).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM), leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// CA bundle (PEM) client certificates must chain to; unset: no client certificates.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// The configuration could not be read.

@@ -15,5 +15,6 @@ mod redaction;
 mod spec;
 mod ssrf;
 mod streaming;
+mod tls_listener;
 mod transcription;
 mod webhook;
