@@ -233,6 +233,8 @@ pub struct RetentionConfig {
     pub purge_interval_seconds: u64,
     /// Rows deleted per statement.
     pub batch_rows: u64,
+    /// Audit records older than this are purged.
+    pub audit_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -242,6 +244,7 @@ impl Default for RetentionConfig {
             feed_days: 30,
             purge_interval_seconds: 3600,
             batch_rows: 1000,
+            audit_days: 90,
         }
     }
 }

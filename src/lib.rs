@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -138,8 +139,9 @@ async fn run_boxed(
         .export
         .scheduled
         .then(|| tokio::spawn(export::schedule::run(state.clone())));
+    let audit = audit::AuditLog::start(state.store.clone(), &state.sealer);
     // Boxed: one endpoint type for both acceptors instead of its (very long) concrete type.
-    let app = api::app(state.clone())
+    let app = api::app(state.clone(), audit.clone())
         .map_to_response()
         .boxed();
     match tls {
@@ -149,6 +151,7 @@ async fn run_boxed(
         }
         None => serve(acceptor, app, signal, grace, &state).await?,
     }
+    audit.close().await;
     // Flush the utterances in progress first, then deliver what they produced.
     state.sessions.stop_all(grace).await;
     state.webhooks.drain(grace).await;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_foundation;
 mod m20261129_000002_tenant_redaction;
 mod m20261129_000003_feed_exports;
+mod m20261129_000005_audit_log;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_foundation::Migration),
             Box::new(m20261129_000002_tenant_redaction::Migration),
             Box::new(m20261129_000003_feed_exports::Migration),
+            Box::new(m20261129_000005_audit_log::Migration),
         ]
     }
 }

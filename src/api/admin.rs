@@ -19,7 +19,7 @@ use crate::webhook::guard::AddressPolicy;
 use crate::webhook::target::{self, AuthPublic, AuthSecret, SecretLocation};
 
 #[derive(Tags)]
-enum AdminTag {
+pub(crate) enum AdminTag {
     /// Operator endpoints (bearer admin token).
     Admin,
 }
@@ -265,6 +265,7 @@ impl AdminApi {
         body: JsonBody<CreateTenantRequest>,
     ) -> Result<Created<Tenant>, Failure<AdminErrors>> {
         let t = self.state.store.create_tenant(body.name.trim()).await?;
+        crate::audit::note_target("tenant", &t.id);
         Ok(Created::json(Tenant {
             id: t.id,
             name: t.name,
@@ -323,6 +324,7 @@ impl AdminApi {
         let tenant = TenantId(self.tenant(&id).await?.id);
         let app = body.app.trim();
         let issued = self.state.store.create_key(&tenant, app).await?;
+        crate::audit::note_target("key", &issued.key_id.0);
         Ok(Created::json(CreatedKey {
             key_id: issued.key_id.0,
             key: issued.key,

@@ -38,6 +38,7 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<AuthedKey> {
         .await
         .map_err(ApiError::from)?
         .ok_or_else(ApiError::unauthorized)?;
+    crate::audit::note_key(&authed.key_id.0, &authed.tenant_id.0);
     state
         .limiters
         .check(&authed.key_id, authed.limit)

@@ -3,6 +3,7 @@
 //! `CALLSCRIBE_TEST_BACKEND=postgres`) and talks to it over real HTTP.
 
 mod admin;
+mod audit;
 mod auth;
 mod bad_input;
 mod conversations;
