@@ -78,6 +78,8 @@ async fn main() -> anyhow::Result<()> {
     };
     config.webhook.queue = messages;
     config.webhook.concurrency = concurrency;
+    // The sink is on loopback, which the SSRF guard refuses by default.
+    config.webhook.allow_cidrs = vec!["127.0.0.0/8".parse()?];
     let state = callscribe::build_tool_state(config).await?;
     let tenant = TenantId(state.store.create_tenant("bench").await?.id);
     let target = WebhookTarget {

@@ -88,6 +88,8 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// Memory for rendered message lists of repeated after-call reads (0 disables).
     pub messages_cache_bytes: usize,
+    /// HTTPS for the service's own listener (`[tls]`); plain HTTP when unset.
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -114,6 +116,7 @@ impl Default for Config {
             rate_limit_burst: 100,
             shutdown_grace_seconds: 10,
             messages_cache_bytes: 64 * 1024 * 1024,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -151,6 +154,12 @@ pub struct WebhookConfig {
     /// Re-read the stored target at least this often (changes made through another
     /// replica's admin API reach this one within it).
     pub reload_seconds: u64,
+    /// Let targets and token endpoints reach loopback, private, link-local and other
+    /// non-public addresses: the SSRF guard off. For a trusted single-tenant setup only.
+    pub allow_private_addresses: bool,
+    /// Non-public networks targets may reach all the same (`["10.20.0.0/16"]`), e.g. a
+    /// receiver inside the VPC.
+    pub allow_cidrs: Vec<crate::webhook::cidr::Cidr>,
 }
 
 impl Default for WebhookConfig {
@@ -159,6 +168,8 @@ impl Default for WebhookConfig {
             queue: 1000,
             concurrency: 8,
             reload_seconds: 30,
+            allow_private_addresses: false,
+            allow_cidrs: Vec::new(),
         }
     }
 }
@@ -225,6 +236,8 @@ pub struct RetentionConfig {
     pub purge_interval_seconds: u64,
     /// Rows deleted per statement.
     pub batch_rows: u64,
+    /// Audit records older than this are purged.
+    pub audit_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -234,6 +247,7 @@ impl Default for RetentionConfig {
             feed_days: 30,
             purge_interval_seconds: 3600,
             batch_rows: 1000,
+            audit_days: 90,
         }
     }
 }
@@ -273,6 +287,20 @@ impl ClusterConfig {
             n => n,
         }
     }
+}
+
+/// HTTPS on the API listener, from PEM files read at start. Set `cert_file` and
+/// `key_file` to serve HTTPS only; add `client_ca_file` to require client certificates
+/// signed by that CA (mutual TLS).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM), leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// CA bundle (PEM) client certificates must chain to; unset: no client certificates.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// The configuration could not be read.
@@ -356,6 +384,10 @@ mod tests {
             jail.set_env("CALLSCRIBE_LISTEN", "127.0.0.1:9100");
             jail.set_env("CALLSCRIBE_ENDPOINTING__HANGOVER_MS", "450");
             jail.set_env("CALLSCRIBE_RETENTION__FEED_DAYS", "9");
+            jail.set_env(
+                "CALLSCRIBE_WEBHOOK__ALLOW_CIDRS",
+                "[\"10.20.0.0/16\", \"::1\"]",
+            );
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.listen.port(), 9100);
             assert_eq!(cfg.log_level, "debug");
@@ -364,6 +396,14 @@ mod tests {
             assert_eq!(cfg.retention.feed_days, 9);
             assert_eq!(cfg.engine.queue, 64);
             assert_eq!(cfg.export.daily_at.0.to_string(), "02:00:00");
+            let cidrs: Vec<String> = cfg
+                .webhook
+                .allow_cidrs
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            assert_eq!(cidrs, ["10.20.0.0/16", "::1/128"]);
+            assert!(!cfg.webhook.allow_private_addresses);
             Ok(())
         });
     }

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -27,8 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::Server;
 use poem::listener::{Acceptor, TcpAcceptor};
+use poem::{EndpointExt, Server};
 
 use crate::config::Config;
 use crate::metrics::{EngineMetrics, Metrics};
@@ -103,31 +104,55 @@ async fn build_state_with(
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains: readiness
 /// fails, new starts are refused, in-flight requests get the configured grace period.
+/// With `[tls]` configured the listener speaks HTTPS only (mutual TLS with
+/// `client_ca_file`); the decision is made here from `state.config`, so every caller,
+/// tests included, gets the same server.
 pub async fn run(
     state: SharedState,
     listener: std::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The body is compiled once, here: were it generic over `shutdown`, every caller's
+    // crate (the test binary) would instantiate the whole server's future types again.
+    run_boxed(state, listener, Box::pin(shutdown)).await
+}
+
+async fn run_boxed(
+    state: SharedState,
+    listener: std::net::TcpListener,
+    shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+) -> anyhow::Result<()> {
+    let tls = tls::listener_config(&state.config.tls).context("cannot set up [tls]")?;
     listener.set_nonblocking(true)?;
     let acceptor = TcpAcceptor::from_std(listener)?;
     let local = acceptor.local_addr();
-    tracing::info!(addr = ?local.first(), "callscribe listening");
+    tracing::info!(addr = ?local.first(), https = tls.is_some(), "callscribe listening");
     let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
     let token = state.shutdown.clone();
-    let signal = async move {
+    let signal = Box::pin(async move {
         shutdown.await;
         tracing::info!("shutdown requested: draining");
         token.cancel();
-    };
+    });
     let maintenance = state
         .config
         .export
         .scheduled
         .then(|| tokio::spawn(export::schedule::run(state.clone())));
     let keeper = tokio::spawn(service::keeper::run(state.clone()));
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(api::app(state.clone()), signal, Some(grace))
-        .await?;
+    let audit = audit::AuditLog::start(state.store.clone(), &state.sealer);
+    // Boxed: one endpoint type for both acceptors instead of its (very long) concrete type.
+    let app = api::app(state.clone(), audit.clone())
+        .map_to_response()
+        .boxed();
+    match tls {
+        Some(config) => {
+            let acceptor = tls::TlsAcceptor::new(acceptor, config);
+            serve(acceptor, app, signal, grace, &state).await?;
+        }
+        None => serve(acceptor, app, signal, grace, &state).await?,
+    }
+    audit.close().await;
     // Hand the calls back (another replica resumes them where their tracks were
     // committed), then deliver what was transcribed.
     let _ = keeper.await;
@@ -139,6 +164,25 @@ pub async fn run(
     state.store.clone().close().await;
     tracing::info!("callscribe stopped");
     Ok(())
+}
+
+/// The HTTP server over either acceptor. A connection that sends and receives nothing
+/// for 5 s longer than the request timeout is closed, so a client that opens
+/// connections and never finishes its headers cannot hold them (the per-request timeout
+/// starts only once the headers are in); the margin lets a timed-out request's 503-02
+/// go out first.
+async fn serve<A: Acceptor + 'static>(
+    acceptor: A,
+    app: poem::endpoint::BoxEndpoint<'static>,
+    signal: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    grace: Duration,
+    state: &SharedState,
+) -> std::io::Result<()> {
+    let idle = Duration::from_millis(state.config.request_timeout_ms.saturating_add(5000));
+    Server::new_with_acceptor(acceptor)
+        .idle_timeout(idle)
+        .run_with_graceful_shutdown(app, signal, Some(grace))
+        .await
 }
 
 /// Resolves on ctrl-c or SIGTERM.

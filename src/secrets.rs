@@ -104,6 +104,20 @@ impl Sealer {
     }
 }
 
+/// Compares a presented secret with the expected one in time that depends on neither
+/// their contents nor their lengths. `subtle`'s slice comparison returns at once when
+/// the lengths differ, which tells an attacker the length of the admin token; comparing
+/// the SHA-256 digests (always 32 bytes) in constant time leaks nothing but "equal or
+/// not", and equal digests mean equal secrets.
+pub fn secrets_equal(presented: &[u8], expected: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    Sha256::digest(presented)
+        .as_slice()
+        .ct_eq(Sha256::digest(expected).as_slice())
+        .into()
+}
+
 #[cfg(unix)]
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -134,6 +148,15 @@ mod tests {
         assert_eq!(s.open(&sealed).unwrap(), "token-123");
         let other = Sealer::from_hex(&"cd".repeat(32)).unwrap();
         assert!(other.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_identical() {
+        assert!(secrets_equal(b"admin-token", b"admin-token"));
+        assert!(!secrets_equal(b"admin-token", b"admin-tokex"));
+        assert!(!secrets_equal(b"admin", b"admin-token"));
+        assert!(!secrets_equal(b"", b"admin-token"));
+        assert!(secrets_equal(b"", b""));
     }
 
     #[test]

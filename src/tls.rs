@@ -1,4 +1,4 @@
-//! HTTPS for callscribe's own listeners (`webhook-sink` today) on the one TLS stack the
+//! HTTPS for callscribe's own listeners (`serve` with `[tls]`, and `webhook-sink`) on the one TLS stack the
 //! project uses: rustls with aws-lc-rs, PEM read by `rustls-pki-types`. poem's own rustls
 //! listener would pull in the unmaintained `rustls-pemfile`.
 
@@ -30,6 +30,32 @@ pub enum TlsConfigError {
     NoClientCa,
     #[error("TLS configuration refused: {0}")]
     Rustls(String),
+    #[error("tls.cert_file and tls.key_file must be set together")]
+    Incomplete,
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The API listener's TLS configuration from `[tls]`; `None` serves plain HTTP.
+pub fn listener_config(
+    settings: &crate::config::TlsConfig,
+) -> Result<Option<ServerConfig>, TlsConfigError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|source| TlsConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let (cert, key) = match (&settings.cert_file, &settings.key_file) {
+        (None, None) if settings.client_ca_file.is_none() => return Ok(None),
+        (Some(cert), Some(key)) => (read(cert)?, read(key)?),
+        _ => return Err(TlsConfigError::Incomplete),
+    };
+    let client_ca = settings.client_ca_file.as_deref().map(read).transpose()?;
+    server_config(&cert, &key, client_ca.as_deref()).map(Some)
 }
 
 /// A server configuration from PEM: the certificate chain, its key and, for mutual TLS,

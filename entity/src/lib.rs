@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod app;
+pub mod audit_record;
 pub mod conversation;
 pub mod delivery;
 pub mod feed_export;

@@ -7,6 +7,7 @@ mod m20261125_000001_foundation;
 mod m20261129_000002_tenant_redaction;
 mod m20261129_000003_feed_exports;
 mod m20261129_000004_leases;
+mod m20261129_000005_audit_log;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_tenant_redaction::Migration),
             Box::new(m20261129_000003_feed_exports::Migration),
             Box::new(m20261129_000004_leases::Migration),
+            Box::new(m20261129_000005_audit_log::Migration),
         ]
     }
 }

@@ -15,10 +15,11 @@ use crate::ids::TenantId;
 use crate::state::{AppState, SharedState};
 use crate::store::tenants::{AwsSettings, RateLimit};
 use crate::store::webhooks::TargetRecord;
+use crate::webhook::guard::AddressPolicy;
 use crate::webhook::target::{self, AuthPublic, AuthSecret, SecretLocation};
 
 #[derive(Tags)]
-enum AdminTag {
+pub(crate) enum AdminTag {
     /// Operator endpoints (bearer admin token).
     Admin,
 }
@@ -264,6 +265,7 @@ impl AdminApi {
         body: JsonBody<CreateTenantRequest>,
     ) -> Result<Created<Tenant>, Failure<AdminErrors>> {
         let t = self.state.store.create_tenant(body.name.trim()).await?;
+        crate::audit::note_target("tenant", &t.id);
         Ok(Created::json(Tenant {
             id: t.id,
             name: t.name,
@@ -322,6 +324,7 @@ impl AdminApi {
         let tenant = TenantId(self.tenant(&id).await?.id);
         let app = body.app.trim();
         let issued = self.state.store.create_key(&tenant, app).await?;
+        crate::audit::note_target("key", &issued.key_id.0);
         Ok(Created::json(CreatedKey {
             key_id: issued.key_id.0,
             key: issued.key,
@@ -683,6 +686,17 @@ fn check_url(field: &str, url: &str, https_only: bool) -> Result<(), ApiError> {
     }
 }
 
+/// The SSRF guard's check when a URL is stored: a host written as an IP literal must be
+/// allowed. Names are checked when they are resolved, at each connection, because
+/// their answers can change (see `webhook::guard`).
+fn guard_url(field: &str, url: &str, policy: &AddressPolicy) -> Result<(), ApiError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| ApiError::invalid_field(field, "must be an absolute URL"))?;
+    policy
+        .check_url(&parsed)
+        .map_err(|e| ApiError::invalid_field(field, &format!("is refused: {e}")))
+}
+
 fn pem_field(field: &str, pem: &str) -> Result<(), ApiError> {
     target::check_certificates(pem)
         .map(|_| ())
@@ -704,7 +718,8 @@ pub async fn set_webhook(
         }
         None => AuthSecret::default(),
     };
-    let record = webhook_record(target, previous_secret, |s| state.sealer.seal(s))?;
+    let policy = AddressPolicy::from_config(&state.config.webhook);
+    let record = webhook_record(target, previous_secret, &policy, |s| state.sealer.seal(s))?;
     let saved = state.store.put_webhook(tenant, &record).await?;
     state.webhooks.target_changed(tenant);
     webhook_view(&saved)
@@ -716,6 +731,7 @@ pub async fn set_webhook(
 fn webhook_record(
     t: &WebhookTarget,
     previous: AuthSecret,
+    policy: &AddressPolicy,
     seal: impl Fn(&str) -> String,
 ) -> Result<TargetRecord, ApiError> {
     let missing =
@@ -810,6 +826,10 @@ fn webhook_record(
             }
         }
     };
+    guard_url("url", &t.url, policy)?;
+    if let AuthPublic::Oauth2 { token_url, .. } = &public {
+        guard_url("auth.tokenUrl", token_url, policy)?;
+    }
     let sealed = (!secret.is_empty())
         .then(|| serde_json::to_string(&secret).map(|json| seal(&json)))
         .transpose()

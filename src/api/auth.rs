@@ -4,7 +4,6 @@
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
-use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::SharedState;
@@ -39,6 +38,7 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<AuthedKey> {
         .await
         .map_err(ApiError::from)?
         .ok_or_else(ApiError::unauthorized)?;
+    crate::audit::note_key(&authed.key_id.0, &authed.tenant_id.0);
     state
         .limiters
         .check(&authed.key_id, authed.limit)
@@ -61,12 +61,8 @@ async fn check_admin_token(req: &Request, bearer: Bearer) -> poem::Result<()> {
         )
         .into());
     };
-    let ok: bool = bearer
-        .token
-        .as_bytes()
-        .ct_eq(expected.expose().as_bytes())
-        .into();
-    if ok {
+    // Constant time in the token's contents and length (see `secrets_equal`).
+    if crate::secrets::secrets_equal(bearer.token.as_bytes(), expected.expose().as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin token").into())

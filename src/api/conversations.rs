@@ -145,6 +145,7 @@ impl ConversationsApi {
         #[oai(name = "externalId")]
         external_id: Query<String>,
     ) -> Result<RenderedJson<MessagesResponse>, Failure<MessagesErrors>> {
+        crate::audit::note_subject(&external_id.0);
         check_guid(&external_id.0).map_err(|_| {
             ApiError::invalid_field("externalId", "must be 1-128 characters of [A-Za-z0-9._:-]")
         })?;

@@ -485,7 +485,8 @@ impl FileExporterApi {
             .ok_or_else(|| ApiError::not_found(format!("no export for {date}")))
     }
 
-    /// Where links point: the configured public URL, else this request's host.
+    /// Where links point: the configured public URL, else this request's scheme (https
+    /// when the service serves TLS itself) and host.
     fn base_url(&self, request: &poem::Request) -> String {
         if let Some(url) = &self.state.config.export.public_url {
             return url.trim_end_matches('/').to_owned();
@@ -496,7 +497,7 @@ impl FileExporterApi {
             .and_then(|h| h.to_str().ok())
             .map(str::to_owned)
             .unwrap_or_else(|| self.state.config.listen.to_string());
-        format!("http://{host}")
+        format!("{}://{host}", request.scheme())
     }
 }
 

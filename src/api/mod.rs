@@ -2,6 +2,7 @@
 //! stack, assembled in one place so the order reads top to bottom.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod conversations;
 pub mod fileexporter;
@@ -22,6 +23,7 @@ pub type Apis = (
     conversations::ConversationsApi,
     fileexporter::FileExporterApi,
     admin::AdminApi,
+    audit::AuditApi,
     health::HealthApi,
 );
 
@@ -40,6 +42,9 @@ pub fn openapi_service(state: SharedState) -> OpenApiService<Apis, ()> {
         admin::AdminApi {
             state: state.clone(),
         },
+        audit::AuditApi {
+            state: state.clone(),
+        },
         health::HealthApi { state },
     );
     OpenApiService::new(apis, "callscribe", env!("CARGO_PKG_VERSION"))
@@ -53,10 +58,11 @@ pub fn spec_json(state: SharedState) -> String {
 }
 
 /// The whole app. Requests pass, outermost first:
-/// request id → tracing span → metrics → error rendering → timeout → body limit →
-/// (per operation) API-key auth → per-key rate limit → JSON body checked against its
-/// schema → handler.
-pub fn app(state: SharedState) -> impl Endpoint {
+/// request id → tracing span → metrics → audit → error rendering → timeout → body limit
+/// → (per operation) API-key auth → per-key rate limit → JSON body checked against its
+/// schema → handler. The audit layer sits outside error rendering so it records the
+/// status the caller got.
+pub fn app(state: SharedState, audit_log: crate::audit::AuditLog) -> impl Endpoint {
     let api = openapi_service(state.clone());
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
@@ -67,10 +73,12 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .around(middleware::body_limit)
         .around(middleware::timeout)
         .around(middleware::render_errors)
+        .around(audit::record)
         .around(middleware::metrics)
         .around(middleware::trace)
         .around(middleware::request_id)
         .data(state)
+        .data(audit_log)
 }
 
 /// The wire spelling of a poem-openapi enum value (what the client sent).

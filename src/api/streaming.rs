@@ -270,6 +270,7 @@ impl StreamingApi {
         auth: ApiKeyAuth,
         body: JsonBody<StartStreamingRequest>,
     ) -> Result<Success<StreamingResponse>, Failure<StartErrors>> {
+        crate::audit::note_subject(&body.guid);
         let command = validate_start(body.0)?;
         let (customer, agent) = calls::start(&self.state, &auth.0, command).await?;
         Ok(Success::json(StreamingResponse::from_participants(
@@ -292,6 +293,7 @@ impl StreamingApi {
         auth: ApiKeyAuth,
         body: JsonBody<StopStreamingRequest>,
     ) -> Result<Success<StreamingResponse>, Failure<StopErrors>> {
+        crate::audit::note_subject(&body.guid);
         check_namespace(&body.namespace)?;
         check_guid(&body.guid)?;
         let (customer, agent) = calls::stop(&self.state, &auth.0, &body.guid).await?;

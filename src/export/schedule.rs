@@ -96,6 +96,7 @@ pub struct Purged {
     pub deliveries: u64,
     pub conversations: u64,
     pub feed_days: u64,
+    pub audit: u64,
 }
 
 /// A staging directory this old belongs to a process that died.
@@ -111,6 +112,7 @@ pub async fn purge(state: &AppState, now: DateTime<Utc>) -> Result<Purged, Expor
     let kept_from = now - chrono::Duration::days(i64::from(retention.messages_days));
     let unexported = day_bounds(first_unexported_day(state, now).await?).0;
     let message_cutoff = kept_from.min(unexported);
+    let audit_cutoff = now - chrono::Duration::days(i64::from(retention.audit_days));
     let store = &state.store;
     let mut purged = Purged {
         messages: in_batches(state, batch, || store.purge_messages(message_cutoff, batch)).await?,
@@ -120,6 +122,7 @@ pub async fn purge(state: &AppState, now: DateTime<Utc>) -> Result<Purged, Expor
         })
         .await?,
         feed_days: 0,
+        audit: in_batches(state, batch, || store.purge_audit(audit_cutoff, batch)).await?,
     };
     let feed_floor = now.date_naive() - Days::new(u64::from(retention.feed_days));
     loop {
@@ -149,6 +152,7 @@ pub async fn purge(state: &AppState, now: DateTime<Utc>) -> Result<Purged, Expor
     counter
         .with_label_values(&["feed_days"])
         .inc_by(purged.feed_days);
+    counter.with_label_values(&["audit"]).inc_by(purged.audit);
     Ok(purged)
 }
 

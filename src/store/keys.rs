@@ -98,6 +98,9 @@ impl Store {
         else {
             return Ok(None);
         };
+        // Both sides are 64 hex characters, so the comparison's time depends on neither
+        // the stored hash nor the presented secret. The key id is looked up first; it
+        // is an identifier, not a secret.
         let matches: bool = sha256_hex(secret)
             .as_bytes()
             .ct_eq(key.secret_sha256.as_bytes())

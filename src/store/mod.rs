@@ -2,6 +2,7 @@
 //! workers call these functions, never SeaORM directly. Works on SQLite (embedded
 //! default) and PostgreSQL with the same migrations.
 
+pub mod audit;
 pub mod conversations;
 pub mod deliveries;
 pub mod feed;

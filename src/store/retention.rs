@@ -2,7 +2,7 @@
 //! the API and the sessions are never locked out for long.
 
 use chrono::{DateTime, Utc};
-use entity::{conversation, delivery, message};
+use entity::{audit_record, conversation, delivery, message};
 use sea_orm::sea_query::{ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -35,6 +35,21 @@ impl Store {
             delivery::Entity,
             delivery::Column::Id,
             delivery::Column::At.lt(cutoff),
+            limit,
+        )
+        .await
+    }
+
+    /// Deletes up to `limit` audit records written before `cutoff`.
+    pub async fn purge_audit(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, sea_orm::DbErr> {
+        self.delete_batch(
+            audit_record::Entity,
+            audit_record::Column::Id,
+            audit_record::Column::At.lt(cutoff),
             limit,
         )
         .await

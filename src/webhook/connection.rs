@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::{Certificate, Identity, Url};
 
+use super::guard::{AddressPolicy, GuardError};
 use super::oauth::TokenSource;
 use super::signing;
 use super::target::{AuthPublic, AuthSecret, SecretLocation};
@@ -35,15 +36,24 @@ pub enum ConnectionError {
     Sealed,
     #[error("the stored webhook target is invalid: {0}")]
     Invalid(String),
+    #[error("the webhook {field} is refused: {reason}")]
+    Refused {
+        field: &'static str,
+        reason: GuardError,
+    },
 }
 
 /// Timeouts for the TCP and TLS handshake, before the per-request timeout applies.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Connection {
+    /// Builds the target's client. URLs whose host is an IP literal are checked against
+    /// `policy` here (they never reach the resolver); names are checked each time the
+    /// client resolves them.
     pub fn from_stored(
         target: &entity::webhook_target::Model,
         sealer: &Sealer,
+        policy: &AddressPolicy,
     ) -> Result<Connection, ConnectionError> {
         let invalid = |e: &dyn std::fmt::Display| ConnectionError::Invalid(e.to_string());
         let public: AuthPublic =
@@ -56,6 +66,12 @@ impl Connection {
             None => AuthSecret::default(),
         };
         let url = Url::parse(&target.url).map_err(|e| invalid(&e))?;
+        let refused = |field| move |reason| ConnectionError::Refused { field, reason };
+        policy.check_url(&url).map_err(refused("url"))?;
+        if let AuthPublic::Oauth2 { token_url, .. } = &public {
+            let token_url = Url::parse(token_url).map_err(|e| invalid(&e))?;
+            policy.check_url(&token_url).map_err(refused("token URL"))?;
+        }
         let timeout = Duration::from_millis(u64::try_from(target.timeout_ms).unwrap_or(2000));
 
         let mut builder = reqwest::Client::builder()
@@ -63,6 +79,9 @@ impl Connection {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names itself, out of the guard's sight.
+            .no_proxy()
+            .dns_resolver(policy.resolver())
             .pool_idle_timeout(Duration::from_secs(60));
         let ca_pem = match &public {
             AuthPublic::CustomCa { ca_pem } => Some(ca_pem),

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::body;
 use super::connection::{Connection, RequestAuth};
+use super::guard::AddressPolicy;
 use crate::config::WebhookConfig;
 use crate::ids::{ConversationId, TenantId};
 use crate::metrics::WebhookMetrics;
@@ -31,6 +32,8 @@ pub struct LaneDeps {
     pub store: Store,
     pub sealer: Sealer,
     pub settings: WebhookConfig,
+    /// Which addresses targets may reach (the SSRF guard).
+    pub policy: AddressPolicy,
     pub metrics: WebhookMetrics,
     pub failures: mpsc::Sender<DeliveryFailure>,
     /// Cancelled once the publisher has drained at shutdown.
@@ -152,10 +155,12 @@ impl Lane {
     async fn load(&self) -> Target {
         match self.deps.store.webhook(&self.tenant).await {
             Ok(None) => Target::None,
-            Ok(Some(stored)) => match Connection::from_stored(&stored, &self.deps.sealer) {
-                Ok(c) => Target::Ready(Arc::new(c)),
-                Err(e) => Target::Unusable(e.to_string()),
-            },
+            Ok(Some(stored)) => {
+                match Connection::from_stored(&stored, &self.deps.sealer, &self.deps.policy) {
+                    Ok(c) => Target::Ready(Arc::new(c)),
+                    Err(e) => Target::Unusable(e.to_string()),
+                }
+            }
             Err(e) => Target::Unusable(format!("cannot read the webhook target: {e}")),
         }
     }

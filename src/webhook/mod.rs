@@ -2,7 +2,9 @@
 //! with the target's auth mode, through a bounded per-tenant lane.
 
 pub mod body;
+pub mod cidr;
 pub mod connection;
+pub mod guard;
 pub mod lane;
 pub mod oauth;
 pub mod publisher;

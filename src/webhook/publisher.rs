@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::guard::AddressPolicy;
 use super::lane::{Lane, LaneDeps};
 use crate::config::WebhookConfig;
 use crate::ids::TenantId;
@@ -41,6 +42,7 @@ impl WebhookPublisher {
             deps: Arc::new(LaneDeps {
                 store,
                 sealer,
+                policy: AddressPolicy::from_config(&settings),
                 settings,
                 metrics,
                 failures,

@@ -110,20 +110,25 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Secrets are compared in constant time, as a receiver should.
+fn same(presented: &str, expected: &str) -> bool {
+    crate::secrets::secrets_equal(presented.as_bytes(), expected.as_bytes())
+}
+
 fn check(checks: &Checks, req: &Request, body: &[u8]) -> Result<(), String> {
     let header = |name: &str| header(req, name);
     if let Some((name, value)) = &checks.secret {
         let in_query = req
             .uri()
             .query()
-            .map(|q| url_pairs(q).any(|(k, v)| k == *name && v == *value))
+            .map(|q| url_pairs(q).any(|(k, v)| k == *name && same(&v, value)))
             .unwrap_or(false);
-        if header(name) != Some(value.as_str()) && !in_query {
+        if !header(name).is_some_and(|v| same(v, value)) && !in_query {
             return Err(format!("shared secret {name} missing or wrong"));
         }
     }
     if let Some(token) = &checks.bearer
-        && header("authorization") != Some(format!("Bearer {token}").as_str())
+        && !header("authorization").is_some_and(|v| same(v, &format!("Bearer {token}")))
     {
         return Err("bearer token missing or wrong".into());
     }

@@ -311,3 +311,72 @@ async fn admin_bad_input_is_rejected_and_not_stored() {
     let tenants = crate::helpers::body(app.admin(Method::GET, "/tenants", None).await).await;
     assert_eq!(tenants["items"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn every_route_refuses_a_body_over_the_limit_with_413_and_admin_creates_nothing() {
+    let app = spawn_app_with_limit(4096).await;
+    let big = json!({"name": "x".repeat(5000)});
+    let res = app
+        .admin(reqwest::Method::POST, "/tenants", Some(big))
+        .await;
+    assert_error(res, 413, "413-01").await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..10).map(|_| Ok(vec![b' '; 1000])).collect();
+    let res = app
+        .http
+        .post(app.url("/admin/v1/tenants"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .expect("request");
+    assert_error(res, 413, "413-01").await;
+    // The docs, the spec, metrics, health, feed downloads and unknown routes pass the
+    // same stack.
+    for path in [
+        "/docs",
+        "/openapi.json",
+        "/metrics",
+        "/health/live",
+        "/fileexporter/v1/files/some-token",
+        "/no-such-route",
+    ] {
+        let res = app
+            .http
+            .get(app.url(path))
+            .body(vec![b' '; 5000])
+            .send()
+            .await
+            .expect("request");
+        assert_error(res, 413, "413-01").await;
+    }
+    let tenants = app.admin(reqwest::Method::GET, "/tenants", None).await;
+    assert_eq!(crate::helpers::body(tenants).await["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_past_the_request_timeout_is_503_02() {
+    use futures_util::StreamExt;
+    let app = crate::helpers::spawn_app_with(|c| c.request_timeout_ms = 300).await;
+    let chunks = futures_util::stream::iter([b"{\"name\":".to_vec(), b"\"Acme\"}".to_vec()])
+        .enumerate()
+        .then(|(n, chunk)| async move {
+            if n > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            }
+            Ok::<_, std::io::Error>(chunk)
+        });
+    let res = app
+        .http
+        .post(app.url("/admin/v1/tenants"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("request");
+    assert_error(res, 503, "503-02").await;
+}

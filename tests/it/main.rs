@@ -3,6 +3,7 @@
 //! `CALLSCRIBE_TEST_BACKEND=postgres`) and talks to it over real HTTP.
 
 mod admin;
+mod audit;
 mod auth;
 mod bad_input;
 mod cluster;
@@ -14,6 +15,8 @@ mod kvs_reader;
 mod operations;
 mod redaction;
 mod spec;
+mod ssrf;
 mod streaming;
+mod tls_listener;
 mod transcription;
 mod webhook;

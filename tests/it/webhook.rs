@@ -24,21 +24,21 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::helpers::{TestApp, body, spawn_app, spawn_app_with};
 
-const SIGNING: &str = "whsec-0123456789abcdef";
+pub(crate) const SIGNING: &str = "whsec-0123456789abcdef";
 
 /// A certificate authority made for one test.
-struct Ca {
+pub(crate) struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 /// A certificate and its key, in PEM.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
+pub(crate) struct Leaf {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -48,12 +48,12 @@ impl Ca {
         }
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.issuer.pem()
     }
 
     /// A certificate for `127.0.0.1` and `localhost` (server or client alike).
-    fn leaf(&self) -> Leaf {
+    pub(crate) fn leaf(&self) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
@@ -126,7 +126,7 @@ impl Sink {
 }
 
 /// A target without auth beyond the signature.
-fn plain(url: &str) -> Value {
+pub(crate) fn plain(url: &str) -> Value {
     json!({"url": url, "auth": {"mode": "none"}})
 }
 
@@ -140,7 +140,7 @@ fn free_port() -> u16 {
 }
 
 /// Sets the tenant's target through the admin API.
-async fn set_target(app: &TestApp, tenant: &str, target: Value) {
+pub(crate) async fn set_target(app: &TestApp, tenant: &str, target: Value) {
     let mut target = target;
     target["signingSecret"] = json!(SIGNING);
     let res = app
@@ -154,7 +154,7 @@ async fn set_target(app: &TestApp, tenant: &str, target: Value) {
 }
 
 /// One utterance of `conversation`, published as the transcriber would.
-fn publish(app: &TestApp, tenant: &str, conversation: &str, n: i64) -> String {
+pub(crate) fn publish(app: &TestApp, tenant: &str, conversation: &str, n: i64) -> String {
     let id = format!("msg-{conversation}-{n}");
     app.state.publisher.publish(Arc::new(Published {
         tenant_id: TenantId(tenant.to_owned()),
@@ -177,7 +177,7 @@ fn publish(app: &TestApp, tenant: &str, conversation: &str, n: i64) -> String {
 }
 
 /// The tenant's delivery log once it holds `n` entries, oldest first.
-async fn delivery_log(app: &TestApp, tenant: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn delivery_log(app: &TestApp, tenant: &str, n: usize) -> Vec<Value> {
     let path = format!("/tenants/{tenant}/deliveries?limit=1000");
     for _ in 0..300 {
         let items = body(app.admin(Method::GET, &path, None).await).await["items"]
@@ -581,7 +581,7 @@ async fn oauth2_tokens_are_cached_refreshed_and_renewed_after_a_401() {
 type Answering = (u16, Duration, Arc<Mutex<Vec<String>>>);
 
 /// A target that answers with `status` after `delay`.
-fn spawn_target(status: u16, delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) fn spawn_target(status: u16, delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
     #[handler]
     async fn answer(req: &Request, s: Data<&Answering>) -> StatusCode {
         let (status, delay, seen) = &*s;
