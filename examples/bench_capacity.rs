@@ -30,6 +30,11 @@ struct Args {
     calls: usize,
     seconds: u64,
     pid: u32,
+    /// Silence between turns (1 s: busy calls; the soak uses quieter ones).
+    gap_ms: usize,
+    /// Print the service's RSS every this many seconds and its growth after warm-up
+    /// (0: peak only).
+    rss_every: u64,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -39,6 +44,8 @@ fn parse_args() -> anyhow::Result<Args> {
         calls: 10,
         seconds: 60,
         pid: 0,
+        gap_ms: 1000,
+        rss_every: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +56,8 @@ fn parse_args() -> anyhow::Result<Args> {
             "--calls" => args.calls = value.parse()?,
             "--seconds" => args.seconds = value.parse()?,
             "--pid" => args.pid = value.parse()?,
+            "--gap-ms" => args.gap_ms = value.parse()?,
+            "--rss-every" => args.rss_every = value.parse()?,
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -60,8 +69,12 @@ fn parse_args() -> anyhow::Result<Args> {
 const RATE: usize = 8000;
 
 /// One conversation's worth of turns, repeated to fill the call: the agent's prompt,
-/// the customer's answer, and so on, with a second of silence between turns.
-fn call_tracks(seconds: u64, rotate_ms: usize) -> anyhow::Result<(Vec<i16>, Vec<i16>)> {
+/// the customer's answer, and so on, with `gap_ms` of silence between turns.
+fn call_tracks(
+    seconds: u64,
+    rotate_ms: usize,
+    gap_ms: usize,
+) -> anyhow::Result<(Vec<i16>, Vec<i16>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speech");
     let clip =
         |name: &str| -> anyhow::Result<Vec<i16>> { Ok(wav::read_tracks(&dir.join(name))?.0) };
@@ -82,7 +95,7 @@ fn call_tracks(seconds: u64, rotate_ms: usize) -> anyhow::Result<(Vec<i16>, Vec<
             }
             let track = if *is_agent { &mut agent } else { &mut customer };
             track[at..at + audio.len()].copy_from_slice(audio);
-            at += audio.len() + RATE;
+            at += audio.len() + gap_ms * RATE / 1000;
         }
     }
     // Calls start together; rotating each one keeps their turns from lining up.
@@ -92,10 +105,10 @@ fn call_tracks(seconds: u64, rotate_ms: usize) -> anyhow::Result<(Vec<i16>, Vec<
     Ok((customer, agent))
 }
 
-fn spawn_kvs(calls: usize, seconds: u64) -> anyhow::Result<EmulatorHandle> {
+fn spawn_kvs(calls: usize, seconds: u64, gap_ms: usize) -> anyhow::Result<EmulatorHandle> {
     let mut streams = Vec::new();
     for n in 0..calls {
-        let (customer, agent) = call_tracks(seconds, n * 2_345)?;
+        let (customer, agent) = call_tracks(seconds, n * 2_345, gap_ms)?;
         streams.push(StreamSpec {
             name: format!("call-{n}"),
             media: StreamMedia {
@@ -220,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
     let http = reqwest::Client::new();
     let (sink_url, mut received) = spawn_sink()?;
-    let kvs = spawn_kvs(a.calls, a.seconds)?;
+    let kvs = spawn_kvs(a.calls, a.seconds, a.gap_ms)?;
     let (tenant, key) = support::provision(&http, &a.url, &a.admin_token, &kvs.url).await?;
     http.put(format!("{}/admin/v1/tenants/{tenant}/webhook", a.url))
         .bearer_auth(&a.admin_token)
@@ -246,8 +259,14 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let mut peak_rss: f64 = 0.0;
+    let mut samples: Vec<(u64, f64)> = Vec::new();
     while started.elapsed() < Duration::from_secs(a.seconds + 3) {
-        peak_rss = peak_rss.max(rss_mib(a.pid));
+        let rss = rss_mib(a.pid);
+        peak_rss = peak_rss.max(rss);
+        let at = started.elapsed().as_secs();
+        if a.rss_every > 0 && samples.last().is_none_or(|s| at >= s.0 + a.rss_every) {
+            samples.push((at, rss));
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let mut transcripts = 0;
@@ -275,6 +294,7 @@ async fn main() -> anyhow::Result<()> {
             latencies_ms.push(ms);
         }
     }
+    let delivered = latencies_ms.len();
     latencies_ms.sort_by(f64::total_cmp);
     let at = |q: f64| {
         latencies_ms
@@ -321,5 +341,30 @@ async fn main() -> anyhow::Result<()> {
         undelivered,
         peak_rss,
     );
+    if a.rss_every > 0 {
+        print_rss(&samples, a.seconds, transcripts, delivered);
+    }
     Ok(())
+}
+
+/// The soak's report: the RSS series, its growth after warm-up (the first sixth of the
+/// run, at most 5 minutes), and messages stored against messages delivered.
+fn print_rss(samples: &[(u64, f64)], seconds: u64, stored: i64, delivered: usize) {
+    println!("rss_mib every sample (seconds: MiB):");
+    for chunk in samples.chunks(10) {
+        let line: Vec<String> = chunk.iter().map(|(t, r)| format!("{t}:{r:.0}")).collect();
+        println!("  {}", line.join(" "));
+    }
+    let warm_up = (seconds / 6).min(300);
+    let Some(base) = samples.iter().find(|s| s.0 >= warm_up).map(|s| s.1) else {
+        return;
+    };
+    let after = samples.iter().filter(|s| s.0 >= warm_up).map(|s| s.1);
+    let (max, last) = after.fold((base, base), |(m, _), r| (m.max(r), r));
+    println!(
+        "after warm-up ({warm_up} s): {base:.0} MiB, max {max:.0} MiB (+{:.1}%), last {last:.0} MiB (+{:.1}%)",
+        (max / base - 1.0) * 100.0,
+        (last / base - 1.0) * 100.0
+    );
+    println!("messages stored {stored}, delivered to the sink {delivered}");
 }

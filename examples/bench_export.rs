@@ -101,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
         let StartOutcome::Started {
             conversation,
             streams,
+            ..
         } = store
             .start_conversation(&tenant_id, &format!("contact-{c:06}"), &settings, None)
             .await?

@@ -108,7 +108,6 @@ impl AppState {
                 metrics: self.metrics.engine.clone(),
             }),
             endpointing: self.config.endpointing.clone(),
-            holder: self.holder.clone(),
         }
     }
 

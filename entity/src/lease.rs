@@ -11,6 +11,9 @@ pub struct Model {
     pub generation: i32,
     /// Replica id; `None` when handed back or not yet claimed.
     pub owner: Option<String>,
+    /// Minted by every start and claim: writes fenced by the lease name it, so an
+    /// earlier holder (even on the same replica) cannot write after a takeover.
+    pub token: String,
     pub expires_at: DateTimeUtc,
     /// The last fragment after which everything the customer said is stored.
     pub customer_fragment: Option<String>,

@@ -15,6 +15,8 @@ enum Leases {
     Generation,
     /// Replica id; NULL when handed back or not yet claimed.
     Owner,
+    /// Minted by every start and claim; writes fenced by the lease name it.
+    Token,
     ExpiresAt,
     /// Per track: the last fragment after which everything the track said is stored,
     /// its continuation token, and the track's audio bytes up to that fragment.
@@ -42,6 +44,7 @@ impl MigrationTrait for Migration {
                 .col(string(Leases::ConversationId).primary_key())
                 .col(integer(Leases::Generation))
                 .col(string_null(Leases::Owner))
+                .col(string(Leases::Token).default(""))
                 .col(timestamp_with_time_zone(Leases::ExpiresAt))
                 .col(string_null(Leases::CustomerFragment))
                 .col(string_null(Leases::CustomerToken))

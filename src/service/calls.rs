@@ -16,6 +16,7 @@ use crate::redact::Redaction;
 use crate::state::AppState;
 use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
 use crate::store::keys::AuthedKey;
+use crate::store::leases::LeaseToken;
 use crate::store::tenants::AwsSettings;
 
 /// Languages the English Whisper model transcribes.
@@ -199,6 +200,7 @@ pub async fn start(
     let StartOutcome::Started {
         conversation,
         streams,
+        lease,
     } = outcome
     else {
         return Err(ApiError::new(
@@ -210,7 +212,8 @@ pub async fn start(
         ));
     };
     let (customer, agent) = by_role(&streams, false)?;
-    let mut plan = session_plan(state, &tenant, &conversation, &customer, &agent).await?;
+    let lease = lease.ok_or_else(|| ApiError::internal("the start made no lease"))?;
+    let mut plan = session_plan(state, &tenant, &conversation, (&customer, &agent), lease).await?;
     plan.reader.data_endpoint = Some(endpoint);
     state.sessions.spawn(state.session_deps(), plan);
     Ok((customer, agent))
@@ -221,8 +224,8 @@ pub(super) async fn session_plan(
     state: &AppState,
     tenant: &entity::tenant::Model,
     conversation: &entity::conversation::Model,
-    customer: &Participant,
-    agent: &Participant,
+    (customer, agent): (&Participant, &Participant),
+    lease: LeaseToken,
 ) -> Result<SessionPlan, ApiError> {
     let entities = conversation
         .redaction_entities
@@ -255,6 +258,7 @@ pub(super) async fn session_plan(
             conversation.external_id.clone(),
             stored_selector(conversation),
         ),
+        lease,
     })
 }
 

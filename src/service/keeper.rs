@@ -14,7 +14,7 @@ use crate::ids::{ConversationId, Role, TenantId};
 use crate::kvs::reader::{Selector, is_after};
 use crate::service::calls::{by_role, finish_stopped, session_plan};
 use crate::state::{AppState, SharedState};
-use crate::store::leases::Claimed;
+use crate::store::leases::{Claimed, LeaseToken};
 
 /// What one round did (tests and logs).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -83,9 +83,9 @@ pub async fn renew(state: &SharedState, finishing: &Finishing) -> Result<Round, 
         renewed: owned.conversations.len(),
         ..Round::default()
     };
-    let ours: HashSet<&ConversationId> = owned.conversations.iter().collect();
-    for id in here.iter().filter(|id| !ours.contains(id)) {
-        state.sessions.abandon(id);
+    let ours: HashSet<&(ConversationId, LeaseToken)> = owned.conversations.iter().collect();
+    for held in here.iter().filter(|held| !ours.contains(held)) {
+        state.sessions.abandon(&held.0);
         report.abandoned += 1;
     }
     for id in owned.stopped {
@@ -111,12 +111,8 @@ const CLAIMS_PER_ROUND: usize = 5;
 /// leases and resumes their calls.
 pub async fn round(state: &SharedState) -> Result<Round, ApiError> {
     let mut report = Round::default();
-    for (id, point) in state.sessions.unwritten_positions() {
-        if !state
-            .store
-            .record_positions(&id, &state.holder, &point)
-            .await?
-        {
+    for (id, lease, point) in state.sessions.unwritten_positions() {
+        if !state.store.record_positions(&id, &lease, &point).await? {
             state.sessions.abandon(&id);
             report.abandoned += 1;
         }
@@ -136,9 +132,10 @@ pub async fn round(state: &SharedState) -> Result<Round, ApiError> {
     {
         let id = claimed.conversation.clone();
         report.claimed += 1;
+        let token = claimed.token.clone();
         if let Err(e) = take_over(state, claimed).await {
             tracing::error!(conversation = %id, error = %e.message, "cannot resume a claimed conversation; handing it back");
-            state.store.release_lease(&id, &state.holder).await?;
+            state.store.release_lease(&id, &token).await?;
         }
     }
     Ok(report)
@@ -166,7 +163,8 @@ async fn take_over(state: &AppState, claimed: Claimed) -> Result<(), ApiError> {
         .ok_or_else(|| ApiError::internal("the conversation's tenant is gone"))?;
     let streams = state.store.latest_streams(&conversation).await?;
     let (customer, agent) = by_role(&streams, false)?;
-    let mut plan = session_plan(state, &tenant, &conversation, &customer, &agent).await?;
+    let lease = claimed.token.clone();
+    let mut plan = session_plan(state, &tenant, &conversation, (&customer, &agent), lease).await?;
     for role in Role::BOTH {
         let participant = match role {
             Role::Customer => &mut plan.customer,

@@ -25,7 +25,7 @@ use crate::service::track::TrackAudio;
 use crate::service::transcriber::{self, Conversation, Speaker, Transcribing};
 use crate::store::Store;
 use crate::store::conversations::StreamSummary;
-use crate::store::leases::{LeaseHolder, ResumePoint, TrackPosition};
+use crate::store::leases::{LeaseToken, ResumePoint, TrackPosition};
 
 /// What one participant's stream delivered, measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +102,8 @@ pub struct SessionPlan {
     pub target: KvsTarget,
     pub sdk: aws_config::SdkConfig,
     pub reader: ReaderSettings,
+    /// The lease this session reads under; everything it writes is fenced by it.
+    pub lease: LeaseToken,
 }
 
 /// One side of the call.
@@ -154,8 +156,6 @@ pub struct SessionDeps {
     /// `None` when the app runs without a model (tools): audio is measured only.
     pub transcribing: Option<Transcribing>,
     pub endpointing: EndpointSettings,
-    /// This replica, as the owner of the sessions' leases.
-    pub holder: LeaseHolder,
 }
 
 /// How a session was told to end.
@@ -190,6 +190,7 @@ impl SessionControl {
 }
 
 struct Running {
+    lease: LeaseToken,
     control: Arc<SessionControl>,
     checkpoints: Arc<Checkpoints>,
     task: JoinHandle<SessionResult>,
@@ -217,8 +218,10 @@ impl Sessions {
         let control = Arc::new(SessionControl::default());
         let checkpoints = Arc::new(Checkpoints::new(&plan.resume_point()));
         let conversation = plan.conversation.clone();
+        let lease = plan.lease.clone();
         let task = tokio::spawn(run(deps, plan, control.clone(), checkpoints.clone()));
         let running = Running {
+            lease,
             control,
             checkpoints,
             task,
@@ -285,16 +288,22 @@ impl Sessions {
         lock(&self.running).retain(|_, r| !r.task.is_finished());
     }
 
-    /// The conversations read here.
-    pub fn conversations(&self) -> Vec<ConversationId> {
-        lock(&self.running).keys().cloned().collect()
-    }
-
-    /// Positions that moved since they were last written, by conversation.
-    pub fn unwritten_positions(&self) -> Vec<(ConversationId, ResumePoint)> {
+    /// The conversations read here, with the lease each is read under.
+    pub fn conversations(&self) -> Vec<(ConversationId, LeaseToken)> {
         lock(&self.running)
             .iter()
-            .filter_map(|(id, r)| r.checkpoints.take_unwritten().map(|p| (id.clone(), p)))
+            .map(|(id, r)| (id.clone(), r.lease.clone()))
+            .collect()
+    }
+
+    /// Positions that moved since they were last written, by conversation and lease.
+    pub fn unwritten_positions(&self) -> Vec<(ConversationId, LeaseToken, ResumePoint)> {
+        lock(&self.running)
+            .iter()
+            .filter_map(|(id, r)| {
+                let point = r.checkpoints.take_unwritten()?;
+                Some((id.clone(), r.lease.clone(), point))
+            })
             .collect()
     }
 
@@ -389,11 +398,11 @@ async fn hand_back(deps: &SessionDeps, plan: &SessionPlan, checkpoints: &Checkpo
     let store = &deps.store;
     let id = &plan.conversation;
     let written = match checkpoints.take_unwritten() {
-        Some(point) => store.record_positions(id, &deps.holder, &point).await,
+        Some(point) => store.record_positions(id, &plan.lease, &point).await,
         None => Ok(true),
     };
     let released = match written {
-        Ok(true) => store.release_lease(id, &deps.holder).await,
+        Ok(true) => store.release_lease(id, &plan.lease).await,
         Ok(false) => Ok(()),
         Err(e) => Err(e),
     };
@@ -419,7 +428,7 @@ async fn ended_by_itself(deps: &SessionDeps, plan: &SessionPlan, result: &Sessio
     }
     if let Err(e) = deps
         .store
-        .end_lease(&plan.conversation, Some(&deps.holder))
+        .end_lease(&plan.conversation, Some(&plan.lease))
         .await
     {
         tracing::error!(error = %e, "cannot end the lease; it will expire");
@@ -482,7 +491,7 @@ impl Tracks {
             external_id: plan.external_id.clone(),
             detailed_token: plan.detailed_token,
             redaction: plan.redaction.clone(),
-            holder: deps.holder.clone(),
+            lease: plan.lease.clone(),
             checkpoints: checkpoints.clone(),
             control: control.clone(),
         });

@@ -17,7 +17,7 @@ use crate::service::checkpoint::Checkpoints;
 use crate::service::publish::{Published, Publisher};
 use crate::service::session::{Ending, SessionControl};
 use crate::store::Store;
-use crate::store::leases::LeaseHolder;
+use crate::store::leases::LeaseToken;
 use crate::store::messages::{AppendError, Appended, Fence, NewMessage};
 use crate::transcribe::filter::speech_only;
 use crate::transcribe::pool::EnginePool;
@@ -31,7 +31,7 @@ pub struct Conversation {
     pub detailed_token: bool,
     pub redaction: Redaction,
     /// The lease every stored message is fenced by.
-    pub holder: LeaseHolder,
+    pub lease: LeaseToken,
     /// Told when an utterance is done, so the track's resume position can move.
     pub checkpoints: Arc<Checkpoints>,
     /// Ends the session if the lease turns out to be another replica's.
@@ -133,7 +133,7 @@ async fn transcribe(
     };
     let position = conversation.checkpoints.finished(role);
     let fence = Fence {
-        holder: &conversation.holder,
+        lease: &conversation.lease,
         position: position.as_ref(),
     };
     match store_message(&with.store, &message, &fence).await {

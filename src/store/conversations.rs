@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::leases::{LeaseHolder, new_lease};
+use super::leases::{LeaseHolder, LeaseToken, new_lease};
 use super::{Store, is_unique_violation};
 use crate::ids::{ConversationId, Role, StreamId, TenantId};
 
@@ -38,6 +38,8 @@ pub enum StartOutcome {
     Started {
         conversation: Box<conversation::Model>,
         streams: Vec<stream::Model>,
+        /// The holder's lease on it, when one was asked for.
+        lease: Option<LeaseToken>,
     },
     AlreadyStreaming,
 }
@@ -111,18 +113,20 @@ impl Store {
         for role in Role::BOTH {
             streams.push(new_stream(&conversation, role, now).insert(&txn).await?);
         }
+        let mut token = None;
         if let Some(holder) = holder {
             lease::Entity::delete_by_id(conversation.id.clone())
                 .exec(&txn)
                 .await?;
-            new_lease(&conversation.id, conversation.generation, holder)
-                .insert(&txn)
-                .await?;
+            let (row, minted) = new_lease(&conversation.id, conversation.generation, holder);
+            row.insert(&txn).await?;
+            token = Some(minted);
         }
         txn.commit().await?;
         Ok(StartOutcome::Started {
             conversation: Box::new(conversation),
             streams,
+            lease: token,
         })
     }
 

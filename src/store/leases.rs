@@ -29,6 +29,17 @@ impl LeaseHolder {
     }
 }
 
+/// One hold of a lease: starts and claims mint a new one, and every write fenced by
+/// the lease names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaseToken(pub String);
+
+impl LeaseToken {
+    fn mint() -> LeaseToken {
+        LeaseToken(uuid::Uuid::new_v4().to_string())
+    }
+}
+
 /// Where one participant's track can resume: everything the participant said before
 /// the end of `fragment` is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +88,7 @@ impl ResumePoint {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub conversation: ConversationId,
+    pub token: LeaseToken,
     pub generation: i32,
     pub resume: ResumePoint,
 }
@@ -84,8 +96,8 @@ pub struct Claimed {
 /// What this replica owns, as the database sees it after a renewal.
 #[derive(Debug, Default)]
 pub struct Owned {
-    /// Conversations whose lease is ours.
-    pub conversations: Vec<ConversationId>,
+    /// Conversations whose lease is ours, with the hold that owns it.
+    pub conversations: Vec<(ConversationId, LeaseToken)>,
     /// Those of them that were stopped (through any replica): finish them.
     pub stopped: Vec<ConversationId>,
 }
@@ -106,15 +118,15 @@ fn position_columns(role: Role) -> [lease::Column; 3] {
     }
 }
 
-/// An UPDATE of the lease `conversation` that only applies while `holder` owns it.
+/// An UPDATE of the lease `conversation` that only applies while `token` holds it.
 pub(super) fn fenced_update(
     conversation: &ConversationId,
-    holder: &LeaseHolder,
+    token: &LeaseToken,
 ) -> sea_orm::UpdateMany<lease::Entity> {
     lease::Entity::update_many()
         .col_expr(lease::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(lease::Column::ConversationId.eq(conversation.0.as_str()))
-        .filter(lease::Column::Owner.eq(holder.replica_id.as_str()))
+        .filter(lease::Column::Token.eq(token.0.as_str()))
 }
 
 /// Adds a track's position to a lease UPDATE.
@@ -130,18 +142,20 @@ pub(super) fn set_position(
         .col_expr(bytes, Expr::value(position.audio_bytes))
 }
 
-/// A new lease row for a conversation's generation.
+/// A new lease row for a conversation's generation, and its token.
 pub(super) fn new_lease(
     conversation: &str,
     generation: i32,
     holder: &LeaseHolder,
-) -> lease::ActiveModel {
+) -> (lease::ActiveModel, LeaseToken) {
     use sea_orm::Set;
     let now = Utc::now();
-    lease::ActiveModel {
+    let token = LeaseToken::mint();
+    let row = lease::ActiveModel {
         conversation_id: Set(conversation.to_owned()),
         generation: Set(generation),
         owner: Set(Some(holder.replica_id.clone())),
+        token: Set(token.0.clone()),
         expires_at: Set(holder.expiry()),
         customer_fragment: Set(None),
         customer_token: Set(None),
@@ -150,7 +164,8 @@ pub(super) fn new_lease(
         agent_token: Set(None),
         agent_audio_bytes: Set(0),
         updated_at: Set(now),
-    }
+    };
+    (row, token)
 }
 
 impl Store {
@@ -162,40 +177,45 @@ impl Store {
             .filter(lease::Column::Owner.eq(holder.replica_id.as_str()))
             .exec(self.db())
             .await?;
-        let ids: Vec<String> = lease::Entity::find()
+        let held: Vec<(String, String)> = lease::Entity::find()
             .select_only()
             .column(lease::Column::ConversationId)
+            .column(lease::Column::Token)
             .filter(lease::Column::Owner.eq(holder.replica_id.as_str()))
             .into_tuple()
             .all(self.db())
             .await?;
+        let ids: Vec<&str> = held.iter().map(|(id, _)| id.as_str()).collect();
         let stopped: Vec<String> = if ids.is_empty() {
             Vec::new()
         } else {
             conversation::Entity::find()
                 .select_only()
                 .column(conversation::Column::Id)
-                .filter(conversation::Column::Id.is_in(ids.iter().map(String::as_str)))
+                .filter(conversation::Column::Id.is_in(ids))
                 .filter(conversation::Column::State.eq(STOPPED))
                 .into_tuple()
                 .all(self.db())
                 .await?
         };
         Ok(Owned {
-            conversations: ids.into_iter().map(ConversationId).collect(),
+            conversations: held
+                .into_iter()
+                .map(|(id, token)| (ConversationId(id), LeaseToken(token)))
+                .collect(),
             stopped: stopped.into_iter().map(ConversationId).collect(),
         })
     }
 
     /// Records how far the conversation's tracks are committed; `false` when the lease
-    /// is no longer ours.
+    /// is no longer held with `token`.
     pub async fn record_positions(
         &self,
         conversation: &ConversationId,
-        holder: &LeaseHolder,
+        token: &LeaseToken,
         positions: &ResumePoint,
     ) -> Result<bool, sea_orm::DbErr> {
-        let mut update = fenced_update(conversation, holder);
+        let mut update = fenced_update(conversation, token);
         for role in Role::BOTH {
             if let Some(p) = positions.of(role) {
                 update = set_position(update, role, p);
@@ -221,6 +241,7 @@ impl Store {
             .iter()
             .map(|l| Claimed {
                 conversation: ConversationId(l.conversation_id.clone()),
+                token: LeaseToken(l.token.clone()),
                 generation: l.generation,
                 resume: ResumePoint::from_lease(l),
             })
@@ -234,7 +255,8 @@ impl Store {
         holder: &LeaseHolder,
         limit: u64,
     ) -> Result<Vec<lease::Model>, sea_orm::DbErr> {
-        let sql = "UPDATE leases SET owner = $1, expires_at = $2, updated_at = $3 \
+        let sql = "UPDATE leases SET owner = $1, expires_at = $2, updated_at = $3, \
+                   token = gen_random_uuid()::text \
                    WHERE conversation_id IN ( \
                      SELECT l.conversation_id FROM leases l \
                      JOIN conversations c ON c.id = l.conversation_id \
@@ -282,8 +304,10 @@ impl Store {
             if !streaming {
                 continue;
             }
+            let token = LeaseToken::mint();
             let won = lease::Entity::update_many()
                 .col_expr(lease::Column::Owner, Expr::value(holder.replica_id.clone()))
+                .col_expr(lease::Column::Token, Expr::value(token.0.clone()))
                 .col_expr(lease::Column::ExpiresAt, Expr::value(holder.expiry()))
                 .col_expr(lease::Column::UpdatedAt, Expr::value(now))
                 .filter(lease::Column::ConversationId.eq(l.conversation_id.as_str()))
@@ -293,7 +317,10 @@ impl Store {
                 .rows_affected
                 == 1;
             if won {
-                claimed.push(l);
+                claimed.push(lease::Model {
+                    token: token.0,
+                    ..l
+                });
             }
         }
         Ok(claimed)
@@ -304,9 +331,9 @@ impl Store {
     pub async fn release_lease(
         &self,
         conversation: &ConversationId,
-        holder: &LeaseHolder,
+        token: &LeaseToken,
     ) -> Result<(), sea_orm::DbErr> {
-        fenced_update(conversation, holder)
+        fenced_update(conversation, token)
             .col_expr(lease::Column::Owner, Expr::value(Option::<String>::None))
             .col_expr(
                 lease::Column::ExpiresAt,
@@ -317,17 +344,17 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Ends the lease: the conversation was stopped or its stream ended. With a holder,
-    /// only if the lease is still the holder's.
+    /// Ends the lease: the conversation was stopped or its stream ended. With a token,
+    /// only if the lease is still held with it.
     pub async fn end_lease(
         &self,
         conversation: &ConversationId,
-        holder: Option<&LeaseHolder>,
+        token: Option<&LeaseToken>,
     ) -> Result<(), sea_orm::DbErr> {
         let mut delete = lease::Entity::delete_many()
             .filter(lease::Column::ConversationId.eq(conversation.0.as_str()));
-        if let Some(holder) = holder {
-            delete = delete.filter(lease::Column::Owner.eq(holder.replica_id.as_str()));
+        if let Some(token) = token {
+            delete = delete.filter(lease::Column::Token.eq(token.0.as_str()));
         }
         delete.exec(self.db()).await.map(|_| ())
     }

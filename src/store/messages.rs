@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::Store;
-use super::leases::{LeaseHolder, TrackPosition, fenced_update, set_position};
+use super::leases::{LeaseToken, TrackPosition, fenced_update, set_position};
 use crate::ids::{ConversationId, MessageId, Role, StreamId};
 
 /// After-call retrieval serves at most this many messages per conversation (contract).
@@ -36,7 +36,7 @@ pub struct NewMessage {
 
 /// The lease a fenced append checks, and the speaker's position it records.
 pub struct Fence<'a> {
-    pub holder: &'a LeaseHolder,
+    pub lease: &'a LeaseToken,
     /// The speaker's track position once this message is stored, if it moved.
     pub position: Option<&'a TrackPosition>,
 }
@@ -74,7 +74,7 @@ impl Store {
         Ok(appended)
     }
 
-    /// Stores a message only while `fence.holder` owns the conversation's lease, and
+    /// Stores a message only while `fence.lease` holds the conversation's lease, and
     /// records the speaker's track position in the same transaction: a replica that
     /// lost its lease cannot add a message the new owner will also produce.
     pub async fn append_fenced(
@@ -83,7 +83,7 @@ impl Store {
         fence: &Fence<'_>,
     ) -> Result<Appended, AppendError> {
         let txn = self.begin_write().await?;
-        let mut update = fenced_update(&m.conversation_id, fence.holder);
+        let mut update = fenced_update(&m.conversation_id, fence.lease);
         if let Some(position) = fence.position {
             update = set_position(update, m.role, position);
         }

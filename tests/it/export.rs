@@ -43,6 +43,7 @@ async fn conversation(app: &TestApp, tenant: &str, guid: &str) -> (ConversationI
     let StartOutcome::Started {
         conversation,
         streams,
+        ..
     } = store
         .start_conversation(&TenantId(tenant.into()), guid, &settings, None)
         .await
