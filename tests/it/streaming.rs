@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, body, spawn_app, start_body};
+use crate::helpers::{assert_error, body, spawn_app, spawn_app_with, start_body};
 
 fn stream_ids(b: &Value) -> (String, String) {
     let r = &b["autotranscribeResponse"];
@@ -179,6 +179,30 @@ async fn draining_service_refuses_new_starts_with_503() {
     assert!(res.headers().contains_key("retry-after"));
     assert_error(res, 503, "503-01").await;
     assert_eq!(app.conversation_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_start_beyond_the_replicas_limit_is_503_and_the_running_call_is_untouched() {
+    let app = spawn_app_with(|c| c.cluster.max_conversations = 1).await;
+    let (_, key) = app.tenant_with_key().await;
+    assert_eq!(app.start(&key, &start_body("c-first")).await.status(), 200);
+    let res = app.start(&key, &start_body("c-second")).await;
+    assert!(res.headers().contains_key("retry-after"));
+    let msg = assert_error(res, 503, "503-01").await;
+    assert!(msg.contains("limit of 1 conversations"), "{msg}");
+    assert_eq!(
+        app.conversation_count().await,
+        1,
+        "the refused call left nothing"
+    );
+    let stopped = body(app.stop(&key, "c-first").await).await;
+    let customer = &stopped["autotranscribeResponse"]["customer"];
+    assert_eq!(customer["status"]["code"], 1000, "{stopped}");
+    assert_eq!(
+        app.start(&key, &start_body("c-second")).await.status(),
+        200,
+        "room again once the first call stopped"
+    );
 }
 
 #[tokio::test]
