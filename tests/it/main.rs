@@ -9,6 +9,7 @@ mod bad_input;
 mod cluster;
 mod conversations;
 mod export;
+mod faults;
 mod helpers;
 mod kvs_emulator;
 mod kvs_reader;
