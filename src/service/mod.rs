@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod keeper;
 pub mod publish;
 pub mod session;
+pub mod sessions;
 pub mod track;
 pub mod transcriber;
 pub mod transcript_cache;
