@@ -101,19 +101,20 @@ pub struct AppList {
 }
 
 /// How callscribe reads the tenant's KVS streams. All optional: unset means the
-/// server's default AWS credential chain and the region of the stream ARN.
+/// server's default AWS credential chain and the region of the stream ARN. Unset fields
+/// are left out of answers (the spec types them as strings, not nullable).
 #[derive(Debug, Clone, Object, Default)]
 #[oai(rename_all = "camelCase")]
 pub struct TenantAws {
     /// IAM role to assume through STS.
-    #[oai(validator(max_length = 2048))]
+    #[oai(validator(max_length = 2048), skip_serializing_if_is_none)]
     pub role_arn: Option<String>,
-    #[oai(validator(max_length = 1224))]
+    #[oai(validator(max_length = 1224), skip_serializing_if_is_none)]
     pub external_id: Option<String>,
-    #[oai(validator(max_length = 64))]
+    #[oai(validator(max_length = 64), skip_serializing_if_is_none)]
     pub region: Option<String>,
     /// KVS endpoint override, e.g. `http://127.0.0.1:4567` for `callscribe kvs-emulator`.
-    #[oai(validator(max_length = 2048))]
+    #[oai(validator(max_length = 2048), skip_serializing_if_is_none)]
     pub endpoint_url: Option<String>,
 }
 

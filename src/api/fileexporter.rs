@@ -235,7 +235,10 @@ pub enum FeedFileDownload {
     ),
 }
 
-error_list!(ListErrors: 400, 401, 404, 429, 500, 503);
+// The listings take a JSON body, so the body limit (413) and the content type (415)
+// apply to them as to every other POST. `listfeeds` reads no body: only its size counts.
+error_list!(ListErrors: 400, 401, 404, 413, 415, 429, 500, 503);
+error_list!(FeedsErrors: 400, 401, 413, 429, 500, 503);
 error_list!(DownloadErrors: 403, 404, 500, 503);
 
 pub struct FileExporterApi {
@@ -259,7 +262,7 @@ impl FileExporterApi {
     async fn list_feeds(
         &self,
         _auth: ApiKeyAuth,
-    ) -> Result<Success<FeedsResponse>, Failure<ListErrors>> {
+    ) -> Result<Success<FeedsResponse>, Failure<FeedsErrors>> {
         Ok(Success::json(FeedsResponse {
             feeds: vec![FEED.into()],
         }))

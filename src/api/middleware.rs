@@ -109,7 +109,9 @@ pub async fn timeout<E: Endpoint>(next: Arc<E>, req: Request) -> Result<Response
 
 /// Reads the body up to the configured limit (chunked or not), so no handler ever
 /// buffers more; also treats a body without `Content-Type` as JSON, which is what
-/// every client of this API sends.
+/// every client of this API sends. An empty body counts too: a bare `curl -X POST`
+/// then learns that the body is missing (400-01) rather than a 415 about a type it
+/// never sent.
 pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> Result<Response> {
     let limit = req
         .data::<SharedState>()
@@ -136,7 +138,7 @@ pub async fn body_limit<E: Endpoint>(next: Arc<E>, mut req: Request) -> Result<R
                 )
                 .into(),
             })?;
-        if !bytes.is_empty() && !req.headers().contains_key(header::CONTENT_TYPE) {
+        if !req.headers().contains_key(header::CONTENT_TYPE) {
             req.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),

@@ -275,6 +275,78 @@ async fn missing_content_type_is_read_as_json() {
     assert_eq!(res.status(), 200);
 }
 
+/// Found by scripts/contract-fuzz: a POST with neither body nor `Content-Type` (a bare
+/// `curl -X POST`) was 415-01, undocumented for the File Exporter listings. A missing
+/// type is read as JSON, so an empty body is 400-01 on every JSON route.
+#[tokio::test]
+async fn an_empty_body_without_content_type_is_400_01_not_415() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    for path in [
+        "/mg-autotranscribe/v1/start-streaming",
+        "/mg-autotranscribe/v1/stop-streaming",
+        "/fileexporter/v1/static/listfeedversions",
+        "/fileexporter/v1/static/getfeedfile",
+    ] {
+        let res = app
+            .http
+            .post(app.url(path))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        let msg = assert_error(res, 400, "400-01").await;
+        assert!(msg.contains("empty"), "{path}: {msg}");
+    }
+    let res = app
+        .http
+        .post(app.url("/admin/v1/tenants"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 400, "400-01").await;
+    assert_eq!(app.conversation_count().await, 0);
+}
+
+/// Found by scripts/contract-fuzz: the File Exporter listings answer 413 and 415 like
+/// every JSON route, but their spec did not list them (`listfeeds` reads no body, so
+/// only 413 applies to it).
+#[tokio::test]
+async fn file_exporter_listings_document_and_answer_413_and_415() {
+    let app = spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let spec = crate::helpers::body(app.get("/openapi.json").await).await;
+    let listings = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(path, _)| path.starts_with("/fileexporter/v1/static/"))
+        .collect::<Vec<_>>();
+    assert_eq!(listings.len(), 7);
+    for (path, item) in listings {
+        let responses = &item["post"]["responses"];
+        assert!(responses["413"].is_object(), "{path} documents 413");
+        let reads_body = !path.ends_with("/listfeeds");
+        assert_eq!(responses["415"].is_object(), reads_body, "{path}: 415");
+    }
+    let res = app
+        .http
+        .post(app.url("/fileexporter/v1/static/listfeedversions"))
+        .header("x-api-key", &key)
+        .header("content-type", "text/plain")
+        .body(r#"{"feed": "utterances", "version": "1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 415, "415-01").await;
+    let big = format!(r#"{{"feed": "{}"}}"#, "u".repeat(70_000));
+    let res = app
+        .post_raw("/fileexporter/v1/static/listfeeds", &key, big)
+        .await;
+    assert_error(res, 413, "413-01").await;
+}
+
 #[tokio::test]
 async fn messages_without_external_id_is_400_01() {
     let app = spawn_app().await;
