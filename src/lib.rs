@@ -3,6 +3,10 @@
 //! [`run`] serves the app on a given listener until a shutdown future resolves, so
 //! tests start it on port 0 and `callscribe serve` on the configured address.
 
+// The API endpoint's middleware stack is a deeply nested type; its layout needs more
+// query depth than the default in release builds.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod audio;
 pub mod audit;

@@ -1,3 +1,9 @@
+//! The `callscribe` binary: parses the command line and runs it.
+
+// The API endpoint's middleware stack is a deeply nested type; its layout needs more
+// query depth than the default in release builds.
+#![recursion_limit = "256"]
+
 use clap::Parser;
 
 #[tokio::main]
