@@ -170,7 +170,6 @@ pub async fn start(
     let target = kvs_target(&tenant, &cmd.stream_arn);
     let sdk = state.sdk_configs.get(&target).await;
     let endpoint = check_stream(&sdk, &target, &cmd.stream_arn.arn).await?;
-    drop(sdk);
     // The request's entities, else the tenant's defaults.
     let entities = cmd
         .redaction_entities

@@ -1,9 +1,10 @@
-//! The lease keeper: this replica's side of scale-out, one round per `cluster.tick_ms`.
-//! A round renews every lease the replica holds, ends the sessions whose lease another
-//! replica took, finishes conversations stopped through other replicas, records how far
-//! each track is committed, and, below `cluster.max_conversations`, claims expired
-//! leases (a crashed replica's, or handed back at shutdown) and resumes those calls
-//! where their tracks were committed.
+//! The lease keeper: this replica's side of scale-out, as two loops. Renewals (every
+//! `min(cluster.tick_ms, cluster.lease_seconds / 3)`) extend every lease the replica
+//! holds, end the sessions whose lease another replica took, and finish conversations
+//! stopped through other replicas. Rounds (every `cluster.tick_ms`) record how far each
+//! track is committed and, below `cluster.max_conversations`, claim expired leases (a
+//! crashed replica's, or handed back at shutdown) and resume those calls where their
+//! tracks were committed.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -15,15 +16,6 @@ use crate::kvs::reader::{Selector, is_after};
 use crate::service::calls::{by_role, finish_stopped, session_plan};
 use crate::state::{AppState, SharedState};
 use crate::store::leases::{Claimed, LeaseToken};
-
-/// What one round did (tests and logs).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Round {
-    pub renewed: usize,
-    pub abandoned: usize,
-    pub finishing: usize,
-    pub claimed: usize,
-}
 
 /// Conversations whose stop this replica is finishing (so a round does not start a
 /// second finish while the first waits for the session's last decodes).
@@ -58,9 +50,9 @@ pub async fn run(state: SharedState) {
 }
 
 /// Calls `step` every `every` until shutdown, logging its failures.
-async fn repeat<F, T>(state: &SharedState, every: Duration, mut step: impl FnMut() -> F)
+async fn repeat<F>(state: &SharedState, every: Duration, mut step: impl FnMut() -> F)
 where
-    F: std::future::Future<Output = Result<T, ApiError>>,
+    F: std::future::Future<Output = Result<(), ApiError>>,
 {
     loop {
         if let Err(e) = step().await {
@@ -75,22 +67,16 @@ where
 
 /// Extends this replica's leases, ends the sessions whose lease another replica took,
 /// and finishes conversations stopped through other replicas.
-pub async fn renew(state: &SharedState, finishing: &Finishing) -> Result<Round, ApiError> {
+pub async fn renew(state: &SharedState, finishing: &Finishing) -> Result<(), ApiError> {
     // Listed before renewing: a session started meanwhile is not taken for a lost one.
     let here = state.sessions.conversations();
     let owned = state.store.renew_leases(&state.holder).await?;
-    let mut report = Round {
-        renewed: owned.conversations.len(),
-        ..Round::default()
-    };
     let ours: HashSet<&(ConversationId, LeaseToken)> = owned.conversations.iter().collect();
     for held in here.iter().filter(|held| !ours.contains(held)) {
         state.sessions.abandon(&held.0);
-        report.abandoned += 1;
     }
     for id in owned.stopped {
         if finishing.begin(&id) {
-            report.finishing += 1;
             let (state, finishing) = (state.clone(), finishing.clone());
             tokio::spawn(async move {
                 if let Err(e) = finish_remote_stop(&state, &id).await {
@@ -100,7 +86,7 @@ pub async fn renew(state: &SharedState, finishing: &Finishing) -> Result<Round, 
             });
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// At most this many conversations are taken over per round, so a round stays short
@@ -109,17 +95,15 @@ const CLAIMS_PER_ROUND: usize = 5;
 
 /// Records how far each track is committed and, below the limit, claims expired
 /// leases and resumes their calls.
-pub async fn round(state: &SharedState) -> Result<Round, ApiError> {
-    let mut report = Round::default();
+pub async fn round(state: &SharedState) -> Result<(), ApiError> {
     for (id, lease, point) in state.sessions.unwritten_positions() {
         if !state.store.record_positions(&id, &lease, &point).await? {
             state.sessions.abandon(&id);
-            report.abandoned += 1;
         }
     }
     state.sessions.prune_finished();
     if state.is_draining() {
-        return Ok(report);
+        return Ok(());
     }
     let room = state
         .max_conversations()
@@ -131,14 +115,13 @@ pub async fn round(state: &SharedState) -> Result<Round, ApiError> {
         .await?
     {
         let id = claimed.conversation.clone();
-        report.claimed += 1;
         let token = claimed.token.clone();
         if let Err(e) = take_over(state, claimed).await {
             tracing::error!(conversation = %id, error = %e.message, "cannot resume a claimed conversation; handing it back");
             state.store.release_lease(&id, &token).await?;
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// A stop made through another replica reached us, the owner.
@@ -166,10 +149,7 @@ async fn take_over(state: &AppState, claimed: Claimed) -> Result<(), ApiError> {
     let lease = claimed.token.clone();
     let mut plan = session_plan(state, &tenant, &conversation, (&customer, &agent), lease).await?;
     for role in Role::BOTH {
-        let participant = match role {
-            Role::Customer => &mut plan.customer,
-            Role::Agent => &mut plan.agent,
-        };
+        let participant = plan.participant_mut(role);
         let (stored, said_until_ms) = state
             .store
             .stream_messages(id, &participant.stream_id)

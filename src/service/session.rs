@@ -140,6 +140,13 @@ impl SessionPlan {
         }
     }
 
+    pub(super) fn participant_mut(&mut self, role: Role) -> &mut Participant {
+        match role {
+            Role::Customer => &mut self.customer,
+            Role::Agent => &mut self.agent,
+        }
+    }
+
     pub(super) fn resume_point(&self) -> ResumePoint {
         ResumePoint {
             customer: self.customer.resume.clone(),

@@ -368,16 +368,4 @@ impl Store {
             .one(self.db())
             .await
     }
-
-    /// How many conversations hold a lease, and how many of those leases have expired
-    /// (metrics and readiness).
-    pub async fn lease_counts(&self) -> Result<(u64, u64), sea_orm::DbErr> {
-        use sea_orm::PaginatorTrait;
-        let all = lease::Entity::find().count(self.db()).await?;
-        let expired = lease::Entity::find()
-            .filter(lease::Column::ExpiresAt.lt(Utc::now()))
-            .count(self.db())
-            .await?;
-        Ok((all, expired))
-    }
 }

@@ -280,6 +280,14 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The conversation's stored messages, as after-call retrieval serves them.
+    pub async fn message_items(&self, key: &str, guid: &str) -> Vec<Value> {
+        body(self.messages(key, guid).await).await["items"]
+            .as_array()
+            .expect("items")
+            .clone()
+    }
+
     /// Polls the stream rows until the reader has recorded the end of every stream
     /// (a status other than 1000), or panics after `within`.
     pub async fn streams_ended(&self, within: std::time::Duration) -> Vec<entity::stream::Model> {
@@ -318,6 +326,24 @@ pub fn start_body(guid: &str) -> Value {
         "autotranscribeParams": {"language": "en-US", "detailedToken": false, "redactionOutput": "redacted"},
         "amazonConnectParams": {"streamArn": STREAM_ARN, "startSelectorType": "NOW", "afterFragmentNumber": null}
     })
+}
+
+/// The (start, end) of one participant's messages, in order.
+pub fn spans(items: &[Value], role: &str) -> Vec<(i64, i64)> {
+    items
+        .iter()
+        .filter(|m| m["sender"]["role"] == role)
+        .map(|m| (m["start"].as_i64().unwrap(), m["end"].as_i64().unwrap()))
+        .collect()
+}
+
+/// No two messages of a participant overlap: nothing it said was stored twice.
+pub fn assert_said_once(items: &[Value], role: &str, context: &str) {
+    let spans = spans(items, role);
+    assert!(
+        spans.windows(2).all(|w| w[0].1 <= w[1].0),
+        "{context} {role}: an utterance stored twice: {spans:?}"
+    );
 }
 
 pub async fn body(res: Response) -> Value {

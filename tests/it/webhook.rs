@@ -784,19 +784,10 @@ async fn shutdown_hands_the_call_back_and_the_restarted_service_says_the_utteran
     assert!(text.contains("fellow"), "the first sentence whole: {text}");
     app.streams_ended(CALL_END_WAIT).await;
     let stopped = body(app.stop(&key, crate::kvs_emulator::CONTACT).await).await;
-    let items = body(app.messages(&key, crate::kvs_emulator::CONTACT).await).await["items"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let spans: Vec<(i64, i64)> = items
-        .iter()
-        .map(|m| (m["start"].as_i64().unwrap(), m["end"].as_i64().unwrap()))
-        .collect();
-    assert!(spans.len() >= 3, "JFK's sentences: {items:?}");
-    assert!(
-        spans.windows(2).all(|w| w[0].1 <= w[1].0),
-        "nothing said twice: {spans:?}"
-    );
+    let items = app.message_items(&key, crate::kvs_emulator::CONTACT).await;
+    let said = crate::helpers::spans(&items, "customer");
+    assert!(said.len() >= 3, "JFK's sentences: {items:?}");
+    crate::helpers::assert_said_once(&items, "customer", "after the restart");
     let customer = &stopped["autotranscribeResponse"]["customer"]["summary"];
-    assert_eq!(customer["transcripts"], spans.len(), "{stopped}");
+    assert_eq!(customer["transcripts"], said.len(), "{stopped}");
 }
