@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
+//! The command line: `demo`, `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
 //! `transcribe`, `redact`, `webhook-sink`, `export`.
 
 use std::path::PathBuf;
@@ -25,6 +25,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Play a two-party call through the whole pipeline on this machine and print what
+    /// happens: the service on a temporary SQLite database, the KVS emulator and a webhook
+    /// sink, all stopped at the end.
+    Demo(crate::demo::DemoArgs),
     /// Run the service (creates and migrates the database on first start).
     Serve,
     /// Apply database migrations and exit.
@@ -166,9 +170,15 @@ pub struct KeyArgs {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
+    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("CALLSCRIBE_LOG_LEVEL").is_none()
+    {
+        // The demo's own output is the show; the service only speaks up when something is wrong.
+        config.log_level = "warn".into();
+    }
     crate::telemetry::init(&config);
     match cli.command {
+        Command::Demo(args) => crate::demo::run(config, args).await,
         Command::Serve => {
             let state = crate::build_state(config).await?;
             let listener = std::net::TcpListener::bind(state.config.listen)

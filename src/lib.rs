@@ -12,6 +12,7 @@ pub mod audio;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod export;
 pub mod ids;

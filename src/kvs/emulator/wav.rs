@@ -17,6 +17,23 @@ pub enum WavError {
 /// Reads one WAV file (stereo or mono).
 pub fn read_tracks(path: &Path) -> Result<Tracks, WavError> {
     let (channels, samples) = read(path)?;
+    split_channels(path, channels, samples)
+}
+
+/// A WAV file held in memory (a bundled recording); `name` appears in errors.
+pub fn tracks_from_bytes(name: &str, bytes: &[u8]) -> Result<Tracks, WavError> {
+    let path = Path::new(name);
+    let reader =
+        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|source| WavError::Read {
+            path: name.to_owned(),
+            source,
+        })?;
+    let (spec, samples) = decode(path, reader)?;
+    check_rate(path, &spec)?;
+    split_channels(path, spec.channels, samples)
+}
+
+fn split_channels(path: &Path, channels: u16, samples: Vec<i16>) -> Result<Tracks, WavError> {
     match channels {
         1 => Ok((samples, None)),
         2 => {
@@ -42,20 +59,31 @@ pub fn read_pair(customer: &Path, agent: &Path) -> Result<Tracks, WavError> {
 
 fn read(path: &Path) -> Result<(u16, Vec<i16>), WavError> {
     let (spec, samples) = read_pcm16(path)?;
+    check_rate(path, &spec)?;
+    Ok((spec.channels, samples))
+}
+
+fn check_rate(path: &Path, spec: &hound::WavSpec) -> Result<(), WavError> {
     if spec.sample_rate != 8000 {
         let what = format!("{} Hz (expected 8000 Hz 16-bit PCM)", spec.sample_rate);
         return Err(format_error(path, what));
     }
-    Ok((spec.channels, samples))
+    Ok(())
 }
 
 /// Any 16-bit integer PCM WAV file: its format and its (interleaved) samples.
 pub fn read_pcm16(path: &Path) -> Result<(hound::WavSpec, Vec<i16>), WavError> {
-    let shown = path.display().to_string();
     let reader = hound::WavReader::open(path).map_err(|source| WavError::Read {
-        path: shown.clone(),
+        path: path.display().to_string(),
         source,
     })?;
+    decode(path, reader)
+}
+
+fn decode<R: std::io::Read>(
+    path: &Path,
+    reader: hound::WavReader<R>,
+) -> Result<(hound::WavSpec, Vec<i16>), WavError> {
     let spec = reader.spec();
     if spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
         let what = format!(
@@ -68,7 +96,7 @@ pub fn read_pcm16(path: &Path) -> Result<(hound::WavSpec, Vec<i16>), WavError> {
         .into_samples::<i16>()
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| WavError::Read {
-            path: shown,
+            path: path.display().to_string(),
             source,
         })?;
     Ok((spec, samples))
