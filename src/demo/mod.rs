@@ -339,8 +339,9 @@ async fn converse(console: &Console, parts: &Parts) -> anyhow::Result<Summary> {
         }
     }
 
+    // The contact flow's stop Lambda runs as the call ends; the utterance still being
+    // spoken is flushed by the stop and delivered just after it.
     let stop = json!({"namespace": "amazonconnect", "guid": parts.contact_id});
-    console.heading("POST /mg-autotranscribe/v1/stop-streaming (the call ends)");
     let stopped = api
         .call(
             "POST",
@@ -349,22 +350,12 @@ async fn converse(console: &Console, parts: &Parts) -> anyhow::Result<Summary> {
             Some(&stop),
         )
         .await?;
-    let mut transcripts = 0;
-    for role in ["customer", "agent"] {
-        let summary = &stopped["autotranscribeResponse"][role]["summary"];
-        let count = summary["transcripts"].as_i64().unwrap_or(0);
-        transcripts += count;
-        console.fact(
-            role,
-            &format!(
-                "{count} utterances transcribed from {:.1} s of audio ({} bytes), streamed for {} s",
-                summary["audioDurationMs"].as_f64().unwrap_or(0.0) / 1000.0,
-                summary["totalAudioBytes"],
-                summary["streamingSeconds"]
-            ),
-        );
-    }
-    // The last utterance is flushed by the stop; wait for its delivery.
+    let summaries = ["customer", "agent"]
+        .map(|role| (role, &stopped["autotranscribeResponse"][role]["summary"]));
+    let transcripts: i64 = summaries
+        .iter()
+        .map(|(_, s)| s["transcripts"].as_i64().unwrap_or(0))
+        .sum();
     let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
     while (latencies.len() as i64) < transcripts {
         tokio::select! {
@@ -374,6 +365,20 @@ async fn converse(console: &Console, parts: &Parts) -> anyhow::Result<Summary> {
                 break;
             }
         }
+    }
+
+    console.heading("POST /mg-autotranscribe/v1/stop-streaming (when the call ended)");
+    for (role, summary) in summaries {
+        console.fact(
+            role,
+            &format!(
+                "{} utterances transcribed from {:.1} s of audio ({} bytes), streamed for {} s",
+                summary["transcripts"],
+                summary["audioDurationMs"].as_f64().unwrap_or(0.0) / 1000.0,
+                summary["totalAudioBytes"],
+                summary["streamingSeconds"]
+            ),
+        );
     }
 
     console.heading(&format!(

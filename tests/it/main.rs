@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod cluster;
 mod conversations;
+mod demo;
 mod export;
 mod faults;
 mod helpers;
