@@ -165,7 +165,7 @@ async function postOnce(url, body, key, timeoutMs) {
       return { error: `cannot reach callscribe: ${code}`, sent: false };
     }
     // Timed out or cut while waiting for the answer: it may have been acted on.
-    return { error: `no answer from callscribe: ${err.name}: ${code ?? err.message}`, sent: true };
+    return { error: `no answer from callscribe: ${err.name}: ${code ?? err.cause?.message ?? err.message}`, sent: true };
   }
 }
 

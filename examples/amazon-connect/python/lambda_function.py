@@ -168,6 +168,8 @@ def _read_secret(secret_id):
 
     client = boto3.client(
         "secretsmanager",
+        # Lambda sets AWS_REGION (botocore itself reads only AWS_DEFAULT_REGION).
+        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
         config=Config(connect_timeout=2, read_timeout=2, retries={"max_attempts": 2}),
     )
     try:
