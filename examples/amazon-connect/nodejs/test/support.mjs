@@ -107,7 +107,7 @@ export async function waitUntilPlayed(s) {
 
 export async function createKey() {
   const { status, body } = await api("POST", `/admin/v1/tenants/${TENANT}/keys`, { app: "e2e" }, { admin: true });
-  if (status !== 200) throw new Error(`key-create: HTTP ${status}`);
+  if (status !== 201) throw new Error(`key-create: HTTP ${status}`);
   return body;
 }
 

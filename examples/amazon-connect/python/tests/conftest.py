@@ -136,7 +136,7 @@ def wait_until_played(s):
 
 def create_key():
     status, body = api("POST", f"/admin/v1/tenants/{TENANT}/keys", {"app": "e2e"}, admin=True)
-    assert status == 200, body
+    assert status == 201, body
     return body["keyId"], body["key"]
 
 
