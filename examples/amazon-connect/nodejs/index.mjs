@@ -109,7 +109,7 @@ export function stopBody(event) {
 
 // ------------------------------------------------------------------ configuration
 
-async function apiKey(refresh = false) {
+async function apiKey(deadline, refresh = false) {
   const secretId = process.env.CALLSCRIBE_API_KEY_SECRET_ID;
   if (!secretId) {
     if (!process.env.CALLSCRIBE_API_KEY) {
@@ -117,20 +117,25 @@ async function apiKey(refresh = false) {
     }
     return process.env.CALLSCRIBE_API_KEY;
   }
-  if (cachedSecretKey === null || refresh) cachedSecretKey = await readSecret(secretId);
+  if (cachedSecretKey === null || refresh) cachedSecretKey = await readSecret(secretId, deadline);
   return cachedSecretKey;
 }
 
-async function readSecret(secretId) {
+async function readSecret(secretId, deadline) {
   // The SDK comes with the Lambda runtime; loaded only on this path.
   const { SecretsManagerClient, GetSecretValueCommand } = await import("@aws-sdk/client-secrets-manager");
+  // One try within half the time left, so callscribe still gets the other half.
+  const eachMs = Math.max(200, Math.min(2000, Math.floor((deadline - Date.now()) / 2)));
   const client = new SecretsManagerClient({
-    maxAttempts: 2,
-    requestHandler: { connectionTimeout: 2000, requestTimeout: 2000 },
+    maxAttempts: 1,
+    // Newer SDKs only warn at requestTimeout unless told to throw; the abort signal below
+    // bounds the call whatever the version the runtime provides.
+    requestHandler: { connectionTimeout: eachMs, requestTimeout: eachMs, throwOnRequestTimeout: true },
   });
   let value;
   try {
-    value = (await client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString;
+    const command = new GetSecretValueCommand({ SecretId: secretId });
+    value = (await client.send(command, { abortSignal: AbortSignal.timeout(eachMs) })).SecretString;
   } catch (err) {
     throw new CallFailed("secret", `cannot read secret ${secretId}: ${err.name}: ${err.message}`);
   } finally {
@@ -185,7 +190,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // 429-01, 503-01); stop-streaming is idempotent, so also after timeouts and other 5xx.
 export async function call(path, body, idempotent, deadline) {
   const url = process.env.CALLSCRIBE_URL.replace(/\/+$/, "") + path;
-  let key = await apiKey();
+  let key = await apiKey(deadline);
   let refreshed = false;
   for (let attempt = 1; ; attempt++) {
     const remaining = deadline - Date.now();
@@ -200,7 +205,7 @@ export async function call(path, body, idempotent, deadline) {
     if (outcome.status === 401 && process.env.CALLSCRIBE_API_KEY_SECRET_ID && !refreshed) {
       // The cached key may have been rotated: read the secret again, once.
       refreshed = true;
-      const fresh = await apiKey(true);
+      const fresh = await apiKey(deadline, true);
       if (fresh !== key) {
         key = fresh;
         continue;

@@ -149,7 +149,7 @@ def stop_body(event):
 # ---------------------------------------------------------------- configuration
 
 
-def _api_key(refresh=False):
+def _api_key(deadline, refresh=False):
     key = os.environ.get("CALLSCRIBE_API_KEY")
     secret_id = os.environ.get("CALLSCRIBE_API_KEY_SECRET_ID")
     if not secret_id:
@@ -157,20 +157,24 @@ def _api_key(refresh=False):
             raise CallFailed("config", "set CALLSCRIBE_API_KEY or CALLSCRIBE_API_KEY_SECRET_ID")
         return key
     if _secret_cache["key"] is None or refresh:
-        _secret_cache["key"] = _read_secret(secret_id)
+        _secret_cache["key"] = _read_secret(secret_id, deadline)
     return _secret_cache["key"]
 
 
-def _read_secret(secret_id):
+def _read_secret(secret_id, deadline):
     # boto3 comes with the Lambda runtime; imported only on this path.
     import boto3
     from botocore.config import Config
+
+    # One try within half the time left, so callscribe still gets the other half.
+    each_s = max(0.2, min(2.0, (deadline - time.monotonic()) / 2))
 
     client = boto3.client(
         "secretsmanager",
         # Lambda sets AWS_REGION (botocore itself reads only AWS_DEFAULT_REGION).
         region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-        config=Config(connect_timeout=2, read_timeout=2, retries={"max_attempts": 2}),
+        config=Config(connect_timeout=each_s, read_timeout=each_s,
+                      retries={"total_max_attempts": 1}),
     )
     try:
         value = client.get_secret_value(SecretId=secret_id)["SecretString"]
@@ -231,7 +235,7 @@ def call(path, body, idempotent, deadline):
     and other 5xx answers.
     """
     url = os.environ["CALLSCRIBE_URL"].rstrip("/") + path
-    key = _api_key()
+    key = _api_key(deadline)
     refreshed = False
     attempt = 0
     while True:
@@ -248,7 +252,7 @@ def call(path, body, idempotent, deadline):
         if outcome.status == 401 and os.environ.get("CALLSCRIBE_API_KEY_SECRET_ID") and not refreshed:
             # The cached key may have been rotated: read the secret again, once.
             refreshed = True
-            fresh = _api_key(refresh=True)
+            fresh = _api_key(deadline, refresh=True)
             if fresh != key:
                 key = fresh
                 continue

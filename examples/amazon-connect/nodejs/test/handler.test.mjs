@@ -183,6 +183,26 @@ test("a missing secret is a failure result", async (t) => {
   assert.match(result.errorMessage, /ResourceNotFoundException/);
 });
 
+test("a hanging Secrets Manager fails within half the budget", async (t) => {
+  const sm = await secretsManager();
+  const server = await silentServer();
+  t.after(sm.close);
+  t.after(server.close);
+  t.mock.method(console, "error", () => {});
+  Object.assign(process.env, sm.env, {
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: server.url,
+    CALLSCRIBE_API_KEY_SECRET_ID: "callscribe/connect-api-key",
+    CALLSCRIBE_TIMEOUT_MS: "2000",
+  });
+  delete process.env.CALLSCRIBE_API_KEY;
+  const began = Date.now();
+  const result = await invoke(makeEvent("stop-streaming", null, { contactId: randomUUID() }));
+  const elapsed = Date.now() - began;
+  assert.deepEqual([result.ok, result.errorCode], ["false", "secret"], JSON.stringify(result));
+  assert.ok(elapsed >= 900 && elapsed < 1500, `${elapsed} ms`);
+  assert.equal(server.connections.length, 1); // one try
+});
+
 test("without Start media streaming nothing is sent", async (t) => {
   const server = await silentServer();
   t.after(server.close);

@@ -154,6 +154,18 @@ def test_a_missing_secret_is_a_failure_result(env, secrets_manager):
     assert "ResourceNotFoundException" in result["errorMessage"]
 
 
+def test_a_hanging_secrets_manager_fails_within_half_the_budget(env, secrets_manager, silent_server):
+    env.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", silent_server.url)
+    env.setenv("CALLSCRIBE_API_KEY_SECRET_ID", "callscribe/connect-api-key")
+    env.setenv("CALLSCRIBE_TIMEOUT_MS", "2000")
+    began = time.monotonic()
+    result = invoke(make_event("stop-streaming", contact_id=str(uuid.uuid4())))
+    elapsed = time.monotonic() - began
+    assert (result["ok"], result["errorCode"]) == ("false", "secret"), result
+    assert 0.9 <= elapsed < 1.5, elapsed
+    assert len(silent_server.connections) == 1  # one try
+
+
 def test_without_start_media_streaming_nothing_is_sent(env, silent_server):
     env.setenv("CALLSCRIBE_URL", silent_server.url)
     result = invoke(make_event("no-media-stream", contact_id=str(uuid.uuid4())))
