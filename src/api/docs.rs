@@ -11,7 +11,10 @@ use poem::{Endpoint, Route, endpoint::make_sync, web::Html};
 
 /// What replaces the template's opening tag and title.
 const PATCHES: [(&str, &str); 2] = [
-    ("<html charset=\"UTF-8\">", "<!DOCTYPE html>\n<html lang=\"en\">"),
+    (
+        "<html charset=\"UTF-8\">",
+        "<!DOCTYPE html>\n<html lang=\"en\">",
+    ),
     (
         "<title>Swagger UI</title>",
         // An empty data: icon: the browser asks for no /favicon.ico.
@@ -21,7 +24,7 @@ const PATCHES: [(&str, &str); 2] = [
 
 /// The page, from poem-openapi's `swagger_ui_html()`.
 pub fn page(swagger_ui_html: &str) -> String {
-    let mut html = swagger_ui_html.to_owned();
+    let mut html = swagger_ui_html.trim_start().to_owned();
     for (from, to) in PATCHES {
         // A poem-openapi upgrade that changes its template must not silently drop a patch.
         assert!(html.contains(from), "Swagger UI template lacks {from:?}");
