@@ -165,16 +165,18 @@ test('the /docs page: offline, complete, and try-it-out works with an API key', 
     await page.screenshot({ path: screenshot, fullPage: true });
     log(`screenshot ${screenshot} (${fs.statSync(screenshot).size} bytes)`);
 
-    // Let the speech reach the store before stopping: poll the messages API outside the page.
+    // Let the speech ("... ask not what your country can do for you ...", from 3 s into the
+    // clip, which plays in real time) reach the store before stopping: poll the messages API
+    // outside the page.
     const messagesPath = '/conversation/v1/conversation/messages';
     const messagesUrl = `${base}${messagesPath}?externalId=${encodeURIComponent(contactId)}`;
     let polled;
     for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
       polled = await (await fetch(messagesUrl, { headers: { 'x-api-key': apiKey } })).json();
-      if ((polled.items || []).length > 0) break;
+      if ((polled.items || []).some((m) => /country/i.test(m.text))) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    assert.ok(polled.items?.length > 0, `no message transcribed within 60 s: ${JSON.stringify(polled)}`);
+    assert.ok(polled.items?.some((m) => /country/i.test(m.text)), `"country" not transcribed within 60 s: ${JSON.stringify(polled)}`);
 
     // 5. stop-streaming: the call ends, with what was measured.
     const stopPath = '/mg-autotranscribe/v1/stop-streaming';
