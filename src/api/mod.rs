@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod conversations;
+pub mod docs;
 pub mod fileexporter;
 pub mod health;
 pub mod json_body;
@@ -64,7 +65,7 @@ pub fn spec_json(state: SharedState) -> String {
 /// status the caller got.
 pub fn app(state: SharedState, audit_log: crate::audit::AuditLog) -> impl Endpoint {
     let api = openapi_service(state.clone());
-    let docs = api.swagger_ui();
+    let docs = docs::endpoint(api.swagger_ui_html());
     let spec = api.spec_endpoint();
     Route::new()
         .nest("/", api)

@@ -118,5 +118,20 @@ async fn interactive_docs_are_served() {
     let res = app.get("/docs").await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
-    assert!(html.contains("swagger"), "swagger UI page");
+    assert!(html.contains("SwaggerUIBundle"), "swagger UI page");
+    // Standards mode, our title, and an inline icon (no /favicon.ico 404 in the console).
+    assert!(
+        html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"),
+        "doctype"
+    );
+    assert!(
+        html.contains("<title>callscribe API reference</title>"),
+        "title"
+    );
+    assert!(html.contains("<link rel=\"icon\" href=\"data:,\">"), "icon");
+    // Everything inline: no script, style or image is fetched from anywhere.
+    for attr in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+        assert!(!html.contains(attr), "the page loads {attr}…");
+    }
+    assert_eq!(app.get("/docs/").await.status(), 200, "/docs/ too");
 }
