@@ -4,7 +4,9 @@
 // tenant's API key, exactly as an integration would: every call goes through the client
 // that scripts/generate-sdks generates from openapi/openapi.json. scripts/test-sdks puts
 // this module and the generated one in a Go workspace (GOWORK). Environment:
-// CALLSCRIBE_URL, CALLSCRIBE_ADMIN_TOKEN, CALLSCRIBE_KVS_URL, CALLSCRIBE_STREAM_ARN.
+// CALLSCRIBE_URL, CALLSCRIBE_ADMIN_TOKEN, CALLSCRIBE_KVS_URL, CALLSCRIBE_STREAM_ARN,
+// CALLSCRIBE_CONTACT_ID (the ContactId the stream's fragments carry, as Connect's event
+// gives it).
 // Prints each step; exits 1 at the first answer that is not what the API promises.
 package main
 
@@ -87,6 +89,7 @@ func newUUID() string {
 func main() {
 	kvsURL := env("CALLSCRIBE_KVS_URL")
 	streamArn := env("CALLSCRIBE_STREAM_ARN")
+	contactID := env("CALLSCRIBE_CONTACT_ID")
 	cfg := callscribe.NewConfiguration()
 	cfg.Servers = callscribe.ServerConfigurations{{URL: env("CALLSCRIBE_URL")}}
 	client := callscribe.NewAPIClient(cfg)
@@ -115,7 +118,6 @@ func main() {
 	api := context.WithValue(context.Background(), callscribe.ContextAPIKeys,
 		map[string]callscribe.APIKey{"ApiKey": {Key: created.Key}})
 
-	contactID := newUUID()
 	connect := callscribe.NewAmazonConnectParams(streamArn)
 	connect.SetStartSelectorType(callscribe.STARTSELECTORTYPE_EARLIEST)
 	start := callscribe.NewStartStreamingRequest("amazonconnect", contactID, "customer-go", "agent-go", *connect)

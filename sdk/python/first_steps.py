@@ -7,6 +7,7 @@ that scripts/generate-sdks generates from openapi/openapi.json.
     CALLSCRIBE_URL=http://127.0.0.1:8080 CALLSCRIBE_ADMIN_TOKEN=... \
     CALLSCRIBE_KVS_URL=http://127.0.0.1:4567 \
     CALLSCRIBE_STREAM_ARN=arn:aws:kinesisvideo:us-east-1:000000000000:stream/py/0 \
+    CALLSCRIBE_CONTACT_ID=<the ContactId the stream's fragments carry> \
     PYTHONPATH=target/sdks/python python3 sdk/python/first_steps.py
 
 Prints each step; exits 1 at the first answer that is not what the API promises.
@@ -65,6 +66,8 @@ def main() -> None:
     url = os.environ["CALLSCRIBE_URL"]
     kvs_url = os.environ["CALLSCRIBE_KVS_URL"]
     stream_arn = os.environ["CALLSCRIBE_STREAM_ARN"]
+    # Connect's ContactId: the reader stops at fragments tagged with another contact.
+    contact_id = os.environ["CALLSCRIBE_CONTACT_ID"]
     # The admin API takes a bearer token; the public API an `x-api-key` header.
     admin = AuthenticatedClient(base_url=url, token=os.environ["CALLSCRIBE_ADMIN_TOKEN"])
 
@@ -92,7 +95,6 @@ def main() -> None:
     step(f"created API key {created.key_id} for app {created.app}")
     api = AuthenticatedClient(base_url=url, token=created.key, prefix="", auth_header_name="x-api-key")
 
-    contact_id = str(uuid.uuid4())
     started = expect(
         start_streaming.sync_detailed(
             client=api,
