@@ -35,6 +35,7 @@ pub struct CreateTenantRequest {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct Tenant {
+    /// The tenant's id, the `{id}` of the admin paths.
     pub id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
@@ -277,7 +278,9 @@ mod webhook_auth_schema {
                 MtlsAuth::register(registry);
                 OAuth2Auth::register(registry);
                 MetaSchema {
-                    description: Some("How the target authenticates callscribe's POSTs; `mode` says which."),
+                    description: Some(
+                        "How the target authenticates callscribe's POSTs; `mode` says which.",
+                    ),
                     one_of: variants()
                         .iter()
                         .map(|(_, name)| MetaSchemaRef::Reference(name.to_string()))
@@ -308,7 +311,10 @@ mod webhook_auth_schema {
     impl ParseFromJSON for WebhookAuth {
         fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
             let value = value.unwrap_or_default();
-            let mode = value.get("mode").and_then(Value::as_str).unwrap_or_default();
+            let mode = value
+                .get("mode")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let some = Some(value.clone());
             match mode {
                 "none" => NoAuth::parse_from_json(some)

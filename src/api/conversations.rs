@@ -50,7 +50,9 @@ pub struct Token {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct MessageItem {
+    /// The utterance's id.
     pub message_id: String,
+    /// The participant's `streamId` from start-streaming.
     pub stream_id: String,
     /// The text, redacted unless `unredacted` was requested.
     pub text: String,
@@ -63,6 +65,7 @@ pub struct MessageItem {
     pub sender: Sender,
     /// Milliseconds from the start of the participant's stream.
     pub start: i64,
+    /// Milliseconds from the start of the participant's stream.
     pub end: i64,
     /// When the utterance was transcribed (RFC 3339, UTC, milliseconds).
     pub created_timestamp: Timestamp,

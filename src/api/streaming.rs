@@ -196,6 +196,7 @@ pub struct AutotranscribeResponse {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct StreamingResponse {
+    /// Always true in a 200 answer (errors answer `ErrorBody`).
     pub is_ok: bool,
     pub autotranscribe_response: AutotranscribeResponse,
 }

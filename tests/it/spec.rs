@@ -166,7 +166,11 @@ async fn spec_shapes_generate_idiomatic_clients() {
         ("AuditRecord", "kind", "AuditKind"),
         ("Health", "status", "HealthStatus"),
         ("ParticipantStream", "summary", "StreamSummary"),
-        ("AmazonConnectParams", "startSelectorType", "StartSelectorType"),
+        (
+            "AmazonConnectParams",
+            "startSelectorType",
+            "StartSelectorType",
+        ),
         ("AutotranscribeParams", "redactionOutput", "RedactionOutput"),
     ] {
         assert_eq!(
