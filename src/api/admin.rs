@@ -200,8 +200,9 @@ pub struct MtlsAuth {
     /// Client private key in PEM (write-only).
     #[oai(validator(max_length = 262144), write_only)]
     pub client_key_pem: Option<String>,
-    /// CA bundle for the target's certificate; public roots when absent.
-    #[oai(validator(max_length = 262144))]
+    /// CA bundle for the target's certificate; public roots when absent (left out of
+    /// answers then, rather than null: the spec types it as a string).
+    #[oai(validator(max_length = 262144), skip_serializing_if_is_none)]
     pub ca_pem: Option<String>,
 }
 
@@ -345,6 +346,34 @@ mod webhook_auth_schema {
                 Self::CustomCa(a) => a.to_json(),
                 Self::Mtls(a) => a.to_json(),
                 Self::Oauth2(a) => a.to_json(),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use serde_json::json;
+
+        use super::*;
+
+        #[test]
+        fn every_mode_reads_and_writes_the_contract_json() {
+            for body in [
+                json!({"mode": "none"}),
+                json!({"mode": "secret", "name": "x-token", "in": "query"}),
+                json!({"mode": "customCa", "caPem": "PEM"}),
+                json!({"mode": "mtls", "clientCertPem": "PEM"}),
+                json!({"mode": "oauth2", "tokenUrl": "https://t.example", "clientId": "c", "scopes": []}),
+            ] {
+                let auth = WebhookAuth::parse_from_json(Some(body.clone())).expect("parses");
+                assert_eq!(auth.to_json(), Some(body));
+            }
+            for bad in [
+                json!({"mode": "pigeon"}),
+                json!({}),
+                json!({"mode": "secret"}),
+            ] {
+                assert!(WebhookAuth::parse_from_json(Some(bad)).is_err());
             }
         }
     }
