@@ -56,8 +56,7 @@ def expect(response, status: int, model: type):
     """The parsed body of `response`, which must have `status` and decode as `model`."""
     if response.status_code != status or not isinstance(response.parsed, model):
         fail(
-            f"expected {status} {model.__name__}, got {int(response.status_code)}: "
-            f"{response.content[:300]!r}"
+            f"expected {status} {model.__name__}, got {int(response.status_code)}: {response.content[:300]!r}"
         )
     return response.parsed
 
@@ -135,7 +134,9 @@ def main() -> None:
     step(f"utterance from the {first.sender.role.value} ({first.start}-{first.end} ms): {first.text!r}")
 
     stopped = expect(
-        stop_streaming.sync_detailed(client=api, body=StopStreamingRequest(namespace="amazonconnect", guid=contact_id)),
+        stop_streaming.sync_detailed(
+            client=api, body=StopStreamingRequest(namespace="amazonconnect", guid=contact_id)
+        ),
         200,
         StreamingResponse,
     )
@@ -170,7 +171,9 @@ def main() -> None:
     step(f"unknown stream: {error.error.code} {error.error.message} (request {error.error.request_id})")
 
     bad = AuthenticatedClient(base_url=url, token="cs_nope_nope", prefix="", auth_header_name="x-api-key")
-    error = expect(get_conversation_messages.sync_detailed(client=bad, external_id=contact_id), 401, ErrorBody)
+    error = expect(
+        get_conversation_messages.sync_detailed(client=bad, external_id=contact_id), 401, ErrorBody
+    )
     if error.error.code != "401-01":
         fail(f"bad API key answered code {error.error.code}, want 401-01")
     step(f"bad API key: {error.error.code} {error.error.message}")
