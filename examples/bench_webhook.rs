@@ -84,7 +84,10 @@ async fn main() -> anyhow::Result<()> {
     let tenant = TenantId(state.store.create_tenant("bench").await?.id);
     let target = WebhookTarget {
         url,
-        auth: WebhookAuth::CustomCa(CustomCaAuth { ca_pem: ca.pem() }),
+        auth: WebhookAuth::CustomCa(CustomCaAuth {
+            mode: Default::default(),
+            ca_pem: ca.pem(),
+        }),
         timeout_ms: Some(5000),
         signing_secret: Some(SIGNING.into()),
     };

@@ -339,8 +339,11 @@ fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::Webho
         value.with_context(|| format!("--auth {:?} needs {flag}", args.auth))
     };
     let auth = match args.auth {
-        AuthMode::None => WebhookAuth::None(NoAuth {}),
+        AuthMode::None => WebhookAuth::None(NoAuth {
+            mode: Default::default(),
+        }),
         AuthMode::Secret => WebhookAuth::Secret(SecretAuth {
+            mode: Default::default(),
             name: needs(args.secret_name.clone(), "--secret-name")?,
             location: if args.secret_in_query {
                 SecretIn::Query
@@ -350,9 +353,11 @@ fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::Webho
             value: args.secret_value.clone(),
         }),
         AuthMode::CustomCa => WebhookAuth::CustomCa(CustomCaAuth {
+            mode: Default::default(),
             ca_pem: needs(read(&args.ca_file, "--ca-file")?, "--ca-file")?,
         }),
         AuthMode::Mtls => WebhookAuth::Mtls(MtlsAuth {
+            mode: Default::default(),
             client_cert_pem: needs(
                 read(&args.client_cert_file, "--client-cert-file")?,
                 "--client-cert-file",
@@ -361,6 +366,7 @@ fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::Webho
             ca_pem: read(&args.ca_file, "--ca-file")?,
         }),
         AuthMode::Oauth2 => WebhookAuth::Oauth2(OAuth2Auth {
+            mode: Default::default(),
             token_url: needs(args.token_url.clone(), "--token-url")?,
             client_id: needs(args.client_id.clone(), "--client-id")?,
             client_secret: args.client_secret.clone(),

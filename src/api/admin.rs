@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::types::ParseFromJSON;
-use poem_openapi::{Enum, Object, OpenApi, Tags, Union};
+use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 use super::auth::AdminAuth;
 use super::json_body::JsonBody;
@@ -25,6 +25,7 @@ pub(crate) enum AdminTag {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct CreateTenantRequest {
     /// Display name, 1–200 characters.
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -32,8 +33,9 @@ pub struct CreateTenantRequest {
 }
 
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct Tenant {
+    /// The tenant's id, the `{id}` of the admin paths.
     pub id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
@@ -45,6 +47,7 @@ pub struct TenantList {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct CreateKeyRequest {
     /// The app the key belongs to; created with default rate limits if new.
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -53,9 +56,10 @@ pub struct CreateKeyRequest {
 
 /// A new key. `key` is shown only here: store it now.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct CreatedKey {
     pub key_id: String,
+    /// Send it as the `x-api-key` header.
     pub key: String,
     pub app: String,
 }
@@ -104,7 +108,7 @@ pub struct AppList {
 /// server's default AWS credential chain and the region of the stream ARN. Unset fields
 /// are left out of answers (the spec types them as strings, not nullable).
 #[derive(Debug, Clone, Object, Default)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct TenantAws {
     /// IAM role to assume through STS.
     #[oai(validator(max_length = 2048), skip_serializing_if_is_none)]
@@ -120,6 +124,7 @@ pub struct TenantAws {
 
 /// The entities redacted when start-streaming names none.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct TenantRedaction {
     /// Without a tenant setting: CREDIT_CARD_NUMBER, CVV, PIN, SSN, PASSWORD. An empty
     /// list turns redaction off by default.
@@ -127,9 +132,30 @@ pub struct TenantRedaction {
     pub entities: Vec<RedactionEntity>,
 }
 
+/// Declares the single-value enum a webhook auth variant carries as its `mode`: the
+/// discriminator every generated client decodes `WebhookAuth` by.
+macro_rules! auth_mode {
+    ($name:ident, $variant:ident, $wire:tt, $doc:tt) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+        pub enum $name {
+            #[default]
+            #[oai(rename = $wire)]
+            $variant,
+        }
+    };
+}
+auth_mode!(NoAuthMode, None, "none", "Always `none`.");
+auth_mode!(SecretAuthMode, Secret, "secret", "Always `secret`.");
+auth_mode!(CustomCaAuthMode, CustomCa, "customCa", "Always `customCa`.");
+auth_mode!(MtlsAuthMode, Mtls, "mtls", "Always `mtls`.");
+auth_mode!(OAuth2AuthMode, Oauth2, "oauth2", "Always `oauth2`.");
+
 /// No authentication beyond the signature headers.
 #[derive(Debug, Clone, Object)]
-pub struct NoAuth {}
+pub struct NoAuth {
+    pub mode: NoAuthMode,
+}
 
 /// Where a shared secret is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -142,6 +168,7 @@ pub enum SecretIn {
 /// A shared secret in a header or URL query parameter.
 #[derive(Debug, Clone, Object)]
 pub struct SecretAuth {
+    pub mode: SecretAuthMode,
     /// Header or query parameter name.
     #[oai(validator(min_length = 1, max_length = 128))]
     pub name: String,
@@ -156,6 +183,7 @@ pub struct SecretAuth {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct CustomCaAuth {
+    pub mode: CustomCaAuthMode,
     /// PEM bundle of the CA certificates to trust.
     #[oai(validator(max_length = 262144))]
     pub ca_pem: String,
@@ -165,13 +193,16 @@ pub struct CustomCaAuth {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct MtlsAuth {
+    pub mode: MtlsAuthMode,
+    /// Client certificate chain in PEM.
     #[oai(validator(max_length = 262144))]
     pub client_cert_pem: String,
     /// Client private key in PEM (write-only).
     #[oai(validator(max_length = 262144), write_only)]
     pub client_key_pem: Option<String>,
-    /// CA bundle for the target's certificate; public roots when absent.
-    #[oai(validator(max_length = 262144))]
+    /// CA bundle for the target's certificate; public roots when absent (left out of
+    /// answers then, rather than null: the spec types it as a string).
+    #[oai(validator(max_length = 262144), skip_serializing_if_is_none)]
     pub ca_pem: Option<String>,
 }
 
@@ -179,6 +210,8 @@ pub struct MtlsAuth {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct OAuth2Auth {
+    pub mode: OAuth2AuthMode,
+    /// Token endpoint of the client_credentials grant.
     #[oai(validator(max_length = 2048))]
     pub token_url: String,
     #[oai(validator(min_length = 1, max_length = 512))]
@@ -190,25 +223,165 @@ pub struct OAuth2Auth {
     pub scopes: Vec<String>,
 }
 
-/// How the target authenticates callscribe's POSTs.
-#[derive(Debug, Clone, Union)]
-#[oai(discriminator_name = "mode")]
+/// How the target authenticates callscribe's POSTs; `mode` says which.
+///
+/// Written by hand rather than derived: poem-openapi's discriminated `Union` publishes
+/// a wrapper schema per variant (`WebhookAuth_NoAuth`), which generated clients turn
+/// into a second class per variant. Here the variants carry `mode` themselves and the
+/// spec is a plain `oneOf` with a discriminator. The JSON is the same.
+#[derive(Debug, Clone)]
 pub enum WebhookAuth {
-    #[oai(mapping = "none")]
     None(NoAuth),
-    #[oai(mapping = "secret")]
     Secret(SecretAuth),
-    #[oai(mapping = "customCa")]
     CustomCa(CustomCaAuth),
-    #[oai(mapping = "mtls")]
     Mtls(MtlsAuth),
-    #[oai(mapping = "oauth2")]
     Oauth2(OAuth2Auth),
+}
+
+mod webhook_auth_schema {
+    use std::borrow::Cow;
+
+    use poem_openapi::registry::{MetaDiscriminatorObject, MetaSchema, MetaSchemaRef, Registry};
+    use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+    use serde_json::Value;
+
+    use super::*;
+
+    /// (`mode` value, schema name) of each variant, in the spec's order.
+    fn variants() -> [(&'static str, Cow<'static, str>); 5] {
+        [
+            ("none", NoAuth::name()),
+            ("secret", SecretAuth::name()),
+            ("customCa", CustomCaAuth::name()),
+            ("mtls", MtlsAuth::name()),
+            ("oauth2", OAuth2Auth::name()),
+        ]
+    }
+
+    impl Type for WebhookAuth {
+        const IS_REQUIRED: bool = true;
+        type RawValueType = Self;
+        type RawElementValueType = Self;
+
+        fn name() -> Cow<'static, str> {
+            "WebhookAuth".into()
+        }
+
+        fn schema_ref() -> MetaSchemaRef {
+            MetaSchemaRef::Reference(Self::name().into_owned())
+        }
+
+        fn register(registry: &mut Registry) {
+            registry.create_schema::<Self, _>(Self::name().into_owned(), |registry| {
+                NoAuth::register(registry);
+                SecretAuth::register(registry);
+                CustomCaAuth::register(registry);
+                MtlsAuth::register(registry);
+                OAuth2Auth::register(registry);
+                MetaSchema {
+                    description: Some(
+                        "How the target authenticates callscribe's POSTs; `mode` says which.",
+                    ),
+                    one_of: variants()
+                        .iter()
+                        .map(|(_, name)| MetaSchemaRef::Reference(name.to_string()))
+                        .collect(),
+                    discriminator: Some(MetaDiscriminatorObject {
+                        property_name: "mode",
+                        mapping: variants()
+                            .iter()
+                            .map(|(mode, name)| {
+                                (mode.to_string(), format!("#/components/schemas/{name}"))
+                            })
+                            .collect(),
+                    }),
+                    ..MetaSchema::new("object")
+                }
+            });
+        }
+
+        fn as_raw_value(&self) -> Option<&Self> {
+            Some(self)
+        }
+
+        fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+            Box::new(self.as_raw_value().into_iter())
+        }
+    }
+
+    impl ParseFromJSON for WebhookAuth {
+        fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+            let value = value.unwrap_or_default();
+            let mode = value
+                .get("mode")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let some = Some(value.clone());
+            match mode {
+                "none" => NoAuth::parse_from_json(some)
+                    .map(Self::None)
+                    .map_err(ParseError::propagate),
+                "secret" => SecretAuth::parse_from_json(some)
+                    .map(Self::Secret)
+                    .map_err(ParseError::propagate),
+                "customCa" => CustomCaAuth::parse_from_json(some)
+                    .map(Self::CustomCa)
+                    .map_err(ParseError::propagate),
+                "mtls" => MtlsAuth::parse_from_json(some)
+                    .map(Self::Mtls)
+                    .map_err(ParseError::propagate),
+                "oauth2" => OAuth2Auth::parse_from_json(some)
+                    .map(Self::Oauth2)
+                    .map_err(ParseError::propagate),
+                _ => Err(ParseError::expected_type(value.clone())),
+            }
+        }
+    }
+
+    impl ToJSON for WebhookAuth {
+        fn to_json(&self) -> Option<Value> {
+            match self {
+                Self::None(a) => a.to_json(),
+                Self::Secret(a) => a.to_json(),
+                Self::CustomCa(a) => a.to_json(),
+                Self::Mtls(a) => a.to_json(),
+                Self::Oauth2(a) => a.to_json(),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use serde_json::json;
+
+        use super::*;
+
+        #[test]
+        fn every_mode_reads_and_writes_the_contract_json() {
+            for body in [
+                json!({"mode": "none"}),
+                json!({"mode": "secret", "name": "x-token", "in": "query"}),
+                json!({"mode": "customCa", "caPem": "PEM"}),
+                json!({"mode": "mtls", "clientCertPem": "PEM"}),
+                json!({"mode": "oauth2", "tokenUrl": "https://t.example", "clientId": "c", "scopes": []}),
+            ] {
+                let auth = WebhookAuth::parse_from_json(Some(body.clone())).expect("parses");
+                assert_eq!(auth.to_json(), Some(body));
+            }
+            for bad in [
+                json!({"mode": "pigeon"}),
+                json!({}),
+                json!({"mode": "secret"}),
+            ] {
+                assert!(WebhookAuth::parse_from_json(Some(bad)).is_err());
+            }
+        }
+    }
 }
 
 /// The tenant's real-time webhook.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct WebhookTarget {
     /// `https://` (or `http://` with mode `none`/`secret`) URL receiving one POST per utterance.
     #[oai(validator(min_length = 1, max_length = 2048))]
@@ -224,13 +397,36 @@ pub struct WebhookTarget {
     pub signing_secret: Option<String>,
 }
 
+/// Why a delivery is in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum DeliveryOutcome {
+    /// The target answered non-2xx, or the TLS or connection setup failed.
+    Failed,
+    /// No answer within the target's `timeoutMs`.
+    Timeout,
+    /// Dropped unsent: the tenant's queue was full.
+    Dropped,
+}
+
+impl DeliveryOutcome {
+    /// The delivery log's stored spelling (`webhook::lane` writes only these three).
+    fn from_stored(outcome: &str) -> Self {
+        match outcome {
+            "timeout" => Self::Timeout,
+            "dropped" => Self::Dropped,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// A webhook delivery that did not succeed.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct Delivery {
     pub message_id: String,
     pub at: DateTime<Utc>,
-    /// failed | timeout | dropped
-    pub outcome: String,
+    pub outcome: DeliveryOutcome,
     #[oai(skip_serializing_if_is_none)]
     pub http_status: Option<i32>,
     #[oai(skip_serializing_if_is_none)]
@@ -242,6 +438,83 @@ pub struct Delivery {
 #[derive(Debug, Clone, Object)]
 pub struct DeliveryList {
     pub items: Vec<Delivery>,
+}
+
+impl poem_openapi::types::Example for CreateTenantRequest {
+    fn example() -> Self {
+        CreateTenantRequest {
+            name: "Acme Insurance".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for Tenant {
+    fn example() -> Self {
+        Tenant {
+            id: "0193a3f2-1b7c-7e55-8d0e-5c1a9b2f3e40".into(),
+            name: "Acme Insurance".into(),
+            created_at: "2026-11-23T09:00:00Z".parse().unwrap_or_default(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for CreateKeyRequest {
+    fn example() -> Self {
+        CreateKeyRequest {
+            app: "connect-lambda".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for CreatedKey {
+    fn example() -> Self {
+        CreatedKey {
+            key_id: "3f9c2a71d4e8b605".into(),
+            key: "cs_3f9c2a71d4e8b605_Qm9vdHN0cmFwLWV4YW1wbGUta2V5LW5vdC1yZWFs".into(),
+            app: "connect-lambda".into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TenantAws {
+    fn example() -> Self {
+        TenantAws {
+            role_arn: Some("arn:aws:iam::145051540001:role/callscribe-kvs-reader".into()),
+            external_id: Some("7d1f0c5e-acme".into()),
+            region: None,
+            endpoint_url: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TenantRedaction {
+    fn example() -> Self {
+        TenantRedaction {
+            entities: vec![
+                RedactionEntity::CreditCardNumber,
+                RedactionEntity::Cvv,
+                RedactionEntity::Pin,
+                RedactionEntity::Ssn,
+                RedactionEntity::Password,
+            ],
+        }
+    }
+}
+
+impl poem_openapi::types::Example for WebhookTarget {
+    fn example() -> Self {
+        WebhookTarget {
+            url: "https://hooks.example.com/callscribe".into(),
+            auth: WebhookAuth::Secret(SecretAuth {
+                mode: SecretAuthMode::Secret,
+                name: "x-hook-token".into(),
+                location: SecretIn::Header,
+                value: Some("s3cr3t-token-value".into()),
+            }),
+            timeout_ms: Some(2000),
+            signing_secret: Some("2b7e151628aed2a6abf7158809cf4f3c".into()),
+        }
+    }
 }
 
 error_list!(AdminErrors: 400, 401, 413, 415, 500);
@@ -361,7 +634,7 @@ impl AdminApi {
     ///
     /// The key stops working at once. Revoking a revoked key succeeds.
     #[oai(
-        path = "/tenants/:id/keys/:key_id",
+        path = "/tenants/:id/keys/:keyId",
         method = "delete",
         operation_id = "revokeApiKey"
     )]
@@ -369,6 +642,8 @@ impl AdminApi {
         &self,
         _auth: AdminAuth,
         id: Path<String>,
+        /// The `keyId` from `createApiKey` or `listApiKeys`.
+        #[oai(name = "keyId")]
         key_id: Path<String>,
     ) -> AdminResult<NoContent> {
         let tenant = TenantId(self.tenant(&id).await?.id);
@@ -620,7 +895,7 @@ impl AdminApi {
             .map(|d| Delivery {
                 message_id: d.message_id,
                 at: d.at,
-                outcome: d.outcome,
+                outcome: DeliveryOutcome::from_stored(&d.outcome),
                 http_status: d.http_status,
                 error: d.error,
                 latency_ms: d.latency_ms,
@@ -861,8 +1136,11 @@ fn redaction_view(t: &entity::tenant::Model) -> TenantRedaction {
 fn webhook_view(t: &entity::webhook_target::Model) -> Result<WebhookTarget, ApiError> {
     let public: AuthPublic = serde_json::from_str(&t.auth_public).map_err(ApiError::internal)?;
     let auth = match public {
-        AuthPublic::None => WebhookAuth::None(NoAuth {}),
+        AuthPublic::None => WebhookAuth::None(NoAuth {
+            mode: NoAuthMode::None,
+        }),
         AuthPublic::Secret { name, location } => WebhookAuth::Secret(SecretAuth {
+            mode: SecretAuthMode::Secret,
             name,
             location: match location {
                 SecretLocation::Header => SecretIn::Header,
@@ -870,11 +1148,15 @@ fn webhook_view(t: &entity::webhook_target::Model) -> Result<WebhookTarget, ApiE
             },
             value: None,
         }),
-        AuthPublic::CustomCa { ca_pem } => WebhookAuth::CustomCa(CustomCaAuth { ca_pem }),
+        AuthPublic::CustomCa { ca_pem } => WebhookAuth::CustomCa(CustomCaAuth {
+            mode: CustomCaAuthMode::CustomCa,
+            ca_pem,
+        }),
         AuthPublic::Mtls {
             client_cert_pem,
             ca_pem,
         } => WebhookAuth::Mtls(MtlsAuth {
+            mode: MtlsAuthMode::Mtls,
             client_cert_pem,
             client_key_pem: None,
             ca_pem,
@@ -884,6 +1166,7 @@ fn webhook_view(t: &entity::webhook_target::Model) -> Result<WebhookTarget, ApiE
             client_id,
             scopes,
         } => WebhookAuth::Oauth2(OAuth2Auth {
+            mode: OAuth2AuthMode::Oauth2,
             token_url,
             client_id,
             client_secret: None,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use poem::http::{Method, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::param::Query;
-use poem_openapi::{Object, OpenApi, OperationId};
+use poem_openapi::{Enum, Object, OpenApi, OperationId};
 
 use super::auth::AdminAuth;
 use super::responses::Success;
@@ -141,8 +141,7 @@ pub struct AuditRecord {
     /// Cursor: pass the last one as `after` for the next page.
     pub id: i64,
     pub at: DateTime<Utc>,
-    /// `admin` (a mutating admin call) or `apiKey` (a request made with an API key).
-    pub kind: String,
+    pub kind: AuditKind,
     pub actor: String,
     /// The operation id, e.g. `createApiKey`, `startStreaming`.
     pub operation: String,
@@ -160,6 +159,28 @@ pub struct AuditRecord {
     pub request_id: String,
 }
 
+/// What an audit record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "camelCase")]
+pub enum AuditKind {
+    /// A mutating admin call.
+    Admin,
+    /// A request made with an API key.
+    ApiKey,
+}
+
+impl AuditKind {
+    /// The stored spelling (`audit::Kind::as_str`).
+    fn from_stored(kind: &str) -> Self {
+        if kind == audit::Kind::Admin.as_str() {
+            Self::Admin
+        } else {
+            Self::ApiKey
+        }
+    }
+}
+
+/// One page of the audit log.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct AuditPage {
@@ -219,7 +240,7 @@ impl AuditApi {
             .map(|r| AuditRecord {
                 id: r.id,
                 at: r.at,
-                kind: r.kind,
+                kind: AuditKind::from_stored(&r.kind),
                 actor: r.actor,
                 operation: r.operation,
                 tenant_id: r.tenant_id,

@@ -8,6 +8,7 @@ use poem_openapi::{Enum, Object, OpenApi, Tags};
 use super::auth::ApiKeyAuth;
 use super::responses::RenderedJson;
 use super::streaming::check_guid;
+use super::timestamp::Timestamp;
 use crate::error::{ApiError, Failure, error_list};
 use crate::ids::ConversationId;
 use crate::state::SharedState;
@@ -49,7 +50,9 @@ pub struct Token {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct MessageItem {
+    /// The utterance's id.
     pub message_id: String,
+    /// The participant's `streamId` from start-streaming.
     pub stream_id: String,
     /// The text, redacted unless `unredacted` was requested.
     pub text: String,
@@ -62,9 +65,10 @@ pub struct MessageItem {
     pub sender: Sender,
     /// Milliseconds from the start of the participant's stream.
     pub start: i64,
+    /// Milliseconds from the start of the participant's stream.
     pub end: i64,
     /// When the utterance was transcribed (RFC 3339, UTC, milliseconds).
-    pub created_timestamp: String,
+    pub created_timestamp: Timestamp,
 }
 
 /// Every stored message of a conversation, in transcription order (at most 1,000).
@@ -113,7 +117,7 @@ impl From<message::Model> for MessageItem {
             },
             start: m.start_ms,
             end: m.end_ms,
-            created_timestamp: m.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            created_timestamp: Timestamp::new(m.created_at, SecondsFormat::Millis),
         }
     }
 }

@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use super::auth::ApiKeyAuth;
 use super::json_body::JsonBody;
 use super::responses::Success;
+use super::timestamp::Timestamp;
 use crate::error::{ApiError, ErrorCode, Failure, error_list};
 use crate::export::feed::{FEED, FORMAT, VERSION};
 use crate::export::job::run_prefix;
@@ -135,7 +136,7 @@ pub struct FeedFilesResponse {
 pub struct FeedFileLink {
     pub url: String,
     /// RFC 3339, UTC.
-    pub expires_at: String,
+    pub expires_at: Timestamp,
 }
 
 fn example_request() -> (String, String, String, String) {
@@ -422,7 +423,7 @@ impl FileExporterApi {
         });
         Ok(Success::json(FeedFileLink {
             url: format!("{}/fileexporter/v1/files/{token}", self.base_url(request)),
-            expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            expires_at: Timestamp::new(expires, chrono::SecondsFormat::Secs),
         }))
     }
 

@@ -1,7 +1,7 @@
 //! Liveness, readiness and Prometheus metrics: no key needed.
 
 use poem_openapi::payload::PlainText;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 
 use super::responses::Success;
 use crate::error::{ApiError, ErrorCode, Failure, error_list};
@@ -16,8 +16,15 @@ enum OpsTag {
 /// Result of a probe.
 #[derive(Debug, Clone, Object)]
 pub struct Health {
-    /// `live` or `ready`.
-    pub status: String,
+    pub status: HealthStatus,
+}
+
+/// What a probe found: `live` from the liveness probe, `ready` from the readiness probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Live,
+    Ready,
 }
 
 #[derive(ApiResponse)]
@@ -41,7 +48,7 @@ impl HealthApi {
     #[oai(path = "/health/live", method = "get", operation_id = "healthLive")]
     async fn live(&self) -> Success<Health> {
         Success::json(Health {
-            status: "live".into(),
+            status: HealthStatus::Live,
         })
     }
 
@@ -59,7 +66,7 @@ impl HealthApi {
             return Err(not_ready("database unreachable").into());
         }
         Ok(Success::json(Health {
-            status: "ready".into(),
+            status: HealthStatus::Ready,
         }))
     }
 

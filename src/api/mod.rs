@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod rate_limit;
 pub mod responses;
 pub mod streaming;
+pub mod timestamp;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;

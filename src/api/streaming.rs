@@ -28,14 +28,14 @@ pub struct AutotranscribeParams {
     pub language: Option<String>,
     /// When true, each utterance carries word tokens with start/end milliseconds.
     pub detailed_token: Option<bool>,
-    /// Which text to produce. Default `redacted`.
     pub redaction_output: Option<RedactionOutput>,
     /// Entities to redact, replacing the tenant's default set.
     #[oai(validator(max_items = 16))]
     pub redaction_entities: Option<Vec<RedactionEntity>>,
 }
 
-/// Whether transcripts are redacted.
+/// Which text to produce (default `redacted`): redacted, unredacted, or both
+/// (`text` redacted and `unredactedText` as spoken).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
 #[oai(rename_all = "snake_case")]
 pub enum RedactionOutput {
@@ -60,7 +60,7 @@ pub enum RedactionEntity {
     Profanity,
 }
 
-/// Where in the KVS stream to start reading.
+/// Where in the KVS stream to start reading (default `NOW`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StartSelectorType {
@@ -84,7 +84,6 @@ pub struct AmazonConnectParams {
     /// `$.MediaStreams.Customer.Audio.StreamARN` of the contact-flow event.
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub stream_arn: String,
-    /// Default `NOW`.
     pub start_selector_type: Option<StartSelectorType>,
     /// Required with `FRAGMENT_NUMBER`: `$.MediaStreams.Customer.Audio.StartFragmentNumber`.
     pub after_fragment_number: Option<String>,
@@ -150,16 +149,18 @@ impl poem_openapi::types::Example for StopStreamingRequest {
     }
 }
 
-/// A participant stream's state: 1000 OK; 1008 ended by source; 4040 track not found;
-/// 4041 KVS stream not found; 4043 access denied; 5000 internal; 5001 engine
-/// unavailable; 5002 KVS unavailable after retries.
+/// A participant stream's state.
 #[derive(Debug, Clone, Object)]
 pub struct StreamStatus {
+    /// 1000 OK; 1008 ended by source; 4040 track not found; 4041 KVS stream not found;
+    /// 4043 access denied; 5000 internal; 5001 engine unavailable; 5002 KVS unavailable
+    /// after retries.
     pub code: i32,
+    /// The code in words, e.g. `OK`.
     pub description: String,
 }
 
-/// Measured figures of a stopped stream.
+/// Measured figures of a stopped stream, present in stop-streaming answers.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct StreamSummary {
@@ -180,7 +181,6 @@ pub struct ParticipantStream {
     /// Identifies this participant's stream in webhook messages.
     pub stream_id: String,
     pub status: StreamStatus,
-    /// Present in stop-streaming answers.
     #[oai(skip_serializing_if_is_none)]
     pub summary: Option<StreamSummary>,
 }
@@ -196,6 +196,7 @@ pub struct AutotranscribeResponse {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct StreamingResponse {
+    /// Always true in a 200 answer (errors answer `ErrorBody`).
     pub is_ok: bool,
     pub autotranscribe_response: AutotranscribeResponse,
 }

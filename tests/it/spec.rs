@@ -98,6 +98,13 @@ async fn every_operation_is_documented_with_errors_and_security() {
         "MessagesResponse",
         "FeedFileRequest",
         "FeedFileLink",
+        "CreateTenantRequest",
+        "Tenant",
+        "CreateKeyRequest",
+        "CreatedKey",
+        "TenantAws",
+        "WebhookTarget",
+        "ErrorBody",
     ] {
         assert!(
             schemas[name]["example"].is_object(),
@@ -110,6 +117,77 @@ async fn every_operation_is_documented_with_errors_and_security() {
             .all(|k| !k.contains("Object") && !k.contains('<')),
         "generated-looking schema names"
     );
+}
+
+/// What the SDK generators (scripts/generate-sdks) need to produce idiomatic clients.
+#[tokio::test]
+async fn spec_shapes_generate_idiomatic_clients() {
+    let app = spawn_app().await;
+    let spec: Value = serde_json::from_str(&callscribe::api::spec_json(app.state.clone())).unwrap();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for (name, schema) in schemas {
+        // poem-openapi's union wrappers (`WebhookAuth_NoAuth`) become extra classes.
+        assert!(!name.contains('_'), "{name}: wrapper schema name");
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            // A doc comment on a field of a named type wraps it in allOf, which
+            // openapi-python-client cannot take for enums (it drops the whole schema)
+            // and turns into a new anonymous class for objects: document the type.
+            assert!(
+                property.get("allOf").is_none(),
+                "{name}.{field}: allOf-wrapped reference"
+            );
+            // Enums are named schemas, not anonymous inline lists.
+            assert!(
+                property.get("enum").is_none() && property["items"].get("enum").is_none(),
+                "{name}.{field}: inline enum"
+            );
+        }
+    }
+    // The webhook auth is a oneOf the generated clients decode by `mode`.
+    let auth = &schemas["WebhookAuth"];
+    let mapping = auth["discriminator"]["mapping"].as_object().unwrap();
+    assert_eq!(auth["discriminator"]["propertyName"], "mode");
+    assert_eq!(auth["oneOf"].as_array().unwrap().len(), mapping.len());
+    for (mode, target) in mapping {
+        let variant = target.as_str().unwrap().rsplit('/').next().unwrap();
+        let required = schemas[variant]["required"].as_array().unwrap();
+        assert!(required.contains(&Value::from("mode")), "{variant}: mode");
+        let mode_type = schemas[variant]["properties"]["mode"]["$ref"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap();
+        assert_eq!(schemas[mode_type]["enum"], serde_json::json!([mode]));
+    }
+    // Values with a fixed set of spellings are enums; times are date-times.
+    for (schema, field, ty) in [
+        ("Delivery", "outcome", "DeliveryOutcome"),
+        ("AuditRecord", "kind", "AuditKind"),
+        ("Health", "status", "HealthStatus"),
+        ("ParticipantStream", "summary", "StreamSummary"),
+        (
+            "AmazonConnectParams",
+            "startSelectorType",
+            "StartSelectorType",
+        ),
+        ("AutotranscribeParams", "redactionOutput", "RedactionOutput"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["$ref"],
+            format!("#/components/schemas/{ty}"),
+            "{schema}.{field}"
+        );
+    }
+    for (schema, field) in [
+        ("MessageItem", "createdTimestamp"),
+        ("FeedFileLink", "expiresAt"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["format"], "date-time",
+            "{schema}.{field}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,3 @@
+module callscribe.local/sdk/firststeps
+
+go 1.19
