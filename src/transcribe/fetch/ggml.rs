@@ -315,7 +315,7 @@ fn to_f16(t: &Tensor, out: &mut Vec<u8>) -> anyhow::Result<()> {
 /// scale is inverted once and multiplied, which can differ from dividing in the last bit.
 pub fn q8_0(values: &[f32], out: &mut Vec<u8>) -> anyhow::Result<()> {
     ensure!(
-        values.len() % 32 == 0,
+        values.len().is_multiple_of(32),
         "{} values are not whole q8_0 blocks",
         values.len()
     );

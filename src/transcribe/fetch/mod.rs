@@ -165,3 +165,31 @@ impl Write for Hashing {
         self.0.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wrapper_script_checks_the_same_pins() {
+        let script = include_str!("../../../scripts/fetch-model");
+        assert!(script.contains(&format!("sha_q8={DEFAULT_MODEL_SHA256}\n")));
+        assert!(script.contains(&format!("sha_f16={F16_MODEL_SHA256}\n")));
+        assert!(script.contains(DEFAULT_MODEL_FILE) && script.contains(F16_MODEL_FILE));
+    }
+
+    #[test]
+    fn a_hashing_writer_hashes_what_it_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let mut w = Hashing(std::fs::File::create(&path).unwrap(), Sha256::new());
+        w.write_all(b"hello ").unwrap();
+        w.write_all(b"world").unwrap();
+        let Hashing(_, hasher) = w;
+        assert_eq!(
+            hex::encode(hasher.finalize()),
+            hex::encode(Sha256::digest(std::fs::read(&path).unwrap()))
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+    }
+}
