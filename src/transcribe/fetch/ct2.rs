@@ -66,6 +66,16 @@ impl<'a> Tensor<'a> {
         }
     }
 
+    /// The elements in flat pieces of at most `n`.
+    pub fn pieces(&self, n: usize) -> impl Iterator<Item = Tensor<'a>> + 'a {
+        let (dtype, size) = (self.dtype, self.dtype.size());
+        self.data.chunks(n * size).map(move |data| Tensor {
+            shape: vec![data.len() / size],
+            dtype,
+            data,
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.data.len() / self.dtype.size()
     }
@@ -234,6 +244,8 @@ pub(crate) mod tests {
         assert_eq!(w.rows(1, 2).to_f32().unwrap(), [4.0, 5.0, -0.5]);
         assert_eq!(w.rows(1, 2).shape, [1, 3]);
         assert_eq!(vars["b"].to_f32().unwrap(), [1.5, -2.0]);
+        let pieces: Vec<Vec<f32>> = w.pieces(4).map(|p| p.to_f32().unwrap()).collect();
+        assert_eq!(pieces, [vec![1.0, 2.0, 3.0, 4.0], vec![5.0, -0.5]]);
         assert_eq!(vars["b"].reshaped(vec![2, 1]).shape, [2, 1]);
     }
 

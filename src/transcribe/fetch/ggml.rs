@@ -20,6 +20,9 @@ const F32_ALWAYS: [&str; 4] = [
     "decoder.positional_embedding",
 ];
 
+/// Elements converted at a time; a multiple of q8_0's block of 32.
+const PIECE: usize = 1 << 16;
+
 /// The two files we write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -265,21 +268,29 @@ pub fn write(
     w.write_all(&header(v, assets, format)?)?;
     let mut payload = Vec::new();
     for (name, t) in tensors {
-        payload.clear();
         let ttype = if t.shape.len() == 1 || F32_ALWAYS.contains(&name.as_str()) {
-            t.to_f32()?
-                .iter()
-                .for_each(|x| payload.extend(x.to_le_bytes()));
             0
         } else if format == Format::Q8_0 && t.shape.len() == 2 {
-            q8_0(&t.to_f32()?, &mut payload).with_context(|| format!("quantizing {name}"))?;
             8
         } else {
-            to_f16(t, &mut payload)?;
             1
         };
         w.write_all(&record(name, &t.shape, ttype)?)?;
-        w.write_all(&payload)?;
+        // Piece by piece, so the largest tensor (the 20M-value token embedding) is never
+        // held again as f32 (a piece is whole q8_0 blocks).
+        for piece in t.pieces(PIECE) {
+            payload.clear();
+            match ttype {
+                0 => piece
+                    .to_f32()?
+                    .iter()
+                    .for_each(|x| payload.extend(x.to_le_bytes())),
+                8 => q8_0(&piece.to_f32()?, &mut payload)
+                    .with_context(|| format!("quantizing {name}"))?,
+                _ => to_f16(&piece, &mut payload)?,
+            }
+            w.write_all(&payload)?;
+        }
     }
     Ok(())
 }

@@ -120,7 +120,7 @@ pub async fn download(
     let path = dir.join(pin.filename);
     for attempt in 1..=ATTEMPTS {
         let started = Instant::now();
-        match fetch(client, &url, &path, size).await {
+        match fetch(client, pin.project, &url, &path, size).await {
             Ok((bytes, sum)) => {
                 if !sum.eq_ignore_ascii_case(pin.sha256) {
                     bail!(
@@ -156,6 +156,7 @@ pub async fn download(
 /// One attempt: streams `url` into `path`, returning its size and sha256.
 async fn fetch(
     client: &reqwest::Client,
+    project: &str,
     url: &Url,
     path: &Path,
     size: Option<u64>,
@@ -167,12 +168,7 @@ async fn fetch(
         .and_then(reqwest::Response::error_for_status)
         .with_context(|| format!("GET {url}"))?;
     let total = response.content_length().or(size);
-    let name = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    let bar = Bar::new(&name, total);
+    let bar = Bar::new(project, total);
     let disk = |e| {
         anyhow::Error::new(e).context(format!(
             "cannot write {} (is the disk full?)",
@@ -209,7 +205,7 @@ impl Bar {
             indicatif::ProgressDrawTarget::stderr(),
         );
         let style = indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            "{msg} [{wide_bar}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} ETA {eta}",
         )
         .expect("a valid template")
         .progress_chars("=> ");
@@ -235,5 +231,160 @@ impl Drop for Bar {
     /// A failed download leaves no half-drawn bar behind.
     fn drop(&mut self) {
         self.done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A one-file HTTP/1.1 server: GET of a path in `routes` answers its body, anything
+    /// else 404. Returns its base URL.
+    async fn serve(routes: Vec<(&'static str, Vec<u8>)>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                let path = text.split_whitespace().nth(1).unwrap_or("");
+                let (status, body) = match routes.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) => ("200 OK", body.clone()),
+                    None => ("404 Not Found", b"no".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            }
+        });
+        base
+    }
+
+    fn pin(sha256: &str) -> Pin {
+        Pin {
+            project: "demo-pkg",
+            filename: "demo_pkg-1.0.tar.gz",
+            sha256: Box::leak(sha256.to_owned().into_boxed_str()),
+        }
+    }
+
+    /// The project page, its file URL relative to the page as PEP 691 allows.
+    fn page(listed_sha256: Option<&str>) -> Vec<u8> {
+        let hashes = listed_sha256.map_or(
+            serde_json::json!({}),
+            |h| serde_json::json!({ "sha256": h }),
+        );
+        let file = serde_json::json!({ "filename": "demo_pkg-1.0.tar.gz", "url": "../../files/demo_pkg-1.0.tar.gz", "hashes": hashes });
+        serde_json::to_vec(&serde_json::json!({ "meta": {"api-version": "1.1"}, "name": "demo-pkg", "files": [file] })).unwrap()
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    #[tokio::test]
+    async fn downloads_a_file_found_through_the_index() {
+        let body = b"the release file".repeat(1000);
+        let base = serve(vec![
+            ("/simple/demo-pkg/", page(Some(&sha(&body)))),
+            ("/files/demo_pkg-1.0.tar.gz", body.clone()),
+        ])
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = download(
+            &client().unwrap(),
+            &format!("{base}/simple/"),
+            &pin(&sha(&body)),
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(path, dir.path().join("demo_pkg-1.0.tar.gz"));
+        assert_eq!(std::fs::read(path).unwrap(), body);
+    }
+
+    #[tokio::test]
+    async fn a_download_with_another_checksum_is_refused() {
+        let base = serve(vec![
+            ("/simple/demo-pkg/", page(None)),
+            ("/files/demo_pkg-1.0.tar.gz", b"tampered".to_vec()),
+        ])
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let err = download(
+            &client().unwrap(),
+            &format!("{base}/simple"),
+            &pin(&sha(b"original")),
+            dir.path(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!(
+                "has sha256 {}, expected {}",
+                sha(b"tampered"),
+                sha(b"original")
+            )),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_index_listing_another_checksum_is_refused_before_downloading() {
+        // The file route is missing: refusing must not need it.
+        let base = serve(vec![("/simple/demo-pkg/", page(Some(&sha(b"other"))))]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let err = download(
+            &client().unwrap(),
+            &format!("{base}/simple"),
+            &pin(&sha(b"original")),
+            dir.path(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("refusing a different file"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn index_errors_say_what_to_do() {
+        let base = serve(vec![(
+            "/simple/demo-pkg/",
+            b"<html>not json</html>".to_vec(),
+        )])
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let http = client().unwrap();
+        let not_json = download(&http, &format!("{base}/simple"), &pin("00"), dir.path())
+            .await
+            .unwrap_err();
+        assert!(
+            not_json
+                .to_string()
+                .contains("is not a PEP 691 JSON project page"),
+            "{not_json}"
+        );
+        let missing = download(&http, &format!("{base}/elsewhere"), &pin("00"), dir.path())
+            .await
+            .unwrap_err();
+        let shown = format!("{missing:#}");
+        assert!(
+            shown.contains("cannot read the package index page")
+                && shown.contains("CALLSCRIBE_PYPI_URL"),
+            "{shown}"
+        );
+        assert!(shown.contains("404"), "{shown}");
     }
 }
