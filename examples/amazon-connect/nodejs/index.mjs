@@ -34,11 +34,12 @@ const NOT_SENT = new Set([
 let cachedSecretKey = null;
 
 class CallFailed extends Error {
-  constructor(code, message, httpStatus = null, requestId = null) {
+  constructor(code, message, httpStatus = null, requestId = null, body = null) {
     super(message);
     this.code = code;
     this.httpStatus = httpStatus;
     this.requestId = requestId;
+    this.body = body; // callscribe's error body as received, for the log
   }
 }
 
@@ -224,10 +225,8 @@ export async function call(path, body, idempotent, deadline) {
       continue;
     }
     if (!outcome.status) throw new CallFailed(outcome.sent ? "timeout" : "unreachable", outcome.error);
-    // The contract's error body, logged whole (it names the request id and no secret).
-    console.error(`callscribe ${path} failed: HTTP ${outcome.status} ${outcome.text.slice(0, 2000)}`);
     throw new CallFailed(code ?? `http_${outcome.status}`, error?.message ?? `HTTP ${outcome.status}`,
-      outcome.status, error?.requestId ?? outcome.headers.get("x-request-id"));
+      outcome.status, error?.requestId ?? outcome.headers.get("x-request-id"), outcome.text.slice(0, 2000));
   }
 }
 
@@ -275,7 +274,7 @@ export async function handler(event, context) {
       } catch (err) {
         if (!(err instanceof CallFailed) || err.code !== "409-01") throw err;
         // Already streaming (e.g. the flow ran the block twice): transcription runs.
-        console.warn(`contact ${contactId} is already being transcribed`);
+        console.warn(`contact ${contactId} is already being transcribed: ${err.body}`);
         answer = {};
         Object.assign(result, { result: "already_streaming", errorCode: err.code });
       }
@@ -292,7 +291,9 @@ export async function handler(event, context) {
     Object.assign(result, { ok: "false", result: "error", errorCode: err.code, errorMessage: err.message });
     if (err.httpStatus !== null) result.httpStatus = String(err.httpStatus);
     if (err.requestId) result.requestId = String(err.requestId);
-    console.error(`callscribe ${action} failed for contact ${contactId}: ${err.code} ${err.message}`);
+    // callscribe's error body is logged whole: it names the request id, and no secret.
+    const detail = err.body ? ` (HTTP ${err.httpStatus} ${err.body})` : "";
+    console.error(`callscribe ${action} failed for contact ${contactId}: ${err.code} ${err.message}${detail}`);
   }
   return result;
 }

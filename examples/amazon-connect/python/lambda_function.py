@@ -45,12 +45,13 @@ _secret_cache = {"key": None}
 class CallFailed(Exception):
     """A failure to report to the flow: code, message and optional HTTP details."""
 
-    def __init__(self, code, message, http_status=None, request_id=None):
+    def __init__(self, code, message, http_status=None, request_id=None, body=None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.http_status = http_status
         self.request_id = request_id
+        self.body = body  # callscribe's error body as received, for the log
 
 
 # ---------------------------------------------------------------- the Connect event
@@ -271,14 +272,12 @@ def call(path, body, idempotent, deadline):
             continue
         if outcome.status is None:
             raise CallFailed("timeout" if outcome.sent else "unreachable", outcome.error)
-        # The contract's error body, logged whole (it names the request id and no secret).
-        logger.error("callscribe %s failed: HTTP %s %s", path, outcome.status,
-                     outcome.body.decode(errors="replace")[:2000])
         raise CallFailed(
             code or f"http_{outcome.status}",
             (error or {}).get("message") or f"HTTP {outcome.status}",
             http_status=outcome.status,
             request_id=(error or {}).get("requestId") or outcome.headers.get("x-request-id"),
+            body=outcome.body.decode(errors="replace")[:2000],
         )
 
 
@@ -337,7 +336,7 @@ def lambda_handler(event, context):
                 if err.code != "409-01":
                     raise
                 # Already streaming (e.g. the flow ran the block twice): transcription runs.
-                logger.warning("contact %s is already being transcribed", contact_id)
+                logger.warning("contact %s is already being transcribed: %s", contact_id, err.body)
                 answer = {}
                 result.update(result="already_streaming", errorCode=err.code)
         elif action == "stop":
@@ -355,6 +354,7 @@ def lambda_handler(event, context):
             result["httpStatus"] = str(err.http_status)
         if err.request_id:
             result["requestId"] = str(err.request_id)
-        logger.error("callscribe %s failed for contact %s: %s %s", action, contact_id,
-                     err.code, err.message)
+        # callscribe's error body is logged whole: it names the request id, and no secret.
+        logger.error("callscribe %s failed for contact %s: %s %s%s", action, contact_id,
+                     err.code, err.message, f" (HTTP {err.http_status} {err.body})" if err.body else "")
     return result
