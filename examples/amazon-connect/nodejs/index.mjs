@@ -14,7 +14,7 @@
 //                                  again when callscribe answers 401 (key rotated)
 //   CALLSCRIBE_ACTION              default action when the block passes none
 //   CALLSCRIBE_TIMEOUT_MS          total time for the HTTP calls, retries included (6000)
-//   CALLSCRIBE_START_SELECTOR      FRAGMENT_NUMBER (default), PRODUCER_TIMESTAMP or NOW
+//   CALLSCRIBE_START_SELECTOR      PRODUCER_TIMESTAMP (default), FRAGMENT_NUMBER or NOW
 //
 // The result is a flat map of strings (what Connect accepts): `ok` is "true" or "false",
 // so a Check contact attributes block can branch on $.External.ok. Failures are returned,
@@ -77,16 +77,16 @@ export function startBody(event) {
   }
 
   const selector = (first(params.startSelectorType, process.env.CALLSCRIBE_START_SELECTOR) ??
-    "FRAGMENT_NUMBER").toUpperCase();
+    "PRODUCER_TIMESTAMP").toUpperCase();
   const connect = { streamArn };
   const fragment = first(audio.StartFragmentNumber);
-  const timestamp = first(audio.StartTimestamp);
-  if (selector === "FRAGMENT_NUMBER" && fragment) {
-    // As the guide: everything after the fragment streaming started in.
-    Object.assign(connect, { startSelectorType: "FRAGMENT_NUMBER", afterFragmentNumber: fragment });
-  } else if (selector === "PRODUCER_TIMESTAMP" && /^\d+$/.test(timestamp ?? "")) {
-    // From the start fragment itself (epoch ms, as Connect gives it).
+  const timestamp = first(audio.StartTimestamp) ?? "";
+  if (selector === "PRODUCER_TIMESTAMP" && /^\d+$/.test(timestamp)) {
+    // From the fragment streaming started in (epoch ms, as Connect gives it).
     Object.assign(connect, { startSelectorType: "PRODUCER_TIMESTAMP", startTimestamp: Number(timestamp) });
+  } else if (["PRODUCER_TIMESTAMP", "FRAGMENT_NUMBER"].includes(selector) && fragment) {
+    // The guide's way: KVS starts *after* this fragment, so its ~1 s is not read.
+    Object.assign(connect, { startSelectorType: "FRAGMENT_NUMBER", afterFragmentNumber: fragment });
   } else {
     connect.startSelectorType = "NOW";
   }

@@ -14,7 +14,7 @@ Environment:
                                   when callscribe answers 401 (key rotated)
   CALLSCRIBE_ACTION               default action when the block passes none
   CALLSCRIBE_TIMEOUT_MS           total time for the HTTP calls, retries included (6000)
-  CALLSCRIBE_START_SELECTOR       FRAGMENT_NUMBER (default), PRODUCER_TIMESTAMP or NOW
+  CALLSCRIBE_START_SELECTOR       PRODUCER_TIMESTAMP (default), FRAGMENT_NUMBER or NOW
 
 The return value is a flat map of strings (what Connect accepts): `ok` is "true" or
 "false", so a Check contact attributes block can branch on $.External.ok. Failures are
@@ -107,17 +107,17 @@ def start_body(event):
 
     selector = (
         _first(params.get("startSelectorType"), os.environ.get("CALLSCRIBE_START_SELECTOR"))
-        or "FRAGMENT_NUMBER"
+        or "PRODUCER_TIMESTAMP"
     ).upper()
     connect = {"streamArn": stream_arn}
     fragment = _first(audio.get("StartFragmentNumber"))
-    timestamp = _first(audio.get("StartTimestamp"))
-    if selector == "FRAGMENT_NUMBER" and fragment:
-        # As the guide: everything after the fragment streaming started in.
-        connect.update(startSelectorType="FRAGMENT_NUMBER", afterFragmentNumber=fragment)
-    elif selector == "PRODUCER_TIMESTAMP" and timestamp and timestamp.isdigit():
-        # From the start fragment itself (epoch ms, as Connect gives it).
+    timestamp = _first(audio.get("StartTimestamp")) or ""
+    if selector == "PRODUCER_TIMESTAMP" and timestamp.isdigit():
+        # From the fragment streaming started in (epoch ms, as Connect gives it).
         connect.update(startSelectorType="PRODUCER_TIMESTAMP", startTimestamp=int(timestamp))
+    elif selector in ("PRODUCER_TIMESTAMP", "FRAGMENT_NUMBER") and fragment:
+        # The guide's way: KVS starts *after* this fragment, so its ~1 s is not read.
+        connect.update(startSelectorType="FRAGMENT_NUMBER", afterFragmentNumber=fragment)
     else:
         connect["startSelectorType"] = "NOW"
 
