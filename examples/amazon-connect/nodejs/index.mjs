@@ -14,7 +14,7 @@
 //                                  again when callscribe answers 401 (key rotated)
 //   CALLSCRIBE_ACTION              default action when the block passes none
 //   CALLSCRIBE_TIMEOUT_MS          total time for the HTTP calls, retries included (6000)
-//   CALLSCRIBE_START_SELECTOR      FRAGMENT_NUMBER (default), PRODUCER_TIMESTAMP or NOW
+//   CALLSCRIBE_START_SELECTOR      PRODUCER_TIMESTAMP (default), FRAGMENT_NUMBER or NOW
 //
 // The result is a flat map of strings (what Connect accepts): `ok` is "true" or "false",
 // so a Check contact attributes block can branch on $.External.ok. Failures are returned,
@@ -34,11 +34,12 @@ const NOT_SENT = new Set([
 let cachedSecretKey = null;
 
 class CallFailed extends Error {
-  constructor(code, message, httpStatus = null, requestId = null) {
+  constructor(code, message, httpStatus = null, requestId = null, body = null) {
     super(message);
     this.code = code;
     this.httpStatus = httpStatus;
     this.requestId = requestId;
+    this.body = body; // callscribe's error body as received, for the log
   }
 }
 
@@ -76,16 +77,16 @@ export function startBody(event) {
   }
 
   const selector = (first(params.startSelectorType, process.env.CALLSCRIBE_START_SELECTOR) ??
-    "FRAGMENT_NUMBER").toUpperCase();
+    "PRODUCER_TIMESTAMP").toUpperCase();
   const connect = { streamArn };
   const fragment = first(audio.StartFragmentNumber);
-  const timestamp = first(audio.StartTimestamp);
-  if (selector === "FRAGMENT_NUMBER" && fragment) {
-    // As the guide: everything after the fragment streaming started in.
-    Object.assign(connect, { startSelectorType: "FRAGMENT_NUMBER", afterFragmentNumber: fragment });
-  } else if (selector === "PRODUCER_TIMESTAMP" && /^\d+$/.test(timestamp ?? "")) {
-    // From the start fragment itself (epoch ms, as Connect gives it).
+  const timestamp = first(audio.StartTimestamp) ?? "";
+  if (selector === "PRODUCER_TIMESTAMP" && /^\d+$/.test(timestamp)) {
+    // From the fragment streaming started in (epoch ms, as Connect gives it).
     Object.assign(connect, { startSelectorType: "PRODUCER_TIMESTAMP", startTimestamp: Number(timestamp) });
+  } else if (["PRODUCER_TIMESTAMP", "FRAGMENT_NUMBER"].includes(selector) && fragment) {
+    // The guide's way: KVS starts *after* this fragment, so its ~1 s is not read.
+    Object.assign(connect, { startSelectorType: "FRAGMENT_NUMBER", afterFragmentNumber: fragment });
   } else {
     connect.startSelectorType = "NOW";
   }
@@ -224,10 +225,8 @@ export async function call(path, body, idempotent, deadline) {
       continue;
     }
     if (!outcome.status) throw new CallFailed(outcome.sent ? "timeout" : "unreachable", outcome.error);
-    // The contract's error body, logged whole (it names the request id and no secret).
-    console.error(`callscribe ${path} failed: HTTP ${outcome.status} ${outcome.text.slice(0, 2000)}`);
     throw new CallFailed(code ?? `http_${outcome.status}`, error?.message ?? `HTTP ${outcome.status}`,
-      outcome.status, error?.requestId ?? outcome.headers.get("x-request-id"));
+      outcome.status, error?.requestId ?? outcome.headers.get("x-request-id"), outcome.text.slice(0, 2000));
   }
 }
 
@@ -275,7 +274,7 @@ export async function handler(event, context) {
       } catch (err) {
         if (!(err instanceof CallFailed) || err.code !== "409-01") throw err;
         // Already streaming (e.g. the flow ran the block twice): transcription runs.
-        console.warn(`contact ${contactId} is already being transcribed`);
+        console.warn(`contact ${contactId} is already being transcribed: ${err.body}`);
         answer = {};
         Object.assign(result, { result: "already_streaming", errorCode: err.code });
       }
@@ -292,7 +291,9 @@ export async function handler(event, context) {
     Object.assign(result, { ok: "false", result: "error", errorCode: err.code, errorMessage: err.message });
     if (err.httpStatus !== null) result.httpStatus = String(err.httpStatus);
     if (err.requestId) result.requestId = String(err.requestId);
-    console.error(`callscribe ${action} failed for contact ${contactId}: ${err.code} ${err.message}`);
+    // callscribe's error body is logged whole: it names the request id, and no secret.
+    const detail = err.body ? ` (HTTP ${err.httpStatus} ${err.body})` : "";
+    console.error(`callscribe ${action} failed for contact ${contactId}: ${err.code} ${err.message}${detail}`);
   }
   return result;
 }

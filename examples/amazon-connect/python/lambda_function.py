@@ -14,7 +14,7 @@ Environment:
                                   when callscribe answers 401 (key rotated)
   CALLSCRIBE_ACTION               default action when the block passes none
   CALLSCRIBE_TIMEOUT_MS           total time for the HTTP calls, retries included (6000)
-  CALLSCRIBE_START_SELECTOR       FRAGMENT_NUMBER (default), PRODUCER_TIMESTAMP or NOW
+  CALLSCRIBE_START_SELECTOR       PRODUCER_TIMESTAMP (default), FRAGMENT_NUMBER or NOW
 
 The return value is a flat map of strings (what Connect accepts): `ok` is "true" or
 "false", so a Check contact attributes block can branch on $.External.ok. Failures are
@@ -45,12 +45,13 @@ _secret_cache = {"key": None}
 class CallFailed(Exception):
     """A failure to report to the flow: code, message and optional HTTP details."""
 
-    def __init__(self, code, message, http_status=None, request_id=None):
+    def __init__(self, code, message, http_status=None, request_id=None, body=None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.http_status = http_status
         self.request_id = request_id
+        self.body = body  # callscribe's error body as received, for the log
 
 
 # ---------------------------------------------------------------- the Connect event
@@ -106,17 +107,17 @@ def start_body(event):
 
     selector = (
         _first(params.get("startSelectorType"), os.environ.get("CALLSCRIBE_START_SELECTOR"))
-        or "FRAGMENT_NUMBER"
+        or "PRODUCER_TIMESTAMP"
     ).upper()
     connect = {"streamArn": stream_arn}
     fragment = _first(audio.get("StartFragmentNumber"))
-    timestamp = _first(audio.get("StartTimestamp"))
-    if selector == "FRAGMENT_NUMBER" and fragment:
-        # As the guide: everything after the fragment streaming started in.
-        connect.update(startSelectorType="FRAGMENT_NUMBER", afterFragmentNumber=fragment)
-    elif selector == "PRODUCER_TIMESTAMP" and timestamp and timestamp.isdigit():
-        # From the start fragment itself (epoch ms, as Connect gives it).
+    timestamp = _first(audio.get("StartTimestamp")) or ""
+    if selector == "PRODUCER_TIMESTAMP" and timestamp.isdigit():
+        # From the fragment streaming started in (epoch ms, as Connect gives it).
         connect.update(startSelectorType="PRODUCER_TIMESTAMP", startTimestamp=int(timestamp))
+    elif selector in ("PRODUCER_TIMESTAMP", "FRAGMENT_NUMBER") and fragment:
+        # The guide's way: KVS starts *after* this fragment, so its ~1 s is not read.
+        connect.update(startSelectorType="FRAGMENT_NUMBER", afterFragmentNumber=fragment)
     else:
         connect["startSelectorType"] = "NOW"
 
@@ -271,14 +272,12 @@ def call(path, body, idempotent, deadline):
             continue
         if outcome.status is None:
             raise CallFailed("timeout" if outcome.sent else "unreachable", outcome.error)
-        # The contract's error body, logged whole (it names the request id and no secret).
-        logger.error("callscribe %s failed: HTTP %s %s", path, outcome.status,
-                     outcome.body.decode(errors="replace")[:2000])
         raise CallFailed(
             code or f"http_{outcome.status}",
             (error or {}).get("message") or f"HTTP {outcome.status}",
             http_status=outcome.status,
             request_id=(error or {}).get("requestId") or outcome.headers.get("x-request-id"),
+            body=outcome.body.decode(errors="replace")[:2000],
         )
 
 
@@ -337,7 +336,7 @@ def lambda_handler(event, context):
                 if err.code != "409-01":
                     raise
                 # Already streaming (e.g. the flow ran the block twice): transcription runs.
-                logger.warning("contact %s is already being transcribed", contact_id)
+                logger.warning("contact %s is already being transcribed: %s", contact_id, err.body)
                 answer = {}
                 result.update(result="already_streaming", errorCode=err.code)
         elif action == "stop":
@@ -355,6 +354,7 @@ def lambda_handler(event, context):
             result["httpStatus"] = str(err.http_status)
         if err.request_id:
             result["requestId"] = str(err.request_id)
-        logger.error("callscribe %s failed for contact %s: %s %s", action, contact_id,
-                     err.code, err.message)
+        # callscribe's error body is logged whole: it names the request id, and no secret.
+        logger.error("callscribe %s failed for contact %s: %s %s%s", action, contact_id,
+                     err.code, err.message, f" (HTTP {err.http_status} {err.body})" if err.body else "")
     return result

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, test } from "node:test";
 
-import { handler, resetSecretCache } from "../index.mjs";
+import { handler, resetSecretCache, startBody } from "../index.mjs";
 import {
   API_KEY, FRAGMENT_BYTES, closedPortUrl, createKey, customerBytes, lambdaContext, lambdaEnv,
   makeEvent, messages, revokeKey, secretsManager, silentServer, stream, waitForWords, waitUntilPlayed,
@@ -61,23 +61,24 @@ test("start transcribes the contact and stop returns the summary", async () => {
   assert.equal(stopped.customerStreamId, started.customerStreamId);
   const { status, body } = await messages(s.contactId);
   assert.equal(status, 200);
-  // FRAGMENT_NUMBER with StartFragmentNumber reads from the fragment after it (as KVS does).
-  assertSummary(stopped, body.items, customerBytes() - FRAGMENT_BYTES);
+  // PRODUCER_TIMESTAMP from StartTimestamp: every byte of the customer's audio was read.
+  assertSummary(stopped, body.items, customerBytes());
 
   // Stop is idempotent: the flow may run it twice and gets the same summary.
   assert.deepEqual(await invoke(makeEvent("stop-streaming", s)), stopped);
 });
 
-test("the PRODUCER_TIMESTAMP selector reads from the start fragment", async () => {
-  const s = stream("node-timestamp");
-  const started = await invoke(makeEvent("start-streaming", s, { startSelectorType: "PRODUCER_TIMESTAMP" }));
+test("the guide's FRAGMENT_NUMBER selector skips the start fragment", async () => {
+  const s = stream("node-fragment");
+  const started = await invoke(makeEvent("start-streaming", s, { startSelectorType: "FRAGMENT_NUMBER" }));
   assert.equal(started.ok, "true", JSON.stringify(started));
   await waitForWords(s.contactId, WORDS);
   await waitUntilPlayed(s);
   const stopped = await invoke(makeEvent("stop-streaming", s));
   assert.equal(stopped.ok, "true", JSON.stringify(stopped));
   const { body } = await messages(s.contactId);
-  assertSummary(stopped, body.items, customerBytes());
+  // KVS reads from the fragment *after* StartFragmentNumber: 1,024 ms less.
+  assertSummary(stopped, body.items, customerBytes() - FRAGMENT_BYTES);
 });
 
 test("a bad key is the contract's 401 as a failure result", async (t) => {
@@ -222,4 +223,27 @@ test("stop of an unknown contact is 404 and the action can come from the environ
   const result = await invoke(event);
   assert.deepEqual([result.ok, result.action, result.errorCode, result.httpStatus],
     ["false", "stop", "404-01", "404"], JSON.stringify(result));
+});
+
+test("the start body carries the guide's fields from the event", async (t) => {
+  t.mock.method(console, "error", () => {});
+  const s = stream("node-lifecycle");
+  const event = makeEvent("start-streaming", s, { language: "en-US" });
+  assert.deepEqual(startBody(event), {
+    namespace: "amazonconnect", guid: s.contactId, customerId: "TT9833237", agentId: "RE223444211993",
+    amazonConnectParams: { streamArn: s.streamArn, startSelectorType: "PRODUCER_TIMESTAMP", startTimestamp: Number(s.startTimestamp) },
+    autotranscribeParams: { language: "en-US" },
+  });
+  // Without StartTimestamp, the guide's fragment number; without either, NOW.
+  const audio = event.Details.ContactData.MediaStreams.Customer.Audio;
+  delete audio.StartTimestamp;
+  assert.deepEqual(startBody(event).amazonConnectParams,
+    { streamArn: s.streamArn, startSelectorType: "FRAGMENT_NUMBER", afterFragmentNumber: s.startFragmentNumber });
+  delete audio.StartFragmentNumber;
+  assert.equal(startBody(event).amazonConnectParams.startSelectorType, "NOW");
+  // The customer's id defaults to the caller's number; the agent's has no default.
+  delete event.Details.Parameters.customerId;
+  assert.equal(startBody(event).customerId, "+15555550123");
+  delete event.Details.Parameters.agentId;
+  assert.equal((await invoke(event)).errorCode, "bad_event");
 });

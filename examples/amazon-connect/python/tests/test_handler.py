@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 
+import lambda_function
 from conftest import (API_KEY, FRAGMENT_BYTES, closed_port_url, create_key, customer_bytes, invoke,
                       make_event, messages, revoke_key, stream, wait_for_words, wait_until_played)
 
@@ -44,17 +45,17 @@ def test_start_transcribes_the_contact_and_stop_returns_the_summary(env):
     assert stopped["customerStreamId"] == started["customerStreamId"]
     status, body = messages(s["contactId"])
     assert status == 200
-    # FRAGMENT_NUMBER with StartFragmentNumber reads from the fragment after it (as KVS does).
-    assert_summary(stopped, body["items"], customer_bytes() - FRAGMENT_BYTES)
+    # PRODUCER_TIMESTAMP from StartTimestamp: every byte of the customer's audio was read.
+    assert_summary(stopped, body["items"], customer_bytes())
 
     # Stop is idempotent: the flow may run it twice and gets the same summary.
     stopped_again = invoke(make_event("stop-streaming", s))
     assert stopped_again == stopped
 
 
-def test_producer_timestamp_selector_reads_from_the_start_fragment(env):
-    s = stream("py-timestamp")
-    started = invoke(make_event("start-streaming", s, startSelectorType="PRODUCER_TIMESTAMP"))
+def test_the_guides_fragment_number_selector_skips_the_start_fragment(env):
+    s = stream("py-fragment")
+    started = invoke(make_event("start-streaming", s, startSelectorType="FRAGMENT_NUMBER"))
     assert started["ok"] == "true", started
     wait_for_words(s["contactId"], WORDS)
     wait_until_played(s)
@@ -62,7 +63,8 @@ def test_producer_timestamp_selector_reads_from_the_start_fragment(env):
     assert stopped["ok"] == "true", stopped
     status, body = messages(s["contactId"])
     assert status == 200
-    assert_summary(stopped, body["items"], customer_bytes())
+    # KVS reads from the fragment *after* StartFragmentNumber: 1,024 ms less.
+    assert_summary(stopped, body["items"], customer_bytes() - FRAGMENT_BYTES)
 
 
 def test_a_bad_key_is_the_contracts_401_as_a_failure_result(env, caplog):
@@ -181,3 +183,29 @@ def test_stop_of_an_unknown_contact_is_404_and_the_action_can_come_from_the_envi
     result = invoke(event)
     assert (result["ok"], result["action"], result["errorCode"], result["httpStatus"]) == (
         "false", "stop", "404-01", "404"), result
+
+
+def test_the_start_body_carries_the_guides_fields_from_the_event(env):
+    s = stream("py-lifecycle")
+    event = make_event("start-streaming", s, language="en-US")
+    body = lambda_function.start_body(event)
+    assert body == {
+        "namespace": "amazonconnect", "guid": s["contactId"],
+        "customerId": "TT9833237", "agentId": "RE223444211993",
+        "autotranscribeParams": {"language": "en-US"},
+        "amazonConnectParams": {"streamArn": s["streamArn"], "startSelectorType": "PRODUCER_TIMESTAMP",
+                                "startTimestamp": int(s["startTimestamp"])},
+    }
+    # Without StartTimestamp, the guide's fragment number; without either, NOW.
+    audio = event["Details"]["ContactData"]["MediaStreams"]["Customer"]["Audio"]
+    del audio["StartTimestamp"]
+    assert lambda_function.start_body(event)["amazonConnectParams"] == {
+        "streamArn": s["streamArn"], "startSelectorType": "FRAGMENT_NUMBER",
+        "afterFragmentNumber": s["startFragmentNumber"]}
+    del audio["StartFragmentNumber"]
+    assert lambda_function.start_body(event)["amazonConnectParams"]["startSelectorType"] == "NOW"
+    # The customer's id defaults to the caller's number; the agent's has no default.
+    del event["Details"]["Parameters"]["customerId"]
+    assert lambda_function.start_body(event)["customerId"] == "+15555550123"
+    del event["Details"]["Parameters"]["agentId"]
+    assert invoke(event)["errorCode"] == "bad_event"
