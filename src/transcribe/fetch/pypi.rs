@@ -173,7 +173,7 @@ async fn fetch(
     let bar = Bar::new(project, total);
     let disk = |e| {
         anyhow::Error::new(e).context(format!(
-            "cannot write {} (is the disk full?)",
+            "cannot write {} (is the disk full? the fetch needs about 200 MB free)",
             path.display()
         ))
     };
