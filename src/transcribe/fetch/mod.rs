@@ -131,10 +131,19 @@ fn convert(weights: &Path, whisper: &Path, f16: &Path, q8: &Path) -> anyhow::Res
         (ggml::Format::F16, f16, F16_MODEL_SHA256),
         (ggml::Format::Q8_0, q8, DEFAULT_MODEL_SHA256),
     ] {
-        let disk = || format!("cannot write {} (is the disk full?)", path.display());
+        let disk = || {
+            format!(
+                "cannot write {} (is the disk full? the fetch needs about 200 MB free)",
+                path.display()
+            )
+        };
         let file = std::fs::File::create(path).with_context(disk)?;
         let mut out = BufWriter::with_capacity(1 << 20, Hashing(file, Sha256::new()));
-        ggml::write(&mut out, &vars, &assets, &tensors, format).with_context(disk)?;
+        // Only a failed write is the disk's fault; a conversion error stands as it is.
+        if let Err(e) = ggml::write(&mut out, &vars, &assets, &tensors, format) {
+            let io = e.downcast_ref::<std::io::Error>().is_some();
+            return Err(if io { e.context(disk()) } else { e });
+        }
         let Hashing(file, hasher) = out
             .into_inner()
             .map_err(|e| e.into_error())

