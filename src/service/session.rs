@@ -224,12 +224,16 @@ pub(super) async fn run(
     let (outcome, ()) = tokio::join!(reader, consume);
     merge(&mut result, outcome);
     let ending = control.ending();
+    if ending.is_none() {
+        // Before the lease ends below, so the keeper does not take it for a lost one.
+        control.end(Ending::Finished);
+    }
     let flush = matches!(ending, None | Some(Ending::Stop));
     for (role, transcripts) in tracks.finish(flush).await {
         result.of_mut(role).transcripts += transcripts;
     }
     match ending {
-        Some(Ending::Stop) | Some(Ending::Lost) => {}
+        Some(Ending::Stop) | Some(Ending::Lost) | Some(Ending::Finished) => {}
         Some(Ending::HandBack) => hand_back(&deps, &plan, &checkpoints).await,
         None => ended_by_itself(&deps, &plan, &result).await,
     }

@@ -24,6 +24,9 @@ pub enum Ending {
     HandBack,
     /// Another replica owns the lease now: stop without writing anything.
     Lost,
+    /// Nobody told it: the stream ended by itself, and the session is recording its
+    /// figures and ending its own lease (so a lease missing from a renewal is no loss).
+    Finished,
 }
 
 /// Tells a running session to end, and how.
@@ -138,7 +141,12 @@ impl Sessions {
 
     /// The lease is someone else's now: end the session without writing.
     pub fn abandon(&self, conversation: &ConversationId) {
-        if let Some(running) = lock(&self.running).remove(conversation) {
+        let mut running = lock(&self.running);
+        let finished = |r: &Running| r.control.ending() == Some(Ending::Finished);
+        if running.get(conversation).is_some_and(finished) {
+            return;
+        }
+        if let Some(running) = running.remove(conversation) {
             tracing::warn!(conversation = %conversation, "lease lost to another replica; reading stops here");
             running.control.end(Ending::Lost);
         }
