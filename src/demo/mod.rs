@@ -27,7 +27,7 @@ use console::{Console, seconds};
 /// Two real voices, 43 s: built by `scripts/make-demo-call` from `tests/fixtures/speech/`.
 const SAMPLE_CALL: &[u8] = include_bytes!("sample-call.wav");
 const STREAM: &str = "demo-call";
-/// How long after the last stop-summary transcript the demo waits for its delivery.
+/// How long the demo waits, after the stop, for the last utterances to reach the webhook.
 const DELIVERY_WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, clap::Args)]
