@@ -89,8 +89,8 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     console.fact("model", &model.display().to_string());
 
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let parts = Parts::start(&config, work.path(), model, call).await?;
-    let outcome = converse(&console, &parts).await;
+    let (parts, mut received) = Parts::start(&config, work.path(), model, call).await?;
+    let outcome = converse(&console, &parts, &mut received).await;
     parts.stop().await;
     let summary = outcome?;
     console.heading(&format!(
@@ -123,7 +123,6 @@ struct Parts {
     kvs: EmulatorHandle,
     duration: Duration,
     sink_url: String,
-    received: tokio::sync::Mutex<mpsc::UnboundedReceiver<Received>>,
     stop_sink: oneshot::Sender<()>,
     sink: tokio::task::JoinHandle<std::io::Result<()>>,
     stop_service: oneshot::Sender<()>,
@@ -140,7 +139,7 @@ impl Parts {
         work: &Path,
         model: PathBuf,
         call: Call,
-    ) -> anyhow::Result<Parts> {
+    ) -> anyhow::Result<(Parts, mpsc::UnboundedReceiver<Received>)> {
         let admin_token = random_hex();
         let mut config = Config {
             data_dir: work.join("data"),
@@ -190,20 +189,22 @@ impl Parts {
         })
         .spawn(loopback()?)?;
 
-        Ok(Parts {
-            api: Api::new(url, admin_token),
-            kvs,
-            duration,
-            sink_url,
-            received: tokio::sync::Mutex::new(rx),
-            stop_sink,
-            sink,
-            stop_service,
-            service,
-            contact_id,
-            call_started_ms,
-            signing_secret,
-        })
+        Ok((
+            Parts {
+                api: Api::new(url, admin_token),
+                kvs,
+                duration,
+                sink_url,
+                stop_sink,
+                sink,
+                stop_service,
+                service,
+                contact_id,
+                call_started_ms,
+                signing_secret,
+            },
+            rx,
+        ))
     }
 
     async fn stop(self) {
@@ -238,7 +239,12 @@ struct Summary {
 }
 
 /// The call, from provisioning to the after-call messages.
-async fn converse(console: &Console, parts: &Parts) -> anyhow::Result<Summary> {
+/// `received` yields every POST the webhook sink gets.
+async fn converse(
+    console: &Console,
+    parts: &Parts,
+    received: &mut mpsc::UnboundedReceiver<Received>,
+) -> anyhow::Result<Summary> {
     let api = &parts.api;
     console.fact(
         "service",
@@ -327,7 +333,6 @@ async fn converse(console: &Console, parts: &Parts) -> anyhow::Result<Summary> {
 
     console.heading("Live transcripts, as the webhook receives them (latency: KVS sent the audio → webhook POST received)");
     let mut latencies = Vec::new();
-    let mut received = parts.received.lock().await;
     let call_over = tokio::time::Instant::from_std(parts.sent_at(0)) + parts.duration;
     let show = |r: Received, latencies: &mut Vec<Duration>| {
         if let Some(latency) = print_delivery(console, parts, &r) {
