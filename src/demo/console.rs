@@ -1,7 +1,7 @@
 //! How the demo talks to the person running it: headings, aligned facts and one coloured
 //! line per transcript. Colour only on a terminal, and never with `NO_COLOR` set.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 /// ANSI styling, or none.
@@ -32,33 +32,42 @@ impl Console {
     }
 
     pub fn heading(&self, text: &str) {
-        println!("\n{}", self.paint(BOLD, text));
+        say(format_args!("\n{}", self.paint(BOLD, text)));
     }
 
     /// `  label      value`, the label padded so values line up.
     pub fn fact(&self, label: &str, value: &str) {
-        println!("  {}  {value}", self.paint(DIM, &format!("{label:<9}")));
+        say(format_args!(
+            "  {}  {value}",
+            self.paint(DIM, &format!("{label:<9}"))
+        ));
     }
 
     pub fn note(&self, text: &str) {
-        println!("  {}", self.paint(DIM, text));
+        say(format_args!("  {}", self.paint(DIM, text)));
     }
 
     pub fn failure(&self, text: &str) {
-        println!("  {}", self.paint(FAILED, text));
+        say(format_args!("  {}", self.paint(FAILED, text)));
     }
 
     /// `  00:05.1–00:15.9  customer  text   +0.74 s`
     pub fn utterance(&self, role: &str, start_ms: i64, end_ms: i64, text: &str, extra: &str) {
         let style = if role == "customer" { CUSTOMER } else { AGENT };
-        println!(
+        say(format_args!(
             "  {}  {}  {}  {}",
             self.paint(DIM, &format!("{}–{}", clock(start_ms), clock(end_ms))),
             self.paint(&format!("{BOLD};{style}"), &format!("{role:<8}")),
             self.paint(style, text),
             self.paint(DIM, extra),
-        );
+        ));
     }
+}
+
+/// One line to stdout. A reader that went away (`callscribe demo | head`) must not stop the
+/// demo half-way with its services running, so a failed write is dropped, not a panic.
+fn say(line: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// `mm:ss.t` of a call-relative time.
