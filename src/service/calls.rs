@@ -16,7 +16,7 @@ use crate::redact::Redaction;
 use crate::state::AppState;
 use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
 use crate::store::keys::AuthedKey;
-use crate::store::leases::LeaseToken;
+use crate::store::leases::{LeaseToken, ResumePoint};
 use crate::store::tenants::AwsSettings;
 
 /// Languages the English Whisper model transcribes.
@@ -386,14 +386,18 @@ pub async fn finish_stopped(
         }
         return Ok(());
     }
-    let lease = state.store.lease(&id).await?;
+    let resume = state
+        .store
+        .lease(&id)
+        .await?
+        .map(|l| ResumePoint::from_lease(&l));
     let stopped_at = Utc::now();
     for s in &streams {
         let role = Role::parse(&s.role).unwrap_or(Role::Customer);
         let stream = StreamId(s.id.clone());
         let summary = match &measured {
             Some(result) => result.of(role).summary(),
-            None => recorded_summary(state, &id, s, lease.as_ref(), role).await?,
+            None => recorded_summary(state, &id, s, resume.as_ref(), role).await?,
         };
         state
             .store
@@ -410,23 +414,20 @@ async fn recorded_summary(
     state: &AppState,
     conversation: &ConversationId,
     s: &stream::Model,
-    lease: Option<&entity::lease::Model>,
+    resume: Option<&ResumePoint>,
     role: Role,
 ) -> Result<StreamSummary, ApiError> {
     let (stored, _) = state
         .store
         .stream_messages(conversation, &StreamId(s.id.clone()))
         .await?;
-    let committed = lease.map_or(0, |l| match role {
-        Role::Customer => l.customer_audio_bytes,
-        Role::Agent => l.agent_audio_bytes,
-    });
+    let committed = resume.and_then(|r| r.of(role)).map_or(0, |p| p.audio_bytes);
     let total_audio_bytes = s.total_audio_bytes.max(committed);
     Ok(StreamSummary {
         status_code: s.status_code,
         status_description: s.status_description.clone(),
         total_audio_bytes,
-        audio_duration_ms: total_audio_bytes / 16,
+        audio_duration_ms: crate::audio::telephone_pcm_ms(total_audio_bytes),
         transcripts: stored,
     })
 }

@@ -49,9 +49,8 @@ impl Measured {
         self.total_audio_bytes += pcm.len() as i64;
     }
 
-    /// 8 kHz, 16-bit mono: 16 bytes per millisecond.
     pub fn audio_duration_ms(&self) -> i64 {
-        self.total_audio_bytes / 16
+        crate::audio::telephone_pcm_ms(self.total_audio_bytes)
     }
 
     pub fn summary(&self) -> StreamSummary {
@@ -318,7 +317,7 @@ impl Tracks {
             plan.participant(role)
                 .resume
                 .as_ref()
-                .map_or(0, |p| p.audio_bytes / 16)
+                .map_or(0, |p| crate::audio::telephone_pcm_ms(p.audio_bytes))
         };
         let mut tracks = Tracks {
             audio: Role::BOTH

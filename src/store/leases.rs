@@ -65,7 +65,7 @@ impl ResumePoint {
         }
     }
 
-    fn from_lease(l: &lease::Model) -> ResumePoint {
+    pub fn from_lease(l: &lease::Model) -> ResumePoint {
         let track = |fragment: &Option<String>, token: &Option<String>, bytes: i64| {
             fragment.as_ref().map(|f| TrackPosition {
                 fragment: f.clone(),
