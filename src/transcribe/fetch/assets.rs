@@ -99,19 +99,9 @@ pub fn npy_header(npy: &[u8]) -> anyhow::Result<(NpyHeader, &[u8])> {
             .with_context(|| format!(".npy header has no {key}"))?;
         Ok(text[at + key.len() + 3..].trim_start())
     };
-    let descr = value("descr")?;
-    let descr = descr
-        .strip_prefix('\'')
-        .and_then(|d| d.split_once('\''))
-        .context("bad .npy descr")?
-        .0;
+    let descr = enclosed(value("descr")?, '\'', '\'').context("bad .npy descr")?;
     let fortran_order = value("fortran_order")?.starts_with("True");
-    let shape = value("shape")?;
-    let shape = shape
-        .strip_prefix('(')
-        .and_then(|s| s.split_once(')'))
-        .context("bad .npy shape")?
-        .0;
+    let shape = enclosed(value("shape")?, '(', ')').context("bad .npy shape")?;
     let shape = shape
         .split(',')
         .map(str::trim)
@@ -124,6 +114,11 @@ pub fn npy_header(npy: &[u8]) -> anyhow::Result<(NpyHeader, &[u8])> {
         shape,
     };
     Ok((header, &npy[start + len..]))
+}
+
+/// What a header value starting with `open` holds up to `close`: `'<f4'`, `(80, 201)`.
+fn enclosed(value: &str, open: char, close: char) -> Option<&str> {
+    Some(value.strip_prefix(open)?.split_once(close)?.0)
 }
 
 /// The tokens of a `.tiktoken` file in order: the first field of each non-blank line,

@@ -53,6 +53,15 @@ fn get<'v, 'a>(v: &'v Variables<'a>, name: &str) -> anyhow::Result<&'v Tensor<'a
         .with_context(|| format!("model.bin has no tensor {name}"))
 }
 
+/// CTranslate2's tensor `from`, unchanged, under the ggml name `to`.
+fn copied<'a>(
+    v: &Variables<'a>,
+    to: impl Into<String>,
+    from: &str,
+) -> anyhow::Result<(String, Tensor<'a>)> {
+    Ok((to.into(), get(v, from)?.clone()))
+}
+
 /// The number of `side/layer_N/` blocks.
 fn layers(v: &Variables, side: &str) -> usize {
     let prefix = format!("{side}/layer_");
@@ -68,15 +77,17 @@ fn layers(v: &Variables, side: &str) -> usize {
 /// The tensors in ggml naming and order, splitting CTranslate2's fused projections
 /// (query/key/value in self-attention, key/value in cross-attention).
 pub fn tensors<'a>(v: &Variables<'a>) -> anyhow::Result<Vec<(String, Tensor<'a>)>> {
-    let mut out = vec![(
-        "encoder.positional_embedding".to_owned(),
-        get(v, "encoder/position_encodings/encodings")?.clone(),
-    )];
+    let mut out = vec![copied(
+        v,
+        "encoder.positional_embedding",
+        "encoder/position_encodings/encodings",
+    )?];
     for conv in ["conv1", "conv2"] {
-        out.push((
+        out.push(copied(
+            v,
             format!("encoder.{conv}.weight"),
-            get(v, &format!("encoder/{conv}/weight"))?.clone(),
-        ));
+            &format!("encoder/{conv}/weight"),
+        )?);
         let bias = get(v, &format!("encoder/{conv}/bias"))?;
         out.push((
             format!("encoder.{conv}.bias"),
@@ -104,7 +115,7 @@ pub fn tensors<'a>(v: &Variables<'a>) -> anyhow::Result<Vec<(String, Tensor<'a>)
             "decoder/embeddings/weight",
         ),
     ] {
-        out.push((to.into(), get(v, from)?.clone()));
+        out.push(copied(v, to, from)?);
     }
     for i in 0..layers(v, "decoder") {
         block(
@@ -115,14 +126,8 @@ pub fn tensors<'a>(v: &Variables<'a>) -> anyhow::Result<Vec<(String, Tensor<'a>)
             true,
         )?;
     }
-    out.push((
-        "decoder.ln.weight".into(),
-        get(v, "decoder/layer_norm/gamma")?.clone(),
-    ));
-    out.push((
-        "decoder.ln.bias".into(),
-        get(v, "decoder/layer_norm/beta")?.clone(),
-    ));
+    out.push(copied(v, "decoder.ln.weight", "decoder/layer_norm/gamma")?);
+    out.push(copied(v, "decoder.ln.bias", "decoder/layer_norm/beta")?);
     Ok(out)
 }
 
@@ -159,10 +164,7 @@ fn block<'a>(
         ("mlp_ln.weight", "ffn/layer_norm/gamma"),
         ("mlp_ln.bias", "ffn/layer_norm/beta"),
     ] {
-        out.push((
-            format!("{to}.{name}"),
-            get(v, &format!("{from}/{src}"))?.clone(),
-        ));
+        out.push(copied(v, format!("{to}.{name}"), &format!("{from}/{src}"))?);
     }
     Ok(())
 }

