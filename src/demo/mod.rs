@@ -110,11 +110,14 @@ async fn ready_model(config: &Config) -> anyhow::Result<PathBuf> {
         config.model.as_deref(),
         config.model_sha256.as_deref(),
     );
-    if config.model.is_none() && spec.verify().is_err() {
-        return crate::transcribe::fetch::ensure_default_model(&config.data_dir).await;
+    // Checked once here (a sha256 of the file): the service is then given the path unpinned.
+    match spec.verify() {
+        Ok(()) => Ok(spec.path),
+        Err(_) if config.model.is_none() => {
+            crate::transcribe::fetch::ensure_default_model(&config.data_dir).await
+        }
+        Err(e) => Err(e.into()),
     }
-    spec.verify()?;
-    Ok(spec.path)
 }
 
 /// What the demo runs: service, KVS emulator, webhook sink, and the way to talk to them.
@@ -388,14 +391,11 @@ async fn converse(
         );
     }
 
-    console.heading(&format!(
-        "GET /conversation/v1/conversation/messages?externalId={} (after the call)",
-        parts.contact_id
-    ));
     let path = format!(
         "/conversation/v1/conversation/messages?externalId={}",
         parts.contact_id
     );
+    console.heading(&format!("GET {path} (after the call)"));
     let messages = api.call("GET", &path, key, None).await?;
     for item in messages["items"].as_array().into_iter().flatten() {
         console.utterance(
