@@ -41,6 +41,7 @@ use crate::metrics::{EngineMetrics, Metrics};
 use crate::secrets::Sealer;
 use crate::state::{AppState, SharedState};
 use crate::store::Store;
+use crate::transcribe::Engine;
 use crate::transcribe::model::ModelSpec;
 use crate::transcribe::pool::EnginePool;
 use crate::transcribe::whisper::WhisperEngine;
@@ -53,9 +54,18 @@ pub fn install_crypto_provider() {
 /// Everything `serve` needs: [`build_tool_state`] plus the transcription engine (the
 /// model is verified and loaded here, so a missing model stops start-up).
 pub async fn build_state(config: Config) -> anyhow::Result<SharedState> {
+    let engine = load_whisper(&config)?;
+    build_state_with_engine(config, engine).await
+}
+
+/// The app transcribing with `engine` (tests and tools bring their own).
+pub async fn build_state_with_engine(
+    config: Config,
+    engine: Arc<dyn Engine>,
+) -> anyhow::Result<SharedState> {
     let metrics = Metrics::new();
-    let engine = load_engine(&config, &metrics.engine)?;
-    build_state_with(config, metrics, Some(engine)).await
+    let pool = start_engine_pool(&config, engine, &metrics.engine)?;
+    build_state_with(config, metrics, Some(pool)).await
 }
 
 /// The state for tools that never transcribe (migrate, admin, openapi): no model needed.
@@ -63,16 +73,25 @@ pub async fn build_tool_state(config: Config) -> anyhow::Result<SharedState> {
     build_state_with(config, Metrics::new(), None).await
 }
 
-/// Verifies and loads the model and starts the decode threads.
-pub fn load_engine(config: &Config, metrics: &EngineMetrics) -> anyhow::Result<Arc<EnginePool>> {
+/// Verifies and loads the configured Whisper model.
+pub fn load_whisper(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     let spec = ModelSpec::resolve(
         &config.data_dir,
         config.model.as_deref(),
         config.model_sha256.as_deref(),
     );
     let engine = WhisperEngine::load(&spec, config.engine.threads_per_worker)?;
+    Ok(Arc::new(engine))
+}
+
+/// Starts the decode threads the app's conversations share.
+fn start_engine_pool(
+    config: &Config,
+    engine: Arc<dyn Engine>,
+    metrics: &EngineMetrics,
+) -> anyhow::Result<Arc<EnginePool>> {
     let pool = EnginePool::start(
-        Arc::new(engine),
+        engine,
         config.engine.workers,
         config.engine.queue,
         metrics.clone(),

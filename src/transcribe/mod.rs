@@ -9,6 +9,7 @@ pub mod files;
 pub mod filter;
 pub mod model;
 pub mod pool;
+pub mod scripted;
 pub mod whisper;
 
 use serde::Serialize;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     ADMIN_TOKEN, assert_said_once, body, fresh_postgres_url, model_path, postgres_selected, spans,
-    spawn_app, start_body,
+    start_body,
 };
 use crate::kvs_emulator::{CONTACT, spawn_emulator};
 use crate::transcription::{CALL_END_WAIT, start_call_as, two_party_call, wer};
@@ -119,7 +119,7 @@ fn joined(said: &Said, role: &str) -> String {
 
 /// The reference: the same call on one in-process replica, nothing killed.
 async fn single_replica_run() -> Said {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_speech_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     let (customer, agent) = two_party_call();
     let _kvs = start_call_as(&app, &tenant, &key, customer, agent, 1.0, false).await;

@@ -11,7 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{assert_said_once, fresh_postgres_url, postgres_selected, spawn_app_with};
+use crate::helpers::{
+    assert_said_once, fresh_postgres_url, postgres_selected, spawn_speech_app_with,
+};
 use crate::kvs_emulator::CONTACT;
 use crate::transcription::{CALL_END_WAIT, start_call_as, two_party_call};
 
@@ -75,7 +77,7 @@ async fn a_database_outage_mid_call_loses_nothing_and_readiness_reports_it() {
     let (user, server, db) = url_parts(&direct);
     let link = DatabaseLink::to(server.to_owned()).await;
     let proxied = format!("{user}@{}/{db}", link.addr);
-    let app = spawn_app_with(|c| c.database_url = Some(Secret::new(proxied))).await;
+    let app = spawn_speech_app_with(|c| c.database_url = Some(Secret::new(proxied))).await;
     let (tenant, key) = app.tenant_with_key().await;
     let (customer, agent) = two_party_call();
     let _kvs = start_call_as(&app, &tenant, &key, customer, agent, 1.0, false).await;

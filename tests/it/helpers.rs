@@ -3,10 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use callscribe::config::{Config, Secret};
 use callscribe::kvs::emulator::{EmulatorHandle, Faults, KvsFailure};
 use callscribe::state::SharedState;
+use callscribe::transcribe::Engine;
+use callscribe::transcribe::scripted::ScriptedEngine;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -27,6 +30,8 @@ pub struct TestApp {
     pub kvs: EmulatorHandle,
     pub state: SharedState,
     pub http: reqwest::Client,
+    /// What the app transcribes with (kept for [`TestApp::restart`]).
+    engine: Arc<dyn Engine>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -63,17 +68,48 @@ pub fn model_path() -> PathBuf {
         .join(callscribe::transcribe::model::DEFAULT_MODEL_FILE)
 }
 
+/// The app transcribing with a [`ScriptedEngine`]: every utterance becomes the
+/// script's next line at once, so the tests of everything but recognition pay nothing
+/// for a model.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts the app with test defaults, adjusted by `tweak`.
+/// [`spawn_app`] with its config adjusted by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(Arc::new(ScriptedEngine::default()), tweak).await
+}
+
+/// The app transcribing with the real model, for the tests that check what was said.
+pub async fn spawn_speech_app() -> TestApp {
+    spawn_speech_app_with(|_| {}).await
+}
+
+/// [`spawn_speech_app`] with its config adjusted by `tweak`.
+pub async fn spawn_speech_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(speech_engine(), tweak).await
+}
+
+/// The real model, loaded (and its sha256 checked) once per test process.
+pub fn speech_engine() -> Arc<dyn Engine> {
+    static WHISPER: OnceLock<Arc<dyn Engine>> = OnceLock::new();
+    WHISPER
+        .get_or_init(|| {
+            let config = Config {
+                model: Some(model_path()),
+                model_sha256: Some(callscribe::transcribe::model::DEFAULT_MODEL_SHA256.into()),
+                ..Config::default()
+            };
+            callscribe::load_whisper(&config).expect("the speech model (scripts/fetch-model)")
+        })
+        .clone()
+}
+
+/// Starts the app with test defaults, adjusted by `tweak`, transcribing with `engine`.
+async fn spawn(engine: Arc<dyn Engine>, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
-        model: Some(model_path()),
-        model_sha256: Some(callscribe::transcribe::model::DEFAULT_MODEL_SHA256.into()),
         admin_token: Some(Secret::new(ADMIN_TOKEN.into())),
         secret_key: Some(Secret::new("11".repeat(32))),
         ..Config::default()
@@ -99,12 +135,19 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         ],
         1.0,
     );
-    serve(config, kvs, dir).await
+    serve(config, engine, kvs, dir).await
 }
 
 /// Runs the app on port 0 with `config`.
-async fn serve(config: Config, kvs: EmulatorHandle, dir: tempfile::TempDir) -> TestApp {
-    let state = callscribe::build_state(config).await.expect("build state");
+async fn serve(
+    config: Config,
+    engine: Arc<dyn Engine>,
+    kvs: EmulatorHandle,
+    dir: tempfile::TempDir,
+) -> TestApp {
+    let state = callscribe::build_state_with_engine(config, engine.clone())
+        .await
+        .expect("build state");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -116,6 +159,7 @@ async fn serve(config: Config, kvs: EmulatorHandle, dir: tempfile::TempDir) -> T
         kvs,
         state,
         http: reqwest::Client::new(),
+        engine,
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
@@ -155,11 +199,15 @@ impl TestApp {
     pub async fn restart(mut self) -> TestApp {
         self.stop_serving().await;
         let TestApp {
-            state, kvs, _dir, ..
+            state,
+            kvs,
+            engine,
+            _dir,
+            ..
         } = self;
         let config = state.config.clone();
         drop(state);
-        serve(config, kvs, _dir).await
+        serve(config, engine, kvs, _dir).await
     }
 
     pub async fn admin(

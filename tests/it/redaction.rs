@@ -8,7 +8,7 @@ use callscribe::kvs::emulator::{Faults, stream_arn};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, body, spawn_app, start_body};
+use crate::helpers::{TestApp, body, spawn_app, spawn_speech_app, start_body};
 use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
 
 const CARD: &str = "4539148803436467";
@@ -63,7 +63,7 @@ fn digits(text: &str) -> String {
 
 #[tokio::test]
 async fn a_spoken_card_number_is_masked_everywhere() {
-    let app = spawn_app().await;
+    let app = spawn_speech_app().await;
     let mut published = app.state.publisher.subscribe();
     let items = read_card_number(&app, "redacted").await;
     assert_eq!(items.len(), 1, "{items:#?}");
@@ -81,7 +81,7 @@ async fn a_spoken_card_number_is_masked_everywhere() {
     assert!(!digits(&stored).contains(&CARD[..4]), "{stored}");
 
     // Asked for both: the unredacted text is kept beside the masked one.
-    let app = spawn_app().await;
+    let app = spawn_speech_app().await;
     let items = read_card_number(&app, "redacted_and_unredacted").await;
     assert_eq!(digits(items[0]["text"].as_str().unwrap()), "");
     assert_eq!(digits(items[0]["unredactedText"].as_str().unwrap()), CARD);

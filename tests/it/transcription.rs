@@ -10,7 +10,7 @@ use callscribe::service::publish::Published;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::helpers::{TestApp, body, spawn_app, start_body};
+use crate::helpers::{TestApp, body, spawn_app, spawn_speech_app, start_body};
 use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
 
 const RATE: usize = 8000;
@@ -187,7 +187,7 @@ fn texts(items: &[Value], role: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_two_party_call_becomes_each_participants_utterances_in_order() {
-    let app = spawn_app().await;
+    let app = spawn_speech_app().await;
     let mut rx = app.state.publisher.subscribe();
     let (customer, agent) = two_party_call();
     let (key, _kvs) = start_call(&app, customer, agent, 8.0, true).await;
@@ -267,7 +267,7 @@ async fn a_two_party_call_becomes_each_participants_utterances_in_order() {
 
 #[tokio::test]
 async fn stop_flushes_the_utterance_in_progress() {
-    let app = spawn_app().await;
+    let app = spawn_speech_app().await;
     // The customer talks for 10 s without a pause; stop comes 4 s in.
     let customer = fixture("allison-basic-pbx-ivr-main.wav");
     let agent = vec![0; customer.len()];
@@ -329,7 +329,7 @@ fn ringback(ms: usize) -> Vec<i16> {
 
 #[tokio::test]
 async fn silence_noise_and_hold_music_make_no_messages() {
-    let app = spawn_app().await;
+    let app = spawn_speech_app().await;
     let mut customer = noise(10_000, 0.3);
     customer.extend(vec![0; 5 * RATE]);
     customer.extend(noise(5_000, 0.02));

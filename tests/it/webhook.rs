@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
-use callscribe::service::publish::Published;
 use callscribe::store::messages::NewMessage;
+use callscribe::service::publish::Published;
 use callscribe::webhook::sink::{Checks, Received, SinkTls};
 use poem::http::StatusCode;
 use poem::web::{Data, Form};
@@ -764,7 +764,7 @@ async fn a_call_reaches_the_sink_and_stays_retrievable_when_the_target_fails() {
 #[tokio::test]
 async fn shutdown_hands_the_call_back_and_the_restarted_service_says_the_utterance_whole() {
     use crate::transcription::{CALL_END_WAIT, start_call_as};
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_speech_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     let mut sink = spawn_sink(None, signed());
     set_target(&app, &tenant, plain(&sink.url)).await;
