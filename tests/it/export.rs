@@ -615,17 +615,17 @@ async fn the_export_command_replaces_a_day_and_refuses_one_not_over() {
     let day = days_ago(1);
     let c = conversation(&app, &tenant, "contact-cli").await;
     say(&app, &c, "first", at(day, 1, 0, 0, 0)).await;
-    let args = |date| callscribe::export::cli::ExportArgs {
+    let args = |date| callscribe::cli::export::ExportArgs {
         date,
         tenant: Some(tenant.clone()),
     };
     let config = app.state.config.clone();
-    callscribe::export::cli::run(config.clone(), args(day))
+    callscribe::cli::export::run(config.clone(), args(day))
         .await
         .unwrap();
     assert_eq!(texts(&whole_day(&app, &key, day).await), vec!["first"]);
     say(&app, &c, "second", at(day, 1, 30, 0, 0)).await;
-    callscribe::export::cli::run(config.clone(), args(day))
+    callscribe::cli::export::run(config.clone(), args(day))
         .await
         .unwrap();
     assert_eq!(
@@ -634,7 +634,7 @@ async fn the_export_command_replaces_a_day_and_refuses_one_not_over() {
     );
     assert_eq!(run_dirs(&app, &tenant, day).len(), 1);
     let today = Utc::now().date_naive();
-    let err = callscribe::export::cli::run(config, args(today))
+    let err = callscribe::cli::export::run(config, args(today))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not over yet"), "{err}");

