@@ -159,7 +159,7 @@ pub struct WebhookConfig {
     pub allow_private_addresses: bool,
     /// Non-public networks targets may reach all the same (`["10.20.0.0/16"]`), e.g. a
     /// receiver inside the VPC.
-    pub allow_cidrs: Vec<crate::webhook::cidr::Cidr>,
+    pub allow_cidrs: Vec<crate::cidr::Cidr>,
 }
 
 impl Default for WebhookConfig {

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod audio;
 pub mod audit;
+pub mod cidr;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -46,10 +47,7 @@ use crate::transcribe::model::ModelSpec;
 use crate::transcribe::pool::EnginePool;
 use crate::transcribe::whisper::WhisperEngine;
 
-/// Installs the process-wide rustls crypto provider (aws-lc-rs). Safe to call twice.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
+pub use crate::tls::install_crypto_provider;
 
 /// Everything `serve` needs: [`build_tool_state`] plus the transcription engine (the
 /// model is verified and loaded here, so a missing model stops start-up).

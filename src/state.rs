@@ -12,13 +12,14 @@ use crate::export::storage::LocalDir;
 use crate::kvs::client::SdkConfigs;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
-use crate::service::publish::Publisher;
-use crate::service::session::{SessionDeps, Sessions};
+use crate::service::session::SessionDeps;
+use crate::service::sessions::Sessions;
 use crate::service::transcriber::Transcribing;
 use crate::service::transcript_cache::TranscriptCache;
 use crate::store::Store;
 use crate::store::leases::LeaseHolder;
 use crate::transcribe::pool::EnginePool;
+use crate::webhook::publish::Publisher;
 use crate::webhook::publisher::WebhookPublisher;
 
 pub struct AppState {

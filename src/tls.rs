@@ -58,6 +58,11 @@ pub fn listener_config(
     server_config(&cert, &key, client_ca.as_deref()).map(Some)
 }
 
+/// Installs the process-wide rustls crypto provider (aws-lc-rs). Safe to call twice.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// A server configuration from PEM: the certificate chain, its key and, for mutual TLS,
 /// the CA that client certificates must chain to.
 pub fn server_config(
@@ -65,7 +70,7 @@ pub fn server_config(
     key_pem: &str,
     client_ca_pem: Option<&str>,
 ) -> Result<ServerConfig, TlsConfigError> {
-    crate::install_crypto_provider();
+    install_crypto_provider();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .filter_map(Result::ok)
         .collect();

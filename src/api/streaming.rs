@@ -364,7 +364,7 @@ fn validate_start(req: StartStreamingRequest) -> Result<StartCommand, ApiError> 
         ));
     }
     let connect = req.amazon_connect_params;
-    let arn = calls::StreamArn::parse(&connect.stream_arn).ok_or_else(|| {
+    let arn = crate::kvs::arn::StreamArn::parse(&connect.stream_arn).ok_or_else(|| {
         ApiError::invalid_field(
             "amazonConnectParams.streamArn",
             "must be a Kinesis Video stream ARN: arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation-time>",

@@ -363,8 +363,11 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/speech/jfk-8k.wav"
         );
-        let (_, pcm) = crate::kvs::emulator::wav::read_pcm16(std::path::Path::new(path)).unwrap();
-        let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        let samples: Vec<f32> = hound::WavReader::open(path)
+            .unwrap()
+            .samples::<i16>()
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect();
         crate::audio::resample::upsample(&samples)
     }
 

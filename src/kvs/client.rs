@@ -12,7 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_kinesisvideo::types::ApiName;
 use aws_sdk_kinesisvideomedia::config::StalledStreamProtectionConfig;
 
-use crate::service::calls::StreamArn;
+use crate::kvs::arn::StreamArn;
 use crate::store::tenants::AwsSettings;
 
 /// Where and as whom to read one stream.

@@ -1,6 +1,7 @@
-//! Kinesis Video Streams media: the GetMedia byte-stream parser, the per-fragment view
+//! Kinesis Video Streams media: stream ARNs, the SDK clients, the GetMedia byte-stream parser, the per-fragment view
 //! of it that the reader consumes, and a local KVS emulator.
 
+pub mod arn;
 pub mod client;
 pub mod emulator;
 pub mod fragment;

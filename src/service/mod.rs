@@ -3,8 +3,8 @@
 
 pub mod calls;
 pub mod checkpoint;
+pub mod control;
 pub mod keeper;
-pub mod publish;
 pub mod session;
 pub mod sessions;
 pub mod track;

@@ -19,7 +19,7 @@ use crate::kvs::reader::{
     ReaderEvent, ReaderOutcome, ReaderSettings, Status, is_after, read_stream,
 };
 use crate::service::checkpoint::Checkpoints;
-pub use crate::service::sessions::{Ending, STOP_WAIT, SessionControl, Sessions};
+use crate::service::control::{Ending, SessionControl};
 use crate::service::track::TrackAudio;
 use crate::service::transcriber::{self, Conversation, Speaker, Transcribing};
 use crate::store::Store;

@@ -3,55 +3,16 @@
 //! (stop without writing).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::ids::ConversationId;
 use crate::service::checkpoint::Checkpoints;
+use crate::service::control::{Ending, STOP_WAIT, SessionControl};
 use crate::service::session::{SessionDeps, SessionPlan, SessionResult, run};
 use crate::store::leases::{LeaseToken, ResumePoint};
-
-/// How a session was told to end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// stop-streaming: flush the utterances in progress and report the figures.
-    Stop,
-    /// Shutdown: finish what was closed, record the positions and hand the lease back
-    /// so another replica resumes the call from there.
-    HandBack,
-    /// Another replica owns the lease now: stop without writing anything.
-    Lost,
-    /// Nobody told it: the stream ended by itself, and the session is recording its
-    /// figures and ending its own lease (so a lease missing from a renewal is no loss).
-    Finished,
-}
-
-/// Tells a running session to end, and how.
-#[derive(Default)]
-pub struct SessionControl {
-    cancel: CancellationToken,
-    ending: OnceLock<Ending>,
-}
-
-impl SessionControl {
-    /// The first call decides how the session ends.
-    pub fn end(&self, how: Ending) {
-        let _ = self.ending.set(how);
-        self.cancel.cancel();
-    }
-
-    /// Cancelled when the session is told to end (the reader watches it).
-    pub(super) fn cancelled(&self) -> CancellationToken {
-        self.cancel.clone()
-    }
-
-    pub(super) fn ending(&self) -> Option<Ending> {
-        self.ending.get().copied()
-    }
-}
 
 struct Running {
     lease: LeaseToken,
@@ -67,10 +28,6 @@ pub struct Sessions {
     /// Being stopped right now (their summaries are on the way).
     stopping: Mutex<HashSet<ConversationId>>,
 }
-
-/// How long a stop waits for the session to flush and hand over its results; long
-/// enough for the last utterances to wait for a busy engine.
-pub const STOP_WAIT: Duration = Duration::from_secs(30);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -14,14 +14,14 @@ use crate::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use crate::metrics::EngineMetrics;
 use crate::redact::{Found, Redaction, mask_word};
 use crate::service::checkpoint::Checkpoints;
-use crate::service::publish::{Published, Publisher};
-use crate::service::session::{Ending, SessionControl};
+use crate::service::control::{Ending, SessionControl};
 use crate::store::Store;
 use crate::store::leases::LeaseToken;
 use crate::store::messages::{AppendError, Appended, Fence, NewMessage};
 use crate::transcribe::filter::speech_only;
 use crate::transcribe::pool::EnginePool;
 use crate::transcribe::{Transcript, Word};
+use crate::webhook::publish::{Published, Publisher};
 
 /// What a conversation's transcribers share.
 pub struct Conversation {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::service::publish::Published;
+use crate::webhook::publish::Published;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-pub use super::cidr::Cidr;
+pub use crate::cidr::Cidr;
 
 /// Why an address or URL may not be called.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -20,9 +20,9 @@ use crate::config::WebhookConfig;
 use crate::ids::{ConversationId, TenantId};
 use crate::metrics::WebhookMetrics;
 use crate::secrets::Sealer;
-use crate::service::publish::Published;
 use crate::store::Store;
 use crate::store::deliveries::DeliveryFailure;
+use crate::webhook::publish::Published;
 
 /// How deep [`Lane::next`] looks for a message it may send now.
 const SCAN_LIMIT: usize = 256;

@@ -2,11 +2,11 @@
 //! with the target's auth mode, through a bounded per-tenant lane.
 
 pub mod body;
-pub mod cidr;
 pub mod connection;
 pub mod guard;
 pub mod lane;
 pub mod oauth;
+pub mod publish;
 pub mod publisher;
 pub mod signing;
 pub mod sink;

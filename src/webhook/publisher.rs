@@ -15,9 +15,9 @@ use crate::config::WebhookConfig;
 use crate::ids::TenantId;
 use crate::metrics::WebhookMetrics;
 use crate::secrets::Sealer;
-use crate::service::publish::{Published, Publisher};
 use crate::store::Store;
 use crate::store::deliveries::DeliveryFailure;
+use crate::webhook::publish::{Published, Publisher};
 
 /// Delivery-log entries waiting for the database before new ones are only counted.
 const LOG_BACKLOG: usize = 10_000;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use callscribe::kvs::emulator::{EmulatorHandle, Faults, stream_arn, wav};
-use callscribe::service::publish::Published;
+use callscribe::webhook::publish::Published;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use callscribe::store::messages::NewMessage;
-use callscribe::service::publish::Published;
+use callscribe::webhook::publish::Published;
 use callscribe::webhook::sink::{Checks, Received, SinkTls};
 use poem::http::StatusCode;
 use poem::web::{Data, Form};

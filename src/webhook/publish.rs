@@ -1,5 +1,5 @@
 //! Where finished utterances go in real time. [`Publisher`] is the seam between the
-//! transcriber and delivery (`crate::webhook::publisher`); every publisher also hands
+//! transcriber and delivery ([`super::publisher`]); every publisher also hands
 //! each message to local observers (the tests, the demo).
 
 use std::sync::Arc;
