@@ -91,10 +91,13 @@ async fn main() -> anyhow::Result<()> {
             agent_id: format!("agent-{}", c % 50),
             language: "en-US".into(),
             detailed_token: false,
-            redaction_output: "redacted".into(),
+            redaction_output: entity::RedactionOutput::Redacted,
             redaction_entities: None,
-            stream_arn: format!("arn:aws:kinesisvideo:us-east-1:000000000000:stream/c{c}/0"),
-            start_selector_type: "NOW".into(),
+            stream_arn: callscribe::kvs::arn::StreamArn::parse(&format!(
+                "arn:aws:kinesisvideo:us-east-1:000000000000:stream/c{c}/0"
+            ))
+            .context("stream arn")?,
+            start_selector_type: entity::StartSelectorType::Now,
             after_fragment_number: None,
             start_timestamp_ms: None,
         };
@@ -131,7 +134,11 @@ async fn main() -> anyhow::Result<()> {
                         conversation_id: Set(conversation.clone()),
                         tenant_id: Set(tenant.id.clone()),
                         stream_id: Set(streams[usize::from(agent)].clone()),
-                        role: Set(if agent { "agent" } else { "customer" }.into()),
+                        role: Set(if agent {
+                            entity::Role::Agent
+                        } else {
+                            entity::Role::Customer
+                        }),
                         sender_external_id: Set(if agent {
                             format!("agent-{}", c % 50)
                         } else {

@@ -59,28 +59,5 @@ impl fmt::Display for KeyId {
     }
 }
 
-/// Which side of the call a stream carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Customer,
-    Agent,
-}
-
-impl Role {
-    pub const BOTH: [Role; 2] = [Role::Customer, Role::Agent];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Agent => "agent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "customer" => Some(Role::Customer),
-            "agent" => Some(Role::Agent),
-            _ => None,
-        }
-    }
-}
+/// Which side of the call a stream carries (a column type, so it lives with the entities).
+pub use entity::Role;

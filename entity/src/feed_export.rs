@@ -1,6 +1,8 @@
 //! One tenant's export of one day of the utterances feed.
 use sea_orm::entity::prelude::*;
 
+use crate::values::FeedExportState;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "feed_exports")]
 pub struct Model {
@@ -9,8 +11,7 @@ pub struct Model {
     /// `YYYY-MM-DD` (UTC).
     #[sea_orm(primary_key, auto_increment = false)]
     pub feed_date: String,
-    /// running | complete
-    pub state: String,
+    pub state: FeedExportState,
     /// The run that holds the claim (the latest one started).
     pub run_id: String,
     /// Renewed while the run works; a running claim whose heartbeat is stale is taken over.

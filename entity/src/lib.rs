@@ -11,4 +11,7 @@ pub mod lease;
 pub mod message;
 pub mod stream;
 pub mod tenant;
+pub mod values;
 pub mod webhook_target;
+
+pub use values::{ConversationState, FeedExportState, RedactionOutput, Role, StartSelectorType};

@@ -1,6 +1,8 @@
 //! One transcribed utterance kept for after-call retrieval.
 use sea_orm::entity::prelude::*;
 
+use crate::values::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     /// The conversation's tenant, so a tenant's day is one index range for the feed.
     pub tenant_id: String,
     pub stream_id: String,
-    pub role: String,
+    pub role: Role,
     pub sender_external_id: String,
     /// Transcription order within the conversation, 1-based.
     pub seq: i32,

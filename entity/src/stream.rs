@@ -1,14 +1,15 @@
 //! One participant's stream within one start..stop of a conversation.
 use sea_orm::entity::prelude::*;
 
+use crate::values::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "streams")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub conversation_id: String,
-    /// customer | agent
-    pub role: String,
+    pub role: Role,
     /// Which start of the conversation this stream belongs to (1, 2, ...).
     pub generation: i32,
     pub status_code: i32,

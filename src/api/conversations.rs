@@ -10,7 +10,7 @@ use super::responses::RenderedJson;
 use super::streaming::check_guid;
 use super::timestamp::Timestamp;
 use crate::error::{ApiError, Failure, error_list};
-use crate::ids::ConversationId;
+use crate::ids::{ConversationId, Role};
 use crate::state::SharedState;
 use crate::store::messages::MESSAGE_CAP;
 
@@ -99,6 +99,15 @@ impl poem_openapi::types::Example for MessagesResponse {
     }
 }
 
+impl From<Role> for ParticipantRole {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Customer => ParticipantRole::Customer,
+            Role::Agent => ParticipantRole::Agent,
+        }
+    }
+}
+
 impl From<message::Model> for MessageItem {
     fn from(m: message::Model) -> Self {
         MessageItem {
@@ -108,11 +117,7 @@ impl From<message::Model> for MessageItem {
             unredacted_text: m.unredacted_text,
             tokens: m.tokens.and_then(|t| serde_json::from_str(&t).ok()),
             sender: Sender {
-                role: if m.role == "agent" {
-                    ParticipantRole::Agent
-                } else {
-                    ParticipantRole::Customer
-                },
+                role: m.role.into(),
                 external_id: m.sender_external_id,
             },
             start: m.start_ms,

@@ -7,8 +7,9 @@ use super::auth::ApiKeyAuth;
 use super::json_body::JsonBody;
 use super::responses::Success;
 use crate::error::{ApiError, ErrorCode, Failure, error_list};
-use crate::service::calls::{self, Participant, StartCommand};
+use crate::service::calls::{self, Participant};
 use crate::state::SharedState;
+use crate::store::conversations::StartSettings;
 
 #[derive(Tags)]
 enum StreamingTag {
@@ -75,6 +76,30 @@ pub enum StartSelectorType {
     ServerTimestamp,
     /// The fragment holding `startTimestamp` (producer clock; Connect's `StartTimestamp`).
     ProducerTimestamp,
+}
+
+impl From<RedactionOutput> for entity::RedactionOutput {
+    fn from(output: RedactionOutput) -> Self {
+        match output {
+            RedactionOutput::Redacted => entity::RedactionOutput::Redacted,
+            RedactionOutput::Unredacted => entity::RedactionOutput::Unredacted,
+            RedactionOutput::RedactedAndUnredacted => {
+                entity::RedactionOutput::RedactedAndUnredacted
+            }
+        }
+    }
+}
+
+impl From<StartSelectorType> for entity::StartSelectorType {
+    fn from(selector: StartSelectorType) -> Self {
+        match selector {
+            StartSelectorType::Now => entity::StartSelectorType::Now,
+            StartSelectorType::FragmentNumber => entity::StartSelectorType::FragmentNumber,
+            StartSelectorType::Earliest => entity::StartSelectorType::Earliest,
+            StartSelectorType::ServerTimestamp => entity::StartSelectorType::ServerTimestamp,
+            StartSelectorType::ProducerTimestamp => entity::StartSelectorType::ProducerTimestamp,
+        }
+    }
 }
 
 /// The KVS stream Connect writes the contact's audio to.
@@ -272,8 +297,8 @@ impl StreamingApi {
         body: JsonBody<StartStreamingRequest>,
     ) -> Result<Success<StreamingResponse>, Failure<StartErrors>> {
         crate::audit::note_subject(&body.guid);
-        let command = validate_start(body.0)?;
-        let (customer, agent) = calls::start(&self.state, &auth.0, command).await?;
+        let (guid, settings) = validate_start(body.0)?;
+        let (customer, agent) = calls::start(&self.state, &auth.0, &guid, settings).await?;
         Ok(Success::json(StreamingResponse::from_participants(
             customer, agent,
         )))
@@ -345,8 +370,8 @@ fn check_identifier(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Checks a start request and turns it into the service's command.
-fn validate_start(req: StartStreamingRequest) -> Result<StartCommand, ApiError> {
+/// Checks a start request: the conversation's guid and the settings it fixes.
+fn validate_start(req: StartStreamingRequest) -> Result<(String, StartSettings), ApiError> {
     check_namespace(&req.namespace)?;
     check_guid(&req.guid)?;
     check_identifier("customerId", &req.customer_id)?;
@@ -411,17 +436,17 @@ fn validate_start(req: StartStreamingRequest) -> Result<StartCommand, ApiError> 
         names.dedup();
         names
     });
-    Ok(StartCommand {
-        external_id: req.guid,
+    let settings = StartSettings {
         customer_id: req.customer_id,
         agent_id: req.agent_id,
         language,
         detailed_token: params.detailed_token.unwrap_or(false),
-        redaction_output: super::wire_name(&params.redaction_output.unwrap_or_default()),
+        redaction_output: params.redaction_output.unwrap_or_default().into(),
         redaction_entities: entities,
         stream_arn: arn,
-        start_selector_type: super::wire_name(&selector),
+        start_selector_type: selector.into(),
         after_fragment_number,
         start_timestamp_ms,
-    })
+    };
+    Ok((req.guid, settings))
 }

@@ -91,12 +91,7 @@ pub struct Redactor {
 }
 
 /// Which text a conversation asked for (`redactionOutput`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    Redacted,
-    Unredacted,
-    RedactedAndUnredacted,
-}
+pub use entity::RedactionOutput as Output;
 
 /// A conversation's redaction settings, as given at start.
 #[derive(Debug, Clone)]
@@ -119,12 +114,7 @@ pub struct Applied {
 impl Redaction {
     /// From the wire names a conversation was started with (`redacted`,
     /// `CREDIT_CARD_NUMBER`, …; see [`tenant_defaults`] for the default set).
-    pub fn from_settings(output: &str, entities: &[String]) -> Redaction {
-        let output = match output {
-            "unredacted" => Output::Unredacted,
-            "redacted_and_unredacted" => Output::RedactedAndUnredacted,
-            _ => Output::Redacted,
-        };
+    pub fn from_settings(output: Output, entities: &[String]) -> Redaction {
         let redactor = Redactor::new(entities.iter().filter_map(|n| Entity::parse(n)));
         Redaction { output, redactor }
     }
@@ -645,11 +635,12 @@ mod tests {
 
     #[test]
     fn unredacted_text_is_given_when_asked_even_with_no_entity() {
-        let applied =
-            Redaction::from_settings("redacted_and_unredacted", &[]).apply("my pin is 1234", None);
+        let applied = Redaction::from_settings(Output::RedactedAndUnredacted, &[])
+            .apply("my pin is 1234", None);
         assert_eq!(applied.text, "my pin is 1234");
         assert_eq!(applied.unredacted_text.as_deref(), Some("my pin is 1234"));
-        let plain = Redaction::from_settings("unredacted", &["PIN".into()]).apply("pin 1234", None);
+        let plain =
+            Redaction::from_settings(Output::Unredacted, &["PIN".into()]).apply("pin 1234", None);
         assert_eq!(
             (plain.text.as_str(), plain.unredacted_text),
             ("pin 1234", None)
@@ -739,18 +730,19 @@ mod tests {
     fn output_modes_decide_which_text_is_kept() {
         let said = "my pin is 1234";
         let defaults = tenant_defaults(None);
-        let both = Redaction::from_settings("redacted_and_unredacted", &defaults).apply(said, None);
+        let both =
+            Redaction::from_settings(Output::RedactedAndUnredacted, &defaults).apply(said, None);
         assert_eq!(both.text, "my pin is ####");
         assert_eq!(both.unredacted_text.as_deref(), Some(said));
-        let redacted = Redaction::from_settings("redacted", &defaults).apply(said, None);
+        let redacted = Redaction::from_settings(Output::Redacted, &defaults).apply(said, None);
         assert_eq!(
             (redacted.text.as_str(), redacted.unredacted_text),
             ("my pin is ####", None)
         );
-        let plain = Redaction::from_settings("unredacted", &defaults).apply(said, None);
+        let plain = Redaction::from_settings(Output::Unredacted, &defaults).apply(said, None);
         assert_eq!((plain.text.as_str(), plain.unredacted_text), (said, None));
         let chosen = ["EMAIL".to_owned()];
-        let email_only = Redaction::from_settings("redacted", &chosen).apply(said, None);
+        let email_only = Redaction::from_settings(Output::Redacted, &chosen).apply(said, None);
         assert_eq!(email_only.text, said, "PIN not chosen");
         assert_eq!(mask_word(" four"), "#");
         assert_eq!(mask_word(" twenty"), "##");

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use entity::stream;
+use entity::{StartSelectorType, stream};
 
 use super::control::STOP_WAIT;
 use super::session::{self, SessionPlan};
@@ -25,22 +25,6 @@ use crate::store::tenants::AwsSettings;
 pub const LANGUAGES: &[&str] = &[
     "en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-NZ", "en-ZA", "en-CA",
 ];
-
-/// A validated start-streaming request.
-#[derive(Debug, Clone)]
-pub struct StartCommand {
-    pub external_id: String,
-    pub customer_id: String,
-    pub agent_id: String,
-    pub language: String,
-    pub detailed_token: bool,
-    pub redaction_output: String,
-    pub redaction_entities: Option<Vec<String>>,
-    pub stream_arn: StreamArn,
-    pub start_selector_type: String,
-    pub after_fragment_number: Option<String>,
-    pub start_timestamp_ms: Option<i64>,
-}
 
 /// Summary figures reported by stop-streaming.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +68,7 @@ pub(super) fn by_role(
     let find = |role: Role| {
         streams
             .iter()
-            .find(|s| s.role == role.as_str())
+            .find(|s| s.role == role)
             .map(|s| Participant::from_row(s, with_summary))
             .ok_or_else(|| {
                 ApiError::internal(format!("conversation has no {} stream", role.as_str()))
@@ -99,7 +83,8 @@ pub(super) fn by_role(
 pub async fn start(
     state: &AppState,
     key: &AuthedKey,
-    cmd: StartCommand,
+    external_id: &str,
+    mut settings: StartSettings,
 ) -> Result<(Participant, Participant), ApiError> {
     if state.is_draining() {
         return Err(ApiError::new(
@@ -124,34 +109,16 @@ pub async fn start(
         .tenant(&key.tenant_id)
         .await?
         .ok_or_else(|| ApiError::internal("the key's tenant is gone"))?;
-    let target = kvs_target(&tenant, &cmd.stream_arn);
+    let target = kvs_target(&tenant, &settings.stream_arn);
     let sdk = state.sdk_configs.get(&target).await;
-    let endpoint = check_stream(&sdk, &target, &cmd.stream_arn.arn).await?;
-    // The request's entities, else the tenant's defaults.
-    let entities = cmd
-        .redaction_entities
-        .clone()
-        .unwrap_or_else(|| crate::redact::tenant_defaults(tenant.redaction_entities.as_deref()));
-    let settings = StartSettings {
-        customer_id: cmd.customer_id,
-        agent_id: cmd.agent_id,
-        language: cmd.language,
-        detailed_token: cmd.detailed_token,
-        redaction_output: cmd.redaction_output,
-        redaction_entities: Some(serde_json::Value::from(entities).to_string()),
-        stream_arn: cmd.stream_arn.arn,
-        start_selector_type: cmd.start_selector_type,
-        after_fragment_number: cmd.after_fragment_number,
-        start_timestamp_ms: cmd.start_timestamp_ms,
-    };
+    let endpoint = check_stream(&sdk, &target, &settings.stream_arn.arn).await?;
+    if settings.redaction_entities.is_none() {
+        let defaults = crate::redact::tenant_defaults(tenant.redaction_entities.as_deref());
+        settings.redaction_entities = Some(defaults);
+    }
     let outcome = state
         .store
-        .start_conversation(
-            &key.tenant_id,
-            &cmd.external_id,
-            &settings,
-            Some(&state.holder),
-        )
+        .start_conversation(&key.tenant_id, external_id, &settings, Some(&state.holder))
         .await?;
     let StartOutcome::Started {
         conversation,
@@ -161,10 +128,7 @@ pub async fn start(
     else {
         return Err(ApiError::new(
             ErrorCode::AlreadyStreaming,
-            format!(
-                "conversation {} is already streaming; stop it first",
-                cmd.external_id
-            ),
+            format!("conversation {external_id} is already streaming; stop it first"),
         ));
     };
     let (customer, agent) = by_role(&streams, false)?;
@@ -206,7 +170,7 @@ pub(super) async fn session_plan(
         ),
         agent: session::Participant::new(agent.stream_id.clone(), conversation.agent_id.clone()),
         detailed_token: conversation.detailed_token,
-        redaction: Redaction::from_settings(&conversation.redaction_output, &entities),
+        redaction: Redaction::from_settings(conversation.redaction_output, &entities),
         target,
         sdk,
         reader: ReaderSettings::new(
@@ -222,12 +186,12 @@ pub(super) async fn session_plan(
 fn stored_selector(c: &entity::conversation::Model) -> Selector {
     let after = c.after_fragment_number.clone().unwrap_or_default();
     let epoch_ms = c.start_timestamp_ms.unwrap_or_default();
-    match c.start_selector_type.as_str() {
-        "EARLIEST" => Selector::Earliest,
-        "FRAGMENT_NUMBER" => Selector::FragmentNumber(after),
-        "SERVER_TIMESTAMP" => Selector::ServerTimestamp { epoch_ms },
-        "PRODUCER_TIMESTAMP" => Selector::ProducerTimestamp { epoch_ms },
-        _ => Selector::Now,
+    match c.start_selector_type {
+        StartSelectorType::Now => Selector::Now,
+        StartSelectorType::Earliest => Selector::Earliest,
+        StartSelectorType::FragmentNumber => Selector::FragmentNumber(after),
+        StartSelectorType::ServerTimestamp => Selector::ServerTimestamp { epoch_ms },
+        StartSelectorType::ProducerTimestamp => Selector::ProducerTimestamp { epoch_ms },
     }
 }
 
@@ -350,7 +314,7 @@ pub async fn finish_stopped(
         .map(|l| ResumePoint::from_lease(&l));
     let stopped_at = Utc::now();
     for s in &streams {
-        let role = Role::parse(&s.role).unwrap_or(Role::Customer);
+        let role = s.role;
         let stream = StreamId(s.id.clone());
         let summary = match &measured {
             Some(result) => result.of(role).summary(),

@@ -3,7 +3,7 @@
 //! requests) cannot both start or both stop the same conversation.
 
 use chrono::{DateTime, Utc};
-use entity::{conversation, lease, stream};
+use entity::{ConversationState, RedactionOutput, StartSelectorType, conversation, lease, stream};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -12,22 +12,21 @@ use sea_orm::{
 use super::leases::{LeaseHolder, LeaseToken, new_lease};
 use super::{Store, is_unique_violation};
 use crate::ids::{ConversationId, Role, StreamId, TenantId};
+use crate::kvs::arn::StreamArn;
 
-pub const STREAMING: &str = "streaming";
-pub const STOPPED: &str = "stopped";
-
-/// The settings a start-streaming request fixes for the conversation.
+/// The settings a start-streaming request fixes for the conversation: checked by the API,
+/// completed by the service (the tenant's default entities), stored here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartSettings {
     pub customer_id: String,
     pub agent_id: String,
     pub language: String,
     pub detailed_token: bool,
-    pub redaction_output: String,
-    /// JSON array text, `None` for the tenant default.
-    pub redaction_entities: Option<String>,
-    pub stream_arn: String,
-    pub start_selector_type: String,
+    pub redaction_output: RedactionOutput,
+    /// Entity names; `None` until the service puts in the tenant's defaults.
+    pub redaction_entities: Option<Vec<String>>,
+    pub stream_arn: StreamArn,
+    pub start_selector_type: StartSelectorType,
     pub after_fragment_number: Option<String>,
     pub start_timestamp_ms: Option<i64>,
 }
@@ -93,7 +92,9 @@ impl Store {
             .one(&txn)
             .await?;
         let conversation = match existing {
-            Some(c) if c.state == STREAMING => return Ok(StartOutcome::AlreadyStreaming),
+            Some(c) if c.state == ConversationState::Streaming => {
+                return Ok(StartOutcome::AlreadyStreaming);
+            }
             Some(c) => match resume(&txn, &c.id, settings, now).await? {
                 Some(c) => c,
                 None => return Ok(StartOutcome::AlreadyStreaming),
@@ -133,10 +134,13 @@ impl Store {
     /// Flips a streaming conversation to stopped; `false` when it was not streaming.
     pub async fn mark_stopped(&self, id: &ConversationId) -> Result<bool, sea_orm::DbErr> {
         let res = conversation::Entity::update_many()
-            .col_expr(conversation::Column::State, Expr::value(STOPPED))
+            .col_expr(
+                conversation::Column::State,
+                Expr::value(ConversationState::Stopped),
+            )
             .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(conversation::Column::Id.eq(id.0.as_str()))
-            .filter(conversation::Column::State.eq(STREAMING))
+            .filter(conversation::Column::State.eq(ConversationState::Streaming))
             .exec(self.db())
             .await?;
         Ok(res.rows_affected == 1)
@@ -220,31 +224,16 @@ async fn resume(
     now: DateTime<Utc>,
 ) -> Result<Option<conversation::Model>, sea_orm::DbErr> {
     use conversation::Column as C;
+    let update = conversation::ActiveModel {
+        state: Set(ConversationState::Streaming),
+        updated_at: Set(now),
+        ..Default::default()
+    };
     let res = conversation::Entity::update_many()
-        .col_expr(C::State, Expr::value(STREAMING))
+        .set(with_settings(update, s))
         .col_expr(C::Generation, Expr::col(C::Generation).add(1))
-        .col_expr(C::CustomerId, Expr::value(s.customer_id.clone()))
-        .col_expr(C::AgentId, Expr::value(s.agent_id.clone()))
-        .col_expr(C::Language, Expr::value(s.language.clone()))
-        .col_expr(C::DetailedToken, Expr::value(s.detailed_token))
-        .col_expr(C::RedactionOutput, Expr::value(s.redaction_output.clone()))
-        .col_expr(
-            C::RedactionEntities,
-            Expr::value(s.redaction_entities.clone()),
-        )
-        .col_expr(C::StreamArn, Expr::value(s.stream_arn.clone()))
-        .col_expr(
-            C::StartSelectorType,
-            Expr::value(s.start_selector_type.clone()),
-        )
-        .col_expr(
-            C::AfterFragmentNumber,
-            Expr::value(s.after_fragment_number.clone()),
-        )
-        .col_expr(C::StartTimestampMs, Expr::value(s.start_timestamp_ms))
-        .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Id.eq(id))
-        .filter(C::State.eq(STOPPED))
+        .filter(C::State.eq(ConversationState::Stopped))
         .exec(txn)
         .await?;
     if res.rows_affected != 1 {
@@ -261,33 +250,46 @@ fn new_conversation(
     s: &StartSettings,
     now: DateTime<Utc>,
 ) -> conversation::ActiveModel {
-    conversation::ActiveModel {
+    let conversation = conversation::ActiveModel {
         id: Set(ConversationId::generate().0),
         tenant_id: Set(tenant.0.clone()),
         external_id: Set(external_id.to_owned()),
-        customer_id: Set(s.customer_id.clone()),
-        agent_id: Set(s.agent_id.clone()),
-        language: Set(s.language.clone()),
-        detailed_token: Set(s.detailed_token),
-        redaction_output: Set(s.redaction_output.clone()),
-        redaction_entities: Set(s.redaction_entities.clone()),
-        stream_arn: Set(s.stream_arn.clone()),
-        start_selector_type: Set(s.start_selector_type.clone()),
-        after_fragment_number: Set(s.after_fragment_number.clone()),
-        start_timestamp_ms: Set(s.start_timestamp_ms),
-        state: Set(STREAMING.to_owned()),
+        state: Set(ConversationState::Streaming),
         generation: Set(1),
         message_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
-    }
+        ..Default::default()
+    };
+    with_settings(conversation, s)
+}
+
+/// The start's settings, on a new conversation or one started again.
+fn with_settings(
+    mut conversation: conversation::ActiveModel,
+    s: &StartSettings,
+) -> conversation::ActiveModel {
+    conversation.customer_id = Set(s.customer_id.clone());
+    conversation.agent_id = Set(s.agent_id.clone());
+    conversation.language = Set(s.language.clone());
+    conversation.detailed_token = Set(s.detailed_token);
+    conversation.redaction_output = Set(s.redaction_output);
+    conversation.redaction_entities = Set(s
+        .redaction_entities
+        .as_ref()
+        .map(|names| serde_json::Value::from(names.clone()).to_string()));
+    conversation.stream_arn = Set(s.stream_arn.arn.clone());
+    conversation.start_selector_type = Set(s.start_selector_type);
+    conversation.after_fragment_number = Set(s.after_fragment_number.clone());
+    conversation.start_timestamp_ms = Set(s.start_timestamp_ms);
+    conversation
 }
 
 fn new_stream(c: &conversation::Model, role: Role, now: DateTime<Utc>) -> stream::ActiveModel {
     stream::ActiveModel {
         id: Set(StreamId::generate().0),
         conversation_id: Set(c.id.clone()),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         generation: Set(c.generation),
         status_code: Set(1000),
         status_description: Set("OK".to_owned()),

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{conversation, feed_export, message};
+use entity::{FeedExportState, conversation, feed_export, message};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter,
@@ -19,9 +19,6 @@ use sea_orm::{
 
 use super::{Store, is_unique_violation};
 use crate::ids::TenantId;
-
-pub const RUNNING: &str = "running";
-pub const COMPLETE: &str = "complete";
 
 /// One utterance as the feed carries it.
 #[derive(Debug, Clone)]
@@ -227,7 +224,7 @@ impl Store {
             let inserted = feed_export::ActiveModel {
                 tenant_id: Set(key.0),
                 feed_date: Set(key.1),
-                state: Set(RUNNING.into()),
+                state: Set(FeedExportState::Running),
                 run_id: Set(run_id.into()),
                 heartbeat_at: Set(now),
                 published_run: Set(None),
@@ -243,13 +240,17 @@ impl Store {
                 Err(e) => Err(e),
             };
         };
-        let busy = existing.state == RUNNING && existing.heartbeat_at >= stale_before;
-        if !force && (existing.state == COMPLETE || busy) {
+        let busy =
+            existing.state == FeedExportState::Running && existing.heartbeat_at >= stale_before;
+        if !force && (existing.state == FeedExportState::Complete || busy) {
             return Ok(None);
         }
         // Only from the state just read: of two racing claimants exactly one wins.
         let taken = feed_export::Entity::update_many()
-            .col_expr(feed_export::Column::State, Expr::value(RUNNING))
+            .col_expr(
+                feed_export::Column::State,
+                Expr::value(FeedExportState::Running),
+            )
             .col_expr(feed_export::Column::RunId, Expr::value(run_id))
             .col_expr(feed_export::Column::HeartbeatAt, Expr::value(now))
             .filter(this_day(tenant, date))
@@ -285,7 +286,10 @@ impl Store {
                 .and_then(|row| row.published_run);
         let rows: u64 = files.iter().map(|f| f.rows).sum();
         let done = feed_export::Entity::update_many()
-            .col_expr(feed_export::Column::State, Expr::value(COMPLETE))
+            .col_expr(
+                feed_export::Column::State,
+                Expr::value(FeedExportState::Complete),
+            )
             .col_expr(
                 feed_export::Column::PublishedRun,
                 Expr::value(&claim.run_id),
@@ -344,7 +348,7 @@ impl Store {
     pub async fn exported_tenants(&self, date: NaiveDate) -> Result<Vec<TenantId>, sea_orm::DbErr> {
         Ok(feed_export::Entity::find()
             .filter(feed_export::Column::FeedDate.eq(date_key(date)))
-            .filter(feed_export::Column::State.eq(COMPLETE))
+            .filter(feed_export::Column::State.eq(FeedExportState::Complete))
             .all(self.db())
             .await?
             .into_iter()

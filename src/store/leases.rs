@@ -13,8 +13,8 @@ use sea_orm::{
 };
 
 use super::Store;
-use super::conversations::STOPPED;
 use crate::ids::{ConversationId, Role};
+use entity::ConversationState;
 
 /// The replica holding leases, and how long a lease lasts without renewal.
 #[derive(Debug, Clone)]
@@ -193,7 +193,7 @@ impl Store {
                 .select_only()
                 .column(conversation::Column::Id)
                 .filter(conversation::Column::Id.is_in(ids))
-                .filter(conversation::Column::State.eq(STOPPED))
+                .filter(conversation::Column::State.eq(ConversationState::Stopped))
                 .into_tuple()
                 .all(self.db())
                 .await?
@@ -297,7 +297,7 @@ impl Store {
         let mut claimed = Vec::new();
         for l in candidates {
             let streaming = conversation::Entity::find_by_id(l.conversation_id.clone())
-                .filter(conversation::Column::State.ne(STOPPED))
+                .filter(conversation::Column::State.ne(ConversationState::Stopped))
                 .one(self.db())
                 .await?
                 .is_some();

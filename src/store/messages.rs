@@ -161,7 +161,7 @@ async fn insert_next(
         conversation_id: Set(m.conversation_id.0.clone()),
         tenant_id: Set(owner.tenant_id),
         stream_id: Set(m.stream_id.0.clone()),
-        role: Set(m.role.as_str().to_owned()),
+        role: Set(m.role),
         sender_external_id: Set(m.sender_external_id.clone()),
         seq: Set(seq),
         start_ms: Set(m.start_ms),

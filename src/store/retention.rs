@@ -7,7 +7,7 @@ use sea_orm::sea_query::{ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Store;
-use super::conversations::STOPPED;
+use entity::ConversationState;
 
 impl Store {
     /// Deletes up to `limit` messages created before `cutoff`; returns how many.
@@ -67,7 +67,7 @@ impl Store {
             conversation::Entity,
             conversation::Column::Id,
             conversation::Column::State
-                .eq(STOPPED)
+                .eq(ConversationState::Stopped)
                 .and(conversation::Column::UpdatedAt.lt(cutoff)),
             limit,
         )

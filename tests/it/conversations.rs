@@ -245,3 +245,38 @@ async fn a_message_stored_after_a_read_appears_in_the_next_read() {
         "the rendered list is not served stale"
     );
 }
+
+#[tokio::test]
+async fn a_stored_value_outside_its_column_type_fails_the_read_instead_of_becoming_a_default() {
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    let app = spawn_app().await;
+    let (tenant, key) = app.tenant_with_key().await;
+    let (conversation, _, _) = started(&app, &key, &tenant, "typed-columns").await;
+    let db = app.state.store.db();
+    let row = entity::conversation::Entity::find_by_id(conversation.0.clone())
+        .one(db)
+        .await
+        .expect("the row as written reads back")
+        .expect("row");
+    assert_eq!(row.state, entity::ConversationState::Streaming);
+    assert_eq!(row.start_selector_type, entity::StartSelectorType::Now);
+
+    db.execute_unprepared("UPDATE streams SET role = 'moderator'")
+        .await
+        .unwrap();
+    let err = entity::stream::Entity::find()
+        .all(db)
+        .await
+        .expect_err("an unknown role is an error");
+    assert!(err.to_string().contains("moderator"), "{err}");
+    db.execute_unprepared("UPDATE conversations SET start_selector_type = 'LATEST'")
+        .await
+        .unwrap();
+    let err = app
+        .state
+        .store
+        .conversation(&conversation)
+        .await
+        .expect_err("an unknown selector is an error");
+    assert!(err.to_string().contains("LATEST"), "{err}");
+}

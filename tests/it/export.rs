@@ -8,6 +8,7 @@ use std::io::Read;
 use callscribe::export::job::{CLAIM_STALE, day_prefix};
 use callscribe::export::schedule::{export_due, last_due_day, purge};
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
+use callscribe::kvs::arn::StreamArn;
 use callscribe::store::conversations::{StartOutcome, StartSettings};
 use callscribe::store::messages::NewMessage;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
@@ -32,10 +33,11 @@ async fn conversation(app: &TestApp, tenant: &str, guid: &str) -> (ConversationI
         agent_id: "RE223444211993".into(),
         language: "en-US".into(),
         detailed_token: false,
-        redaction_output: "redacted".into(),
+        redaction_output: entity::RedactionOutput::Redacted,
         redaction_entities: None,
-        stream_arn: "arn:aws:kinesisvideo:us-east-1:000000000000:stream/x/0".into(),
-        start_selector_type: "NOW".into(),
+        stream_arn: StreamArn::parse("arn:aws:kinesisvideo:us-east-1:000000000000:stream/x/0")
+            .expect("arn"),
+        start_selector_type: entity::StartSelectorType::Now,
         after_fragment_number: None,
         start_timestamp_ms: None,
     };
@@ -472,7 +474,11 @@ async fn bulk(app: &TestApp, tenant: &str, day: NaiveDate, count: usize) {
             conversation_id: Set(conv.0.clone()),
             tenant_id: Set(tenant.to_owned()),
             stream_id: Set(streams[i % 2].0.clone()),
-            role: Set(if i % 2 == 0 { "customer" } else { "agent" }.into()),
+            role: Set(if i % 2 == 0 {
+                Role::Customer
+            } else {
+                Role::Agent
+            }),
             sender_external_id: Set("TT9833237".into()),
             seq: Set(i as i32 + 1),
             start_ms: Set(i as i64 * 1000),
