@@ -111,6 +111,9 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After` (429 and 503).
     pub retry_after: Option<u64>,
+    /// What really happened, for the log only: an internal error's cause is logged once,
+    /// when its response is built, and never shown to the client.
+    cause: Option<String>,
 }
 
 impl ApiError {
@@ -119,6 +122,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -138,13 +142,15 @@ impl ApiError {
         )
     }
 
-    /// An internal failure: logged with its detail, reported without it.
+    /// An internal failure: its cause is logged when the response is built, and the
+    /// client is told only to quote the request id.
     pub fn internal(err: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "internal error");
-        Self::new(
+        let mut error = Self::new(
             ErrorCode::Internal,
             "internal error; quote the requestId when reporting it",
-        )
+        );
+        error.cause = Some(err.to_string());
+        error
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
@@ -167,8 +173,13 @@ impl ApiError {
         }
     }
 
+    /// The response; every error answered passes here, so an internal error's cause is
+    /// logged here, once, with the request id in the span.
     pub fn into_http_response(self) -> Response {
         use poem_openapi::types::ToJSON;
+        if let Some(cause) = &self.cause {
+            tracing::error!(error = %cause, code = self.code.parts().0, "internal error");
+        }
         let mut resp = Response::builder()
             .status(self.status())
             .content_type("application/json; charset=utf-8")
