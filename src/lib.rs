@@ -160,8 +160,12 @@ async fn run_boxed(
         .config
         .export
         .scheduled
-        .then(|| tokio::spawn(export::schedule::run(state.clone())));
-    let keeper = tokio::spawn(service::keeper::run(state.clone()));
+        .then(|| tokio::spawn(export::schedule::run(state.maintenance())));
+    let keeper_settings = service::keeper::KeeperSettings {
+        tick: Duration::from_millis(state.config.cluster.tick_ms),
+        lease: Duration::from_secs(state.config.cluster.lease_seconds),
+    };
+    let keeper = tokio::spawn(service::keeper::run(state.calls.clone(), keeper_settings));
     let audit = audit::AuditLog::start(state.store.clone(), &state.sealer);
     // Boxed: one endpoint type for both acceptors instead of its (very long) concrete type.
     let app = api::app(state.clone(), audit.clone())
@@ -178,7 +182,7 @@ async fn run_boxed(
     // Hand the calls back (another replica resumes them where their tracks were
     // committed), then deliver what was transcribed.
     let _ = keeper.await;
-    state.sessions.hand_back_all(grace).await;
+    state.calls.sessions().hand_back_all(grace).await;
     state.webhooks.drain(grace).await;
     if let Some(task) = maintenance {
         let _ = task.await;

@@ -1,4 +1,7 @@
-//! What every request handler and worker shares: one `Arc<AppState>` per running app.
+//! What the HTTP layer shares: one `Arc<AppState>` per running app. The services are built
+//! here, once, each with the narrow dependencies it needs; the handlers reach them through
+//! this state, and the background loops get their own handles ([`AppState::maintenance`],
+//! the [`Calls`] service for the lease keeper).
 
 use std::sync::Arc;
 
@@ -8,12 +11,12 @@ use crate::api::rate_limit::RateLimiters;
 use crate::config::Config;
 use crate::export::job::Exporter;
 use crate::export::link::LinkSigner;
+use crate::export::schedule::Maintenance;
 use crate::export::storage::LocalDir;
-use crate::kvs::client::SdkConfigs;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
+use crate::service::calls::Calls;
 use crate::service::session::SessionDeps;
-use crate::service::sessions::Sessions;
 use crate::service::transcriber::Transcribing;
 use crate::service::transcript_cache::TranscriptCache;
 use crate::store::Store;
@@ -28,16 +31,12 @@ pub struct AppState {
     pub sealer: Sealer,
     pub limiters: RateLimiters,
     pub metrics: Metrics,
-    /// AWS SDK configurations by KVS target, shared by every conversation.
-    pub sdk_configs: SdkConfigs,
-    /// The conversations being read in this process.
-    pub sessions: Sessions,
+    /// Start, stop and resume calls on this replica.
+    pub calls: Arc<Calls>,
     /// Rendered message lists for repeated after-call reads.
-    pub transcripts: TranscriptCache,
-    /// The shared transcription engine; `None` in tools that never transcribe.
-    pub engine: Option<Arc<EnginePool>>,
+    pub transcripts: Arc<TranscriptCache>,
     /// Where finished utterances go in real time: [`AppState::webhooks`], behind the
-    /// seam the transcriber knows.
+    /// seam the transcriber knows (tests and the demo subscribe to it).
     pub publisher: Arc<dyn Publisher>,
     /// The webhook delivery lanes (the admin API tells them when a target changes).
     pub webhooks: Arc<WebhookPublisher>,
@@ -47,13 +46,13 @@ pub struct AppState {
     pub links: LinkSigner,
     /// Cancelled when shutdown begins: readiness fails and new starts are refused.
     pub shutdown: CancellationToken,
-    /// This replica as the owner of conversation leases (a fresh id per process).
-    pub holder: LeaseHolder,
 }
 
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
+    /// Builds the services; `engine` is `None` in tools that never transcribe (audio is
+    /// then measured only).
     pub fn new(
         config: Config,
         store: Store,
@@ -67,6 +66,7 @@ impl AppState {
             config.webhook.clone(),
             metrics.webhook.clone(),
         ));
+        let publisher: Arc<dyn Publisher> = webhooks.clone();
         let feeds = LocalDir::new(config.export_dir());
         let exporter = Exporter::new(
             store.clone(),
@@ -74,47 +74,57 @@ impl AppState {
             feeds.staging_dir(),
             metrics.export.clone(),
         );
+        let shutdown = CancellationToken::new();
+        let session_deps = SessionDeps {
+            store: store.clone(),
+            transcribing: engine.map(|engine| Transcribing {
+                store: store.clone(),
+                engine,
+                publisher: publisher.clone(),
+                metrics: metrics.engine.clone(),
+            }),
+            endpointing: config.endpointing.clone(),
+        };
+        let holder = LeaseHolder {
+            replica_id: uuid::Uuid::now_v7().to_string(),
+            ttl: chrono::Duration::seconds(
+                i64::try_from(config.cluster.lease_seconds).unwrap_or(10),
+            ),
+        };
+        let calls = Arc::new(Calls::new(
+            store.clone(),
+            session_deps,
+            holder,
+            config.cluster.conversation_limit(),
+            shutdown.clone(),
+        ));
         AppState {
             exporter,
             links: LinkSigner::new(&sealer),
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),
             metrics,
-            engine,
-            publisher: webhooks.clone(),
+            calls,
+            publisher,
             webhooks,
-            sessions: Sessions::default(),
-            sdk_configs: SdkConfigs::default(),
-            transcripts: TranscriptCache::new(config.messages_cache_bytes),
-            shutdown: CancellationToken::new(),
-            holder: LeaseHolder {
-                replica_id: uuid::Uuid::now_v7().to_string(),
-                ttl: chrono::Duration::seconds(
-                    i64::try_from(config.cluster.lease_seconds).unwrap_or(10),
-                ),
-            },
+            transcripts: Arc::new(TranscriptCache::new(config.messages_cache_bytes)),
+            shutdown,
             config,
             store,
             sealer,
         }
     }
 
-    /// What a new conversation's session needs.
-    pub fn session_deps(&self) -> SessionDeps {
-        SessionDeps {
+    /// The daily export and retention purge's handle.
+    pub fn maintenance(&self) -> Maintenance {
+        Maintenance {
             store: self.store.clone(),
-            transcribing: self.engine.as_ref().map(|engine| Transcribing {
-                store: self.store.clone(),
-                engine: engine.clone(),
-                publisher: self.publisher.clone(),
-                metrics: self.metrics.engine.clone(),
-            }),
-            endpointing: self.config.endpointing.clone(),
+            exporter: self.exporter.clone(),
+            transcripts: self.transcripts.clone(),
+            metrics: self.metrics.export.clone(),
+            export: self.config.export.clone(),
+            retention: self.config.retention.clone(),
+            shutdown: self.shutdown.clone(),
         }
-    }
-
-    /// Conversations this replica transcribes at once.
-    pub fn max_conversations(&self) -> usize {
-        self.config.cluster.conversation_limit()
     }
 
     pub fn is_draining(&self) -> bool {

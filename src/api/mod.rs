@@ -12,6 +12,7 @@ pub mod json_body;
 pub mod middleware;
 pub mod rate_limit;
 pub mod responses;
+mod service_error;
 pub mod streaming;
 pub mod timestamp;
 

@@ -298,7 +298,7 @@ impl StreamingApi {
     ) -> Result<Success<StreamingResponse>, Failure<StartErrors>> {
         crate::audit::note_subject(&body.guid);
         let (guid, settings) = validate_start(body.0)?;
-        let (customer, agent) = calls::start(&self.state, &auth.0, &guid, settings).await?;
+        let (customer, agent) = self.state.calls.start(&auth.0, &guid, settings).await?;
         Ok(Success::json(StreamingResponse::from_participants(
             customer, agent,
         )))
@@ -322,7 +322,7 @@ impl StreamingApi {
         crate::audit::note_subject(&body.guid);
         check_namespace(&body.namespace)?;
         check_guid(&body.guid)?;
-        let (customer, agent) = calls::stop(&self.state, &auth.0, &body.guid).await?;
+        let (customer, agent) = self.state.calls.stop(&auth.0, &body.guid).await?;
         Ok(Success::json(StreamingResponse::from_participants(
             customer, agent,
         )))

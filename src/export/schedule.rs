@@ -5,10 +5,36 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use std::sync::Arc;
 
-use super::job::{ExportError, day_bounds};
-use crate::state::{AppState, SharedState};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::job::{ExportError, Exporter, day_bounds};
+use crate::config::{ExportConfig, RetentionConfig};
+use crate::metrics::ExportMetrics;
+use crate::service::transcript_cache::TranscriptCache;
+use crate::store::Store;
+
+/// What the daily work needs: built once at start-up from the app's parts.
+#[derive(Clone)]
+pub struct Maintenance {
+    pub store: Store,
+    pub exporter: Exporter,
+    /// Cleared when a purge removed messages, so no removed message is served again.
+    pub transcripts: Arc<TranscriptCache>,
+    pub metrics: ExportMetrics,
+    pub export: ExportConfig,
+    pub retention: RetentionConfig,
+    /// Cancelled when shutdown begins: a purge stops between batches.
+    pub shutdown: CancellationToken,
+}
+
+impl Maintenance {
+    fn is_draining(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+}
 
 /// The last day whose export is due at `now`: yesterday once `daily_at` has passed
 /// today, else the day before.
@@ -31,12 +57,12 @@ pub fn next_daily_run(now: DateTime<Utc>, daily_at: chrono::NaiveTime) -> DateTi
 /// The days the export looks at: from the oldest stored utterance (but no further back
 /// than feed retention keeps files) to the last due day.
 async fn export_window(
-    state: &AppState,
+    work: &Maintenance,
     now: DateTime<Utc>,
 ) -> Result<RangeInclusive<NaiveDate>, sea_orm::DbErr> {
-    let last = last_due_day(now, state.config.export.daily_at.0);
-    let floor = now.date_naive() - Days::new(u64::from(state.config.retention.feed_days));
-    let first = match state.store.oldest_message_at().await? {
+    let last = last_due_day(now, work.export.daily_at.0);
+    let floor = now.date_naive() - Days::new(u64::from(work.retention.feed_days));
+    let first = match work.store.oldest_message_at().await? {
         Some(oldest) => oldest.date_naive().max(floor),
         None => last + Days::new(1),
     };
@@ -52,18 +78,18 @@ pub struct ExportPass {
 }
 
 /// Exports every (tenant, day) in the window that is not exported yet.
-pub async fn export_due(state: &AppState, now: DateTime<Utc>) -> Result<ExportPass, ExportError> {
-    let window = export_window(state, now).await?;
-    let tenants = state.store.list_tenants().await?;
+pub async fn export_due(work: &Maintenance, now: DateTime<Utc>) -> Result<ExportPass, ExportError> {
+    let window = export_window(work, now).await?;
+    let tenants = work.store.list_tenants().await?;
     let mut pass = ExportPass::default();
     for day in window.start().iter_days().take_while(|d| d <= window.end()) {
-        let done = state.store.exported_tenants(day).await?;
+        let done = work.store.exported_tenants(day).await?;
         for tenant in &tenants {
             let id = crate::ids::TenantId(tenant.id.clone());
             if done.contains(&id) {
                 continue;
             }
-            match state.exporter.export_day(&id, day, false).await {
+            match work.exporter.export_day(&id, day, false).await {
                 Ok(Some(export)) => pass.exported.push(export),
                 Ok(None) => {}
                 Err(e) => pass.failed.push(format!("{id} {day}: {e}")),
@@ -76,13 +102,13 @@ pub async fn export_due(state: &AppState, now: DateTime<Utc>) -> Result<ExportPa
 /// The first day in the window that some tenant has not exported: messages from it on
 /// must stay.
 async fn first_unexported_day(
-    state: &AppState,
+    work: &Maintenance,
     now: DateTime<Utc>,
 ) -> Result<NaiveDate, sea_orm::DbErr> {
-    let window = export_window(state, now).await?;
-    let tenants = state.store.list_tenants().await?.len();
+    let window = export_window(work, now).await?;
+    let tenants = work.store.list_tenants().await?.len();
     for day in window.start().iter_days().take_while(|d| d <= window.end()) {
-        if state.store.exported_tenants(day).await?.len() < tenants {
+        if work.store.exported_tenants(day).await?.len() < tenants {
             return Ok(day);
         }
     }
@@ -106,40 +132,40 @@ const STAGING_MAX_AGE: Duration = Duration::from_secs(3600);
 const BATCH_PAUSE: Duration = Duration::from_millis(10);
 
 /// Purges what is past retention at `now`, in batches; stops early on shutdown.
-pub async fn purge(state: &AppState, now: DateTime<Utc>) -> Result<Purged, ExportError> {
-    let retention = &state.config.retention;
+pub async fn purge(work: &Maintenance, now: DateTime<Utc>) -> Result<Purged, ExportError> {
+    let retention = &work.retention;
     let batch = retention.batch_rows.max(1);
     let kept_from = now - chrono::Duration::days(i64::from(retention.messages_days));
-    let unexported = day_bounds(first_unexported_day(state, now).await?).0;
+    let unexported = day_bounds(first_unexported_day(work, now).await?).0;
     let message_cutoff = kept_from.min(unexported);
     let audit_cutoff = now - chrono::Duration::days(i64::from(retention.audit_days));
-    let store = &state.store;
+    let store = &work.store;
     let mut purged = Purged {
-        messages: in_batches(state, batch, || store.purge_messages(message_cutoff, batch)).await?,
-        deliveries: in_batches(state, batch, || store.purge_deliveries(kept_from, batch)).await?,
-        conversations: in_batches(state, batch, || {
+        messages: in_batches(work, batch, || store.purge_messages(message_cutoff, batch)).await?,
+        deliveries: in_batches(work, batch, || store.purge_deliveries(kept_from, batch)).await?,
+        conversations: in_batches(work, batch, || {
             store.purge_conversations(message_cutoff, batch)
         })
         .await?,
         feed_days: 0,
-        audit: in_batches(state, batch, || store.purge_audit(audit_cutoff, batch)).await?,
+        audit: in_batches(work, batch, || store.purge_audit(audit_cutoff, batch)).await?,
     };
     let feed_floor = now.date_naive() - Days::new(u64::from(retention.feed_days));
     loop {
         let old = store.exports_before(feed_floor, batch).await?;
-        if old.is_empty() || state.is_draining() {
+        if old.is_empty() || work.is_draining() {
             break;
         }
         for (tenant, day) in old {
-            state.exporter.forget_day(&tenant, day).await?;
+            work.exporter.forget_day(&tenant, day).await?;
             purged.feed_days += 1;
         }
     }
-    state.exporter.clean_staging(STAGING_MAX_AGE).await?;
+    work.exporter.clean_staging(STAGING_MAX_AGE).await?;
     if purged.messages + purged.conversations > 0 {
-        state.transcripts.clear();
+        work.transcripts.clear();
     }
-    let counter = &state.metrics.export.purged;
+    let counter = &work.metrics.purged;
     counter
         .with_label_values(&["messages"])
         .inc_by(purged.messages);
@@ -157,7 +183,11 @@ pub async fn purge(state: &AppState, now: DateTime<Utc>) -> Result<Purged, Expor
 }
 
 /// Runs `delete` until it deletes less than a full batch; returns the total.
-async fn in_batches<F, Fut>(state: &AppState, batch: u64, mut delete: F) -> Result<u64, ExportError>
+async fn in_batches<F, Fut>(
+    work: &Maintenance,
+    batch: u64,
+    mut delete: F,
+) -> Result<u64, ExportError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<u64, sea_orm::DbErr>>,
@@ -166,7 +196,7 @@ where
     loop {
         let n = delete().await?;
         total += n;
-        if n < batch || state.is_draining() {
+        if n < batch || work.is_draining() {
             return Ok(total);
         }
         tokio::time::sleep(BATCH_PAUSE).await;
@@ -176,23 +206,23 @@ where
 /// The service's maintenance task: on start and daily at `export.daily_at`, export what
 /// is due; every `retention.purge_interval_seconds` (and after each export), purge.
 /// Ends when shutdown begins; an export cut short is finished by the next pass.
-pub async fn run(state: SharedState) {
-    let daily_at = state.config.export.daily_at.0;
-    let interval = Duration::from_secs(state.config.retention.purge_interval_seconds.max(1));
+pub async fn run(work: Maintenance) {
+    let daily_at = work.export.daily_at.0;
+    let interval = Duration::from_secs(work.retention.purge_interval_seconds.max(1));
     let mut next_export = Utc::now();
     let mut next_purge = Utc::now();
     loop {
         let now = Utc::now();
-        let work = async {
+        let pass = async {
             if now >= next_export {
-                if let Err(e) = export_due(&state, now).await {
+                if let Err(e) = export_due(&work, now).await {
                     tracing::error!(error = %e, "daily export pass failed");
                 }
                 next_export = next_daily_run(now, daily_at);
                 next_purge = now;
             }
             if now >= next_purge {
-                match purge(&state, now).await {
+                match purge(&work, now).await {
                     Ok(p) => tracing::info!(?p, "retention purge done"),
                     Err(e) => tracing::error!(error = %e, "retention purge failed"),
                 }
@@ -200,8 +230,8 @@ pub async fn run(state: SharedState) {
             }
         };
         tokio::select! {
-            _ = work => {}
-            _ = state.shutdown.cancelled() => return,
+            _ = pass => {}
+            _ = work.shutdown.cancelled() => return,
         }
         // Wake at least every 5 minutes, so a changed wall clock is noticed.
         let wake = next_export.min(next_purge);
@@ -211,7 +241,7 @@ pub async fn run(state: SharedState) {
             .min(Duration::from_secs(300));
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
-            _ = state.shutdown.cancelled() => return,
+            _ = work.shutdown.cancelled() => return,
         }
     }
 }

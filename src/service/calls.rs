@@ -1,24 +1,29 @@
 //! Start/stop rules for a conversation: the KVS stream must be readable, one start at a
 //! time, stop is idempotent, a restart after a stop resumes the same conversation with
-//! new streams.
+//! new streams. [`Calls`] is the service, built once at start-up with what it drives: the
+//! store, this replica's sessions, the KVS clients and its lease holder. The lease keeper
+//! (`super::keeper`) works on the same service.
 
 use std::time::Duration;
 
 use chrono::Utc;
 use entity::{StartSelectorType, stream};
 
+use tokio_util::sync::CancellationToken;
+
 use super::control::STOP_WAIT;
-use super::session::{self, SessionPlan};
-use crate::error::{ApiError, ErrorCode};
+use super::error::{Doing, ServiceError, ServiceResult};
+use super::session::{self, SessionDeps, SessionPlan};
+use super::sessions::Sessions;
 use crate::ids::{ConversationId, Role, StreamId, TenantId};
 use crate::kvs::arn::StreamArn;
-use crate::kvs::client::{KvsTarget, data_endpoint};
+use crate::kvs::client::{KvsTarget, SdkConfigs, data_endpoint};
 use crate::kvs::reader::{ReaderSettings, Selector};
 use crate::redact::Redaction;
-use crate::state::AppState;
+use crate::store::Store;
 use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
 use crate::store::keys::AuthedKey;
-use crate::store::leases::{LeaseToken, ResumePoint};
+use crate::store::leases::{LeaseHolder, LeaseToken, ResumePoint};
 use crate::store::tenants::AwsSettings;
 
 /// Languages the English Whisper model transcribes.
@@ -64,123 +69,331 @@ impl Participant {
 pub(super) fn by_role(
     streams: &[stream::Model],
     with_summary: bool,
-) -> Result<(Participant, Participant), ApiError> {
+) -> ServiceResult<(Participant, Participant)> {
     let find = |role: Role| {
         streams
             .iter()
             .find(|s| s.role == role)
             .map(|s| Participant::from_row(s, with_summary))
             .ok_or_else(|| {
-                ApiError::internal(format!("conversation has no {} stream", role.as_str()))
+                ServiceError::Inconsistent(format!("conversation has no {} stream", role.as_str()))
             })
     };
     Ok((find(Role::Customer)?, find(Role::Agent)?))
 }
 
-/// Registers (or resumes) the conversation and its two streams, after checking that
-/// the KVS stream can be read with the tenant's settings, and starts reading it here
-/// under this replica's lease.
-pub async fn start(
-    state: &AppState,
-    key: &AuthedKey,
-    external_id: &str,
-    mut settings: StartSettings,
-) -> Result<(Participant, Participant), ApiError> {
-    if state.is_draining() {
-        return Err(ApiError::new(
-            ErrorCode::NotReady,
-            "the service is shutting down; retry on another replica",
-        )
-        .with_retry_after(1));
-    }
-    let limit = state.max_conversations();
-    if state.sessions.active() >= limit {
-        return Err(ApiError::new(
-            ErrorCode::NotReady,
-            format!(
-                "this replica already transcribes its limit of {limit} conversations \
-                 (cluster.max_conversations); retry on another replica or later"
-            ),
-        )
-        .with_retry_after(1));
-    }
-    let tenant = state
-        .store
-        .tenant(&key.tenant_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("the key's tenant is gone"))?;
-    let target = kvs_target(&tenant, &settings.stream_arn);
-    let sdk = state.sdk_configs.get(&target).await;
-    let endpoint = check_stream(&sdk, &target, &settings.stream_arn.arn).await?;
-    if settings.redaction_entities.is_none() {
-        let defaults = crate::redact::tenant_defaults(tenant.redaction_entities.as_deref());
-        settings.redaction_entities = Some(defaults);
-    }
-    let outcome = state
-        .store
-        .start_conversation(&key.tenant_id, external_id, &settings, Some(&state.holder))
-        .await?;
-    let StartOutcome::Started {
-        conversation,
-        streams,
-        lease,
-    } = outcome
-    else {
-        return Err(ApiError::new(
-            ErrorCode::AlreadyStreaming,
-            format!("conversation {external_id} is already streaming; stop it first"),
-        ));
-    };
-    let (customer, agent) = by_role(&streams, false)?;
-    let lease = lease.ok_or_else(|| ApiError::internal("the start made no lease"))?;
-    let mut plan = session_plan(state, &tenant, &conversation, (&customer, &agent), lease).await?;
-    plan.reader.data_endpoint = Some(endpoint);
-    state.sessions.spawn(state.session_deps(), plan);
-    Ok((customer, agent))
+/// Starting, stopping and resuming calls on this replica.
+pub struct Calls {
+    pub(super) store: Store,
+    /// The conversations read here.
+    pub(super) sessions: Sessions,
+    /// AWS SDK configurations by KVS target, shared by every conversation.
+    sdk_configs: SdkConfigs,
+    /// What each new session is given.
+    session_deps: SessionDeps,
+    /// This replica as the owner of conversation leases.
+    pub(super) holder: LeaseHolder,
+    /// Conversations this replica transcribes at once.
+    pub(super) limit: usize,
+    /// Cancelled when shutdown begins: new starts are refused.
+    pub(super) shutdown: CancellationToken,
 }
 
-/// How a conversation's stored settings are read, on a fresh start or a takeover.
-pub(super) async fn session_plan(
-    state: &AppState,
-    tenant: &entity::tenant::Model,
-    conversation: &entity::conversation::Model,
-    (customer, agent): (&Participant, &Participant),
-    lease: LeaseToken,
-) -> Result<SessionPlan, ApiError> {
-    let entities = conversation
-        .redaction_entities
-        .as_deref()
-        .and_then(|json| serde_json::from_str::<Vec<String>>(json).ok())
-        .unwrap_or_else(|| crate::redact::tenant_defaults(tenant.redaction_entities.as_deref()));
-    let arn = StreamArn::parse(&conversation.stream_arn).ok_or_else(|| {
-        ApiError::internal(format!(
-            "stored stream ARN {} is invalid",
-            conversation.stream_arn
-        ))
-    })?;
-    let target = kvs_target(tenant, &arn);
-    let sdk = state.sdk_configs.get(&target).await;
-    Ok(SessionPlan {
-        conversation: ConversationId(conversation.id.clone()),
-        tenant_id: TenantId(conversation.tenant_id.clone()),
-        external_id: conversation.external_id.clone(),
-        customer: session::Participant::new(
-            customer.stream_id.clone(),
-            conversation.customer_id.clone(),
-        ),
-        agent: session::Participant::new(agent.stream_id.clone(), conversation.agent_id.clone()),
-        detailed_token: conversation.detailed_token,
-        redaction: Redaction::from_settings(conversation.redaction_output, &entities),
-        target,
-        sdk,
-        reader: ReaderSettings::new(
-            conversation.stream_arn.clone(),
-            conversation.external_id.clone(),
-            stored_selector(conversation),
-        ),
-        lease,
-    })
+impl Calls {
+    pub fn new(
+        store: Store,
+        session_deps: SessionDeps,
+        holder: LeaseHolder,
+        limit: usize,
+        shutdown: CancellationToken,
+    ) -> Calls {
+        Calls {
+            store,
+            sessions: Sessions::default(),
+            sdk_configs: SdkConfigs::default(),
+            session_deps,
+            holder,
+            limit,
+            shutdown,
+        }
+    }
+
+    /// The sessions running here (shutdown hands them back).
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub(super) fn spawn(&self, plan: SessionPlan) {
+        self.sessions.spawn(self.session_deps.clone(), plan);
+    }
+
+    /// Shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// Refuses new work while shutting down or at the replica's limit.
+    fn check_room(&self) -> ServiceResult<()> {
+        let busy = |reason: String| ServiceError::NotReady {
+            reason,
+            retry_after_s: 1,
+        };
+        if self.is_draining() {
+            return Err(busy(
+                "the service is shutting down; retry on another replica".into(),
+            ));
+        }
+        if self.sessions.active() >= self.limit {
+            return Err(busy(format!(
+                "this replica already transcribes its limit of {} conversations \
+                 (cluster.max_conversations); retry on another replica or later",
+                self.limit
+            )));
+        }
+        Ok(())
+    }
+
+    /// Registers (or resumes) the conversation and its two streams, after checking that
+    /// the KVS stream can be read with the tenant's settings, and starts reading it here
+    /// under this replica's lease.
+    pub async fn start(
+        &self,
+        key: &AuthedKey,
+        external_id: &str,
+        mut settings: StartSettings,
+    ) -> ServiceResult<(Participant, Participant)> {
+        self.check_room()?;
+        let tenant = self
+            .store
+            .tenant(&key.tenant_id)
+            .await
+            .doing("reading the key's tenant")?
+            .ok_or_else(|| ServiceError::Inconsistent("the key's tenant is gone".into()))?;
+        let target = kvs_target(&tenant, &settings.stream_arn);
+        let sdk = self.sdk_configs.get(&target).await;
+        let endpoint = check_stream(&sdk, &target, &settings.stream_arn.arn).await?;
+        if settings.redaction_entities.is_none() {
+            let defaults = crate::redact::tenant_defaults(tenant.redaction_entities.as_deref());
+            settings.redaction_entities = Some(defaults);
+        }
+        let outcome = self
+            .store
+            .start_conversation(&key.tenant_id, external_id, &settings, Some(&self.holder))
+            .await
+            .doing("registering the conversation")?;
+        let StartOutcome::Started {
+            conversation,
+            streams,
+            lease,
+        } = outcome
+        else {
+            return Err(ServiceError::AlreadyStreaming(external_id.to_owned()));
+        };
+        let (customer, agent) = by_role(&streams, false)?;
+        let lease =
+            lease.ok_or_else(|| ServiceError::Inconsistent("the start made no lease".into()))?;
+        let mut plan = self
+            .session_plan(&tenant, &conversation, (&customer, &agent), lease)
+            .await?;
+        plan.reader.data_endpoint = Some(endpoint);
+        self.spawn(plan);
+        Ok((customer, agent))
+    }
+
+    /// How a conversation's stored settings are read, on a fresh start or a takeover.
+    pub(super) async fn session_plan(
+        &self,
+        tenant: &entity::tenant::Model,
+        conversation: &entity::conversation::Model,
+        (customer, agent): (&Participant, &Participant),
+        lease: LeaseToken,
+    ) -> ServiceResult<SessionPlan> {
+        let entities = conversation
+            .redaction_entities
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<Vec<String>>(json).ok())
+            .unwrap_or_else(|| {
+                crate::redact::tenant_defaults(tenant.redaction_entities.as_deref())
+            });
+        let arn = StreamArn::parse(&conversation.stream_arn).ok_or_else(|| {
+            ServiceError::Inconsistent(format!(
+                "stored stream ARN {} is invalid",
+                conversation.stream_arn
+            ))
+        })?;
+        let target = kvs_target(tenant, &arn);
+        let sdk = self.sdk_configs.get(&target).await;
+        Ok(SessionPlan {
+            conversation: ConversationId(conversation.id.clone()),
+            tenant_id: TenantId(conversation.tenant_id.clone()),
+            external_id: conversation.external_id.clone(),
+            customer: session::Participant::new(
+                customer.stream_id.clone(),
+                conversation.customer_id.clone(),
+            ),
+            agent: session::Participant::new(
+                agent.stream_id.clone(),
+                conversation.agent_id.clone(),
+            ),
+            detailed_token: conversation.detailed_token,
+            redaction: Redaction::from_settings(conversation.redaction_output, &entities),
+            target,
+            sdk,
+            reader: ReaderSettings::new(
+                conversation.stream_arn.clone(),
+                conversation.external_id.clone(),
+                stored_selector(conversation),
+            ),
+            lease,
+        })
+    }
+
+    /// Stops the conversation's streams and reports their measured summaries; idempotent.
+    /// Any replica may be asked: when another one reads the conversation, it sees the stop
+    /// through the database, finishes the streams and ends its lease, and this replica
+    /// reports what it wrote.
+    pub async fn stop(
+        &self,
+        key: &AuthedKey,
+        external_id: &str,
+    ) -> ServiceResult<(Participant, Participant)> {
+        let conversation = self
+            .store
+            .conversation_by_external_id(&key.tenant_id, external_id)
+            .await
+            .doing("looking up the conversation")?
+            .ok_or_else(|| ServiceError::NotFound(format!("conversation {external_id}")))?;
+        let id = ConversationId(conversation.id.clone());
+        let stopped_now = self
+            .store
+            .mark_stopped(&id)
+            .await
+            .doing("marking the conversation stopped")?;
+        if stopped_now && !self.owner_finished(&id).await? {
+            self.finish_stopped(&conversation).await?;
+        }
+        let streams = self.latest_streams(&conversation).await?;
+        by_role(&streams, true)
+    }
+
+    /// When another live replica holds the lease, waits until it has finished the streams
+    /// and ended the lease; `false` when this replica has to finish them (the reader is
+    /// here, the stream already ended, or the owner is gone).
+    async fn owner_finished(&self, id: &ConversationId) -> ServiceResult<bool> {
+        if self.sessions.is_here(id) {
+            return Ok(false);
+        }
+        let give_up = tokio::time::Instant::now() + STOP_WAIT + Duration::from_secs(5);
+        loop {
+            let Some(lease) = self.store.lease(id).await.doing("reading the lease")? else {
+                // Ended by its owner once finished, or by the stream's own end.
+                return self.streams_finished(id).await;
+            };
+            let live_elsewhere = lease.expires_at > Utc::now()
+                && lease
+                    .owner
+                    .as_ref()
+                    .is_some_and(|o| *o != self.holder.replica_id);
+            if !live_elsewhere {
+                return Ok(false);
+            }
+            if tokio::time::Instant::now() >= give_up {
+                tracing::warn!(conversation = %id, "the owning replica did not finish the stop in time");
+                return Ok(false);
+            }
+            tokio::time::sleep(OWNER_POLL).await;
+        }
+    }
+
+    async fn streams_finished(&self, id: &ConversationId) -> ServiceResult<bool> {
+        let conversation = self
+            .store
+            .conversation(id)
+            .await
+            .doing("reading the conversation")?;
+        let Some(conversation) = conversation else {
+            return Ok(true);
+        };
+        let streams = self.latest_streams(&conversation).await?;
+        Ok(streams.iter().all(|s| s.stopped_at.is_some()))
+    }
+
+    pub(super) async fn latest_streams(
+        &self,
+        conversation: &entity::conversation::Model,
+    ) -> ServiceResult<Vec<stream::Model>> {
+        self.store
+            .latest_streams(conversation)
+            .await
+            .doing("reading the conversation's streams")
+    }
+
+    /// Ends a stopped conversation's session if it runs here, writes both streams'
+    /// summaries (measured by the session, else as recorded) and ends the lease.
+    pub(super) async fn finish_stopped(
+        &self,
+        conversation: &entity::conversation::Model,
+    ) -> ServiceResult<()> {
+        let id = ConversationId(conversation.id.clone());
+        let streams = self.latest_streams(conversation).await?;
+        let measured = self.sessions.stop(&id).await;
+        if measured.is_none() && self.sessions.is_stopping(&id) {
+            // Another task of this replica is finishing it: wait for its summary.
+            let give_up = tokio::time::Instant::now() + STOP_WAIT;
+            while self.sessions.is_stopping(&id) && tokio::time::Instant::now() < give_up {
+                tokio::time::sleep(OWNER_POLL).await;
+            }
+            return Ok(());
+        }
+        let lease = self.store.lease(&id).await.doing("reading the lease")?;
+        let resume = lease.map(|l| ResumePoint::from_lease(&l));
+        let stopped_at = Utc::now();
+        for s in &streams {
+            let summary = match &measured {
+                Some(result) => result.of(s.role).summary(),
+                None => self.recorded_summary(&id, s, resume.as_ref()).await?,
+            };
+            self.store
+                .finish_stream(&StreamId(s.id.clone()), &summary, stopped_at)
+                .await
+                .doing("writing a stream's summary")?;
+        }
+        self.store
+            .end_lease(&id, None)
+            .await
+            .doing("ending the lease")?;
+        Ok(())
+    }
+
+    /// A stream's summary when no session measured it here: what its session recorded
+    /// when the stream ended, or, if its replica died, the lease's committed position.
+    async fn recorded_summary(
+        &self,
+        conversation: &ConversationId,
+        s: &stream::Model,
+        resume: Option<&ResumePoint>,
+    ) -> ServiceResult<StreamSummary> {
+        let (stored, _) = self
+            .store
+            .stream_messages(conversation, &StreamId(s.id.clone()))
+            .await
+            .doing("counting the stream's messages")?;
+        let committed = resume
+            .and_then(|r| r.of(s.role))
+            .map_or(0, |p| p.audio_bytes);
+        let total_audio_bytes = s.total_audio_bytes.max(committed);
+        Ok(StreamSummary {
+            status_code: s.status_code,
+            status_description: s.status_description.clone(),
+            total_audio_bytes,
+            audio_duration_ms: crate::audio::telephone_pcm_ms(total_audio_bytes),
+            transcripts: stored,
+        })
+    }
 }
+
+/// How often a stop waits for another replica to finish the conversation.
+const OWNER_POLL: Duration = Duration::from_millis(50);
 
 /// The start selector the conversation was started with.
 fn stored_selector(c: &entity::conversation::Model) -> Selector {
@@ -211,13 +424,8 @@ async fn check_stream(
     config: &aws_config::SdkConfig,
     target: &KvsTarget,
     arn: &str,
-) -> Result<String, ApiError> {
-    let unusable = |why: String| {
-        ApiError::new(
-            ErrorCode::StreamNotUsable,
-            format!("KVS stream not usable: {why}"),
-        )
-    };
+) -> ServiceResult<String> {
+    let unusable = ServiceError::StreamNotUsable;
     match tokio::time::timeout(STREAM_CHECK_TIMEOUT, data_endpoint(config, target, arn)).await {
         Ok(Ok(endpoint)) => Ok(endpoint),
         Ok(Err(e)) => Err(unusable(e.message)),
@@ -225,130 +433,4 @@ async fn check_stream(
             "no answer from KVS within {STREAM_CHECK_TIMEOUT:?}"
         ))),
     }
-}
-
-/// Stops the conversation's streams and reports their measured summaries; idempotent.
-/// Any replica may be asked: when another one reads the conversation, it sees the stop
-/// through the database, finishes the streams and ends its lease, and this replica
-/// reports what it wrote.
-pub async fn stop(
-    state: &AppState,
-    key: &AuthedKey,
-    external_id: &str,
-) -> Result<(Participant, Participant), ApiError> {
-    let not_found = || ApiError::not_found(format!("conversation {external_id} not found"));
-    let conversation = state
-        .store
-        .conversation_by_external_id(&key.tenant_id, external_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let id = ConversationId(conversation.id.clone());
-    if state.store.mark_stopped(&id).await? && !owner_finished(state, &id).await? {
-        finish_stopped(state, &conversation).await?;
-    }
-    let streams = state.store.latest_streams(&conversation).await?;
-    by_role(&streams, true)
-}
-
-/// How often a stop waits for another replica to finish the conversation.
-const OWNER_POLL: Duration = Duration::from_millis(50);
-
-/// When another live replica holds the lease, waits until it has finished the streams
-/// and ended the lease; `false` when this replica has to finish them (the reader is
-/// here, the stream already ended, or the owner is gone).
-async fn owner_finished(state: &AppState, id: &ConversationId) -> Result<bool, ApiError> {
-    if state.sessions.is_here(id) {
-        return Ok(false);
-    }
-    let give_up = tokio::time::Instant::now() + STOP_WAIT + Duration::from_secs(5);
-    loop {
-        let Some(lease) = state.store.lease(id).await? else {
-            // Ended by its owner once finished, or by the stream's own end.
-            return streams_finished(state, id).await;
-        };
-        let live_elsewhere = lease.expires_at > Utc::now()
-            && lease
-                .owner
-                .as_ref()
-                .is_some_and(|o| *o != state.holder.replica_id);
-        if !live_elsewhere {
-            return Ok(false);
-        }
-        if tokio::time::Instant::now() >= give_up {
-            tracing::warn!(conversation = %id, "the owning replica did not finish the stop in time");
-            return Ok(false);
-        }
-        tokio::time::sleep(OWNER_POLL).await;
-    }
-}
-
-async fn streams_finished(state: &AppState, id: &ConversationId) -> Result<bool, ApiError> {
-    let Some(conversation) = state.store.conversation(id).await? else {
-        return Ok(true);
-    };
-    let streams = state.store.latest_streams(&conversation).await?;
-    Ok(streams.iter().all(|s| s.stopped_at.is_some()))
-}
-
-/// Ends a stopped conversation's session if it runs here, writes both streams'
-/// summaries (measured by the session, else as recorded) and ends the lease.
-pub async fn finish_stopped(
-    state: &AppState,
-    conversation: &entity::conversation::Model,
-) -> Result<(), ApiError> {
-    let id = ConversationId(conversation.id.clone());
-    let streams = state.store.latest_streams(conversation).await?;
-    let measured = state.sessions.stop(&id).await;
-    if measured.is_none() && state.sessions.is_stopping(&id) {
-        // Another task of this replica is finishing it: wait for its summary.
-        let give_up = tokio::time::Instant::now() + STOP_WAIT;
-        while state.sessions.is_stopping(&id) && tokio::time::Instant::now() < give_up {
-            tokio::time::sleep(OWNER_POLL).await;
-        }
-        return Ok(());
-    }
-    let resume = state
-        .store
-        .lease(&id)
-        .await?
-        .map(|l| ResumePoint::from_lease(&l));
-    let stopped_at = Utc::now();
-    for s in &streams {
-        let role = s.role;
-        let stream = StreamId(s.id.clone());
-        let summary = match &measured {
-            Some(result) => result.of(role).summary(),
-            None => recorded_summary(state, &id, s, resume.as_ref(), role).await?,
-        };
-        state
-            .store
-            .finish_stream(&stream, &summary, stopped_at)
-            .await?;
-    }
-    state.store.end_lease(&id, None).await?;
-    Ok(())
-}
-
-/// A stream's summary when no session measured it here: what its session recorded
-/// when the stream ended, or, if its replica died, the lease's committed position.
-async fn recorded_summary(
-    state: &AppState,
-    conversation: &ConversationId,
-    s: &stream::Model,
-    resume: Option<&ResumePoint>,
-    role: Role,
-) -> Result<StreamSummary, ApiError> {
-    let (stored, _) = state
-        .store
-        .stream_messages(conversation, &StreamId(s.id.clone()))
-        .await?;
-    let committed = resume.and_then(|r| r.of(role)).map_or(0, |p| p.audio_bytes);
-    let total_audio_bytes = s.total_audio_bytes.max(committed);
-    Ok(StreamSummary {
-        status_code: s.status_code,
-        status_description: s.status_description.clone(),
-        total_audio_bytes,
-        audio_duration_ms: crate::audio::telephone_pcm_ms(total_audio_bytes),
-        transcripts: stored,
-    })
 }

@@ -10,11 +10,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::error::ApiError;
+use super::calls::{Calls, by_role};
+use super::error::{Doing, ServiceError, ServiceResult};
 use crate::ids::{ConversationId, Role, TenantId};
 use crate::kvs::reader::{Selector, is_after};
-use crate::service::calls::{by_role, finish_stopped, session_plan};
-use crate::state::{AppState, SharedState};
 use crate::store::leases::{Claimed, LeaseToken};
 
 /// Conversations whose stop this replica is finishing (so a round does not start a
@@ -38,49 +37,62 @@ impl Finishing {
     }
 }
 
+/// How often the keeper works.
+#[derive(Debug, Clone, Copy)]
+pub struct KeeperSettings {
+    /// `cluster.tick_ms`: how often positions are recorded and expired leases claimed.
+    pub tick: Duration,
+    /// `cluster.lease_seconds`: a lease not renewed for this long may be claimed.
+    pub lease: Duration,
+}
+
 /// Runs until shutdown begins (shutdown then hands the sessions back): renewals on
 /// their own loop, so a slow round of claims never lets this replica's leases expire.
-pub async fn run(state: SharedState) {
+pub async fn run(calls: Arc<Calls>, settings: KeeperSettings) {
     let finishing = Finishing::default();
-    let every = Duration::from_millis(state.config.cluster.tick_ms.max(50));
-    let renew_every = every.min(Duration::from_secs(state.config.cluster.lease_seconds.max(1)) / 3);
-    let renewals = repeat(&state, renew_every, || renew(&state, &finishing));
-    let rounds = repeat(&state, every, || round(&state));
+    let every = settings.tick.max(Duration::from_millis(50));
+    let renew_every = every.min(settings.lease.max(Duration::from_secs(1)) / 3);
+    let renewals = repeat(&calls, renew_every, || renew(&calls, &finishing));
+    let rounds = repeat(&calls, every, || round(&calls));
     tokio::join!(renewals, rounds);
 }
 
 /// Calls `step` every `every` until shutdown, logging its failures.
-async fn repeat<F>(state: &SharedState, every: Duration, mut step: impl FnMut() -> F)
+async fn repeat<F>(calls: &Calls, every: Duration, mut step: impl FnMut() -> F)
 where
-    F: std::future::Future<Output = Result<(), ApiError>>,
+    F: std::future::Future<Output = ServiceResult<()>>,
 {
     loop {
         if let Err(e) = step().await {
-            tracing::warn!(error = %e.message, "lease keeping failed; retrying");
+            tracing::warn!(error = %e, "lease keeping failed; retrying");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = state.shutdown.cancelled() => return,
+            _ = calls.shutdown.cancelled() => return,
         }
     }
 }
 
 /// Extends this replica's leases, ends the sessions whose lease another replica took,
 /// and finishes conversations stopped through other replicas.
-pub async fn renew(state: &SharedState, finishing: &Finishing) -> Result<(), ApiError> {
+pub async fn renew(calls: &Arc<Calls>, finishing: &Finishing) -> ServiceResult<()> {
     // Listed before renewing: a session started meanwhile is not taken for a lost one.
-    let here = state.sessions.conversations();
-    let owned = state.store.renew_leases(&state.holder).await?;
+    let here = calls.sessions.conversations();
+    let owned = calls
+        .store
+        .renew_leases(&calls.holder)
+        .await
+        .doing("renewing the leases")?;
     let ours: HashSet<&(ConversationId, LeaseToken)> = owned.conversations.iter().collect();
     for held in here.iter().filter(|held| !ours.contains(held)) {
-        state.sessions.abandon(&held.0);
+        calls.sessions.abandon(&held.0);
     }
     for id in owned.stopped {
         if finishing.begin(&id) {
-            let (state, finishing) = (state.clone(), finishing.clone());
+            let (calls, finishing) = (calls.clone(), finishing.clone());
             tokio::spawn(async move {
-                if let Err(e) = finish_remote_stop(&state, &id).await {
-                    tracing::error!(conversation = %id, error = %e.message, "cannot finish a stopped conversation");
+                if let Err(e) = finish_remote_stop(&calls, &id).await {
+                    tracing::error!(conversation = %id, error = %e, "cannot finish a stopped conversation");
                 }
                 finishing.end(&id);
             });
@@ -95,65 +107,93 @@ const CLAIMS_PER_ROUND: usize = 5;
 
 /// Records how far each track is committed and, below the limit, claims expired
 /// leases and resumes their calls.
-pub async fn round(state: &SharedState) -> Result<(), ApiError> {
-    for (id, lease, point) in state.sessions.unwritten_positions() {
-        if !state.store.record_positions(&id, &lease, &point).await? {
-            state.sessions.abandon(&id);
+pub async fn round(calls: &Calls) -> ServiceResult<()> {
+    for (id, lease, point) in calls.sessions.unwritten_positions() {
+        let recorded = calls
+            .store
+            .record_positions(&id, &lease, &point)
+            .await
+            .doing("recording track positions")?;
+        if !recorded {
+            calls.sessions.abandon(&id);
         }
     }
-    state.sessions.prune_finished();
-    if state.is_draining() {
+    calls.sessions.prune_finished();
+    if calls.is_draining() {
         return Ok(());
     }
-    let room = state
-        .max_conversations()
-        .saturating_sub(state.sessions.active())
+    let room = calls
+        .limit
+        .saturating_sub(calls.sessions.active())
         .min(CLAIMS_PER_ROUND);
-    for claimed in state
+    let claimed = calls
         .store
-        .claim_expired(&state.holder, room as u64)
-        .await?
-    {
+        .claim_expired(&calls.holder, room as u64)
+        .await
+        .doing("claiming expired leases")?;
+    for claimed in claimed {
         let id = claimed.conversation.clone();
         let token = claimed.token.clone();
-        if let Err(e) = take_over(state, claimed).await {
-            tracing::error!(conversation = %id, error = %e.message, "cannot resume a claimed conversation; handing it back");
-            state.store.release_lease(&id, &token).await?;
+        if let Err(e) = take_over(calls, claimed).await {
+            tracing::error!(conversation = %id, error = %e, "cannot resume a claimed conversation; handing it back");
+            calls
+                .store
+                .release_lease(&id, &token)
+                .await
+                .doing("handing back a lease")?;
         }
     }
     Ok(())
 }
 
 /// A stop made through another replica reached us, the owner.
-async fn finish_remote_stop(state: &AppState, id: &ConversationId) -> Result<(), ApiError> {
-    match state.store.conversation(id).await? {
-        Some(conversation) => finish_stopped(state, &conversation).await,
+async fn finish_remote_stop(calls: &Calls, id: &ConversationId) -> ServiceResult<()> {
+    match calls
+        .store
+        .conversation(id)
+        .await
+        .doing("reading a stopped conversation")?
+    {
+        Some(conversation) => calls.finish_stopped(&conversation).await,
         None => Ok(()),
     }
 }
 
 /// Resumes a claimed conversation: each track from its committed position, skipping
 /// what its speaker already said.
-async fn take_over(state: &AppState, claimed: Claimed) -> Result<(), ApiError> {
+async fn take_over(calls: &Calls, claimed: Claimed) -> ServiceResult<()> {
     let id = &claimed.conversation;
-    let Some(conversation) = state.store.conversation(id).await? else {
-        return Ok(state.store.end_lease(id, None).await?);
+    let conversation = calls
+        .store
+        .conversation(id)
+        .await
+        .doing("reading a claimed conversation")?;
+    let Some(conversation) = conversation else {
+        return calls
+            .store
+            .end_lease(id, None)
+            .await
+            .doing("ending the lease of a conversation that is gone");
     };
-    let tenant = state
+    let tenant = calls
         .store
         .tenant(&TenantId(conversation.tenant_id.clone()))
-        .await?
-        .ok_or_else(|| ApiError::internal("the conversation's tenant is gone"))?;
-    let streams = state.store.latest_streams(&conversation).await?;
+        .await
+        .doing("reading the conversation's tenant")?
+        .ok_or_else(|| ServiceError::Inconsistent("the conversation's tenant is gone".into()))?;
+    let streams = calls.latest_streams(&conversation).await?;
     let (customer, agent) = by_role(&streams, false)?;
     let lease = claimed.token.clone();
-    let mut plan = session_plan(state, &tenant, &conversation, (&customer, &agent), lease).await?;
+    let mut plan = calls
+        .session_plan(&tenant, &conversation, (&customer, &agent), lease)
+        .await?;
     for role in Role::BOTH {
         let participant = plan.participant_mut(role);
-        let (stored, said_until_ms) = state
+        let (stored, said_until_ms) = calls
             .store
             .stream_messages(id, &participant.stream_id)
-            .await?;
+            .await
+            .doing("reading what the track already said")?;
         participant.resume = claimed.resume.of(role).cloned();
         participant.stored = stored;
         participant.said_until_ms = said_until_ms;
@@ -183,6 +223,6 @@ async fn take_over(state: &AppState, claimed: Claimed) -> Result<(), ApiError> {
         _ => {}
     }
     tracing::info!(conversation = %id, customer = ?plan.customer.resume, agent = ?plan.agent.resume, "resuming a conversation another replica held");
-    state.sessions.spawn(state.session_deps(), plan);
+    calls.spawn(plan);
     Ok(())
 }

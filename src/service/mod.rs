@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod checkpoint;
 pub mod control;
+pub mod error;
 pub mod keeper;
 pub mod session;
 pub mod sessions;

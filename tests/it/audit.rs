@@ -201,7 +201,7 @@ async fn audit_records_past_retention_are_purged() {
         .record_audit(&[entry(91), entry(100), entry(89)])
         .await
         .unwrap();
-    let purged = purge(&app.state, now).await.unwrap();
+    let purged = purge(&app.state.maintenance(), now).await.unwrap();
     assert_eq!(purged.audit, 2, "older than retention.audit_days (90)");
     let left: Vec<String> = entity::audit_record::Entity::find()
         .all(app.state.store.db())

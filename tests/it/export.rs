@@ -201,12 +201,14 @@ async fn a_day_is_exported_per_tenant_and_hour_with_every_utterance() {
     say(&app, &b1, "b1 noon", at(day, 12, 0, 0, 0)).await;
     say(&app, &b1, "b1 noon again", at(day, 12, 30, 0, 0)).await;
 
-    let pass = export_due(&app.state, Utc::now()).await.unwrap();
+    let pass = export_due(&app.state.maintenance(), Utc::now())
+        .await
+        .unwrap();
     assert_eq!(pass.failed, Vec::<String>::new());
     let rows: u64 = pass.exported.iter().map(|e| e.rows).sum();
     assert_eq!(rows, 9, "every utterance exported once");
     assert!(
-        export_due(&app.state, Utc::now())
+        export_due(&app.state.maintenance(), Utc::now())
             .await
             .unwrap()
             .exported
@@ -387,7 +389,7 @@ async fn a_conversation_of_1200_utterances_is_whole_in_the_feed_and_capped_in_th
         )
         .await;
     }
-    callscribe::export::schedule::export_due(&app.state, Utc::now())
+    callscribe::export::schedule::export_due(&app.state.maintenance(), Utc::now())
         .await
         .unwrap();
     let lines = whole_day(&app, &key, day).await;
@@ -412,7 +414,9 @@ async fn expired_altered_and_forged_links_are_refused_alike() {
     let day = days_ago(2);
     let c = conversation(&app, &tenant, "contact-link").await;
     say(&app, &c, "hello", at(day, 8, 0, 0, 0)).await;
-    export_due(&app.state, Utc::now()).await.unwrap();
+    export_due(&app.state.maintenance(), Utc::now())
+        .await
+        .unwrap();
     let file = format!("utterances-{}-hr08.jsonl.gz", day.format("%Y-%m-%d"));
     let answer = body(link(&app, &key, day, &file).await).await;
     let url = answer["url"].as_str().unwrap();
@@ -589,13 +593,17 @@ async fn an_export_aborted_midway_and_run_again_leaves_exactly_one_complete_set(
             .map(|e| e.rows)
             .collect()
     };
-    let pass = export_due(&app.state, Utc::now()).await.unwrap();
+    let pass = export_due(&app.state.maintenance(), Utc::now())
+        .await
+        .unwrap();
     assert!(
         of_the_day(pass).is_empty(),
         "a live-looking claim is left alone"
     );
     age_claims(&app).await;
-    let pass = export_due(&app.state, Utc::now()).await.unwrap();
+    let pass = export_due(&app.state.maintenance(), Utc::now())
+        .await
+        .unwrap();
     assert_eq!(of_the_day(pass), vec![ROWS as u64]);
     let runs = run_dirs(&app, &tenant, day);
     assert_eq!(runs.len(), 1, "one set of files: {runs:?}");
@@ -706,7 +714,7 @@ async fn retention_purges_exactly_what_is_old_and_never_an_unexported_day() {
     assert_eq!(run_dirs(&app, &tenant, day_31).len(), 1);
 
     // Nothing in the feed window is exported yet: those messages stay whatever their age.
-    let early = purge(&app.state, now).await.unwrap();
+    let early = purge(&app.state.maintenance(), now).await.unwrap();
     assert_eq!(early.messages, 1, "only the one older than the feed window");
     assert_eq!(early.conversations, 0);
     assert_eq!(
@@ -720,8 +728,8 @@ async fn retention_purges_exactly_what_is_old_and_never_an_unexported_day() {
     );
     assert_eq!(count::<message::Entity>(&app).await, 6);
 
-    export_due(&app.state, now).await.unwrap();
-    let purged = purge(&app.state, now).await.unwrap();
+    export_due(&app.state.maintenance(), now).await.unwrap();
+    let purged = purge(&app.state.maintenance(), now).await.unwrap();
     assert_eq!(purged.messages, 3, "8 days ×3");
     assert_eq!(purged.conversations, 1, "the old stopped conversation");
     assert_eq!((purged.deliveries, purged.feed_days), (0, 0));
@@ -750,7 +758,7 @@ async fn retention_purges_exactly_what_is_old_and_never_an_unexported_day() {
         .unwrap();
     assert_eq!(records, 0, "and its record");
     assert_eq!(
-        purge(&app.state, now).await.unwrap(),
+        purge(&app.state.maintenance(), now).await.unwrap(),
         Default::default(),
         "a second purge finds nothing"
     );
@@ -763,7 +771,7 @@ async fn the_service_task_exports_missed_days_on_start_and_ends_on_shutdown() {
     let day = days_ago(2);
     let c = conversation(&app, &tenant, "contact-task").await;
     say(&app, &c, "while the service was down", at(day, 5, 0, 0, 0)).await;
-    let task = tokio::spawn(callscribe::export::schedule::run(app.state.clone()));
+    let task = tokio::spawn(callscribe::export::schedule::run(app.state.maintenance()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let wanted = json!(day.format("%Y-%m-%d").to_string());
     loop {
