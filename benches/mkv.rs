@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use callscribe::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, FragmentReader};
-use callscribe::kvs::mkv_writer::{ChunkSpec, write_chunk};
+use callscribe_devtools::mkv_writer::{ChunkSpec, write_chunk};
 
 fn connect_stream(chunks: usize) -> Vec<u8> {
     let tracks = [(1, AUDIO_FROM_CUSTOMER), (2, AUDIO_TO_CUSTOMER)];

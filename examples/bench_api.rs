@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
-use callscribe::kvs::emulator::{
-    Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamMedia, StreamSpec, stream_arn,
-};
 use callscribe::store::Store;
 use callscribe::store::messages::NewMessage;
+use callscribe_devtools::emulator::{
+    Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamMedia, StreamSpec, stream_arn,
+};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 

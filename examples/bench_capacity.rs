@@ -14,11 +14,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use callscribe::kvs::emulator::media::FRAGMENT_MS;
-use callscribe::kvs::emulator::{
+use callscribe_devtools::emulator::media::FRAGMENT_MS;
+use callscribe_devtools::emulator::{
     Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamMedia, StreamSpec, stream_arn, wav,
 };
-use callscribe::webhook::sink::{self, Checks, Received};
+use callscribe_devtools::sink::{self, Checks, Received};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

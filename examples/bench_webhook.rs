@@ -15,7 +15,7 @@ use callscribe::config::{Config, Secret};
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use callscribe::store::messages::NewMessage;
 use callscribe::webhook::publish::Published;
-use callscribe::webhook::sink::{Checks, SinkTls};
+use callscribe_devtools::sink::{Checks, SinkTls};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         signing_secret: Some(SIGNING.as_bytes().to_vec()),
         ..Checks::default()
     };
-    tokio::spawn(callscribe::webhook::sink::serve(
+    tokio::spawn(callscribe_devtools::sink::serve(
         listener,
         Some(tls),
         checks,

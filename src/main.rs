@@ -6,10 +6,13 @@
 
 use clap::Parser;
 
+mod cli;
+mod demo;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = callscribe::cli::Cli::parse();
-    match callscribe::cli::run(cli).await {
+    let cli = cli::Cli::parse();
+    match cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::config::Config;
-use crate::ids::TenantId;
+use callscribe::config::Config;
+use callscribe::ids::TenantId;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -122,7 +122,7 @@ pub struct KeyArgs {
 }
 
 pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
-    let state = crate::build_tool_state(config).await?;
+    let state = callscribe::build_tool_state(config).await?;
     let store = &state.store;
     match cmd {
         AdminCommand::TenantCreate { name } => {
@@ -149,7 +149,7 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
                 rate != Some(0) && burst != Some(0),
                 "rate and burst must be at least 1"
             );
-            let limit = crate::store::tenants::RateLimit {
+            let limit = callscribe::store::tenants::RateLimit {
                 per_second: rate,
                 burst,
             };
@@ -195,7 +195,7 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::WebhookSet(args) => {
             let tenant = existing_tenant(&state, &args.tenant).await?;
             let target = webhook_target(&args)?;
-            let saved = crate::api::admin::set_webhook(&state, &tenant, &target)
+            let saved = callscribe::api::admin::set_webhook(&state, &tenant, &target)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             println!("webhook set: {} ({:?})", saved.url, args.auth);
@@ -227,8 +227,8 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
 }
 
 /// The API's target body from the command's flags.
-fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::WebhookTarget> {
-    use crate::api::admin::*;
+fn webhook_target(args: &WebhookArgs) -> anyhow::Result<callscribe::api::admin::WebhookTarget> {
+    use callscribe::api::admin::*;
     let read = |path: &Option<PathBuf>, flag: &str| -> anyhow::Result<Option<String>> {
         path.as_ref()
             .map(|p| {
@@ -284,7 +284,7 @@ fn webhook_target(args: &WebhookArgs) -> anyhow::Result<crate::api::admin::Webho
 }
 
 pub(super) async fn existing_tenant(
-    state: &crate::state::AppState,
+    state: &callscribe::state::AppState,
     id: &str,
 ) -> anyhow::Result<TenantId> {
     let tenant = TenantId(id.to_owned());

@@ -3,8 +3,8 @@
 
 use chrono::{NaiveDate, Utc};
 
-use crate::config::Config;
-use crate::ids::TenantId;
+use callscribe::config::Config;
+use callscribe::ids::TenantId;
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
@@ -25,7 +25,7 @@ pub async fn run(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         args.date,
         today.pred_opt().unwrap_or(today)
     );
-    let state = crate::build_tool_state(config).await?;
+    let state = callscribe::build_tool_state(config).await?;
     let tenants: Vec<TenantId> = match args.tenant {
         Some(id) => vec![super::admin::existing_tenant(&state, &id).await?],
         None => state

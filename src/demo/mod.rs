@@ -15,13 +15,13 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{Config, Secret};
-use crate::kvs::emulator::media::FRAGMENT_MS;
-use crate::kvs::emulator::{
+use callscribe::config::{Config, Secret};
+use callscribe::transcribe::model::ModelSpec;
+use callscribe_devtools::emulator::media::FRAGMENT_MS;
+use callscribe_devtools::emulator::{
     Emulator, EmulatorConfig, EmulatorHandle, StreamMedia, StreamSpec, stream_arn, wav,
 };
-use crate::transcribe::model::ModelSpec;
-use crate::webhook::sink::{self, Received};
+use callscribe_devtools::sink::{self, Received};
 use console::{Console, seconds};
 
 /// Two real voices, 43 s: built by `scripts/make-demo-call` from `tests/fixtures/speech/`.
@@ -114,7 +114,7 @@ async fn ready_model(config: &Config) -> anyhow::Result<PathBuf> {
     match spec.verify() {
         Ok(()) => Ok(spec.path),
         Err(_) if config.model.is_none() => {
-            crate::transcribe::fetch::ensure_default_model(&config.data_dir).await
+            callscribe_fetch::ensure_default_model(&config.data_dir).await
         }
         Err(e) => Err(e.into()),
     }
@@ -158,11 +158,11 @@ impl Parts {
         // The sink is on loopback, which the SSRF guard refuses by default.
         config.webhook.allow_cidrs = vec!["127.0.0.0/8".parse()?];
 
-        let state = crate::build_state(config).await?;
+        let state = callscribe::build_state(config).await?;
         let listener = loopback()?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop_service, stopped) = oneshot::channel::<()>();
-        let service = tokio::spawn(crate::run(state, listener, async {
+        let service = tokio::spawn(callscribe::run(state, listener, async {
             let _ = stopped.await;
         }));
 

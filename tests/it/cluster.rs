@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use callscribe::kvs::emulator::{Faults, StreamMedia, StreamSpec, stream_arn};
+use callscribe_devtools::emulator::{Faults, StreamMedia, StreamSpec, stream_arn};
 use reqwest::StatusCode;
 use sea_orm::{Database, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};

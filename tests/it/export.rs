@@ -629,29 +629,42 @@ async fn the_export_command_replaces_a_day_and_refuses_one_not_over() {
     let day = days_ago(1);
     let c = conversation(&app, &tenant, "contact-cli").await;
     say(&app, &c, "first", at(day, 1, 0, 0, 0)).await;
-    let args = |date| callscribe::cli::export::ExportArgs {
-        date,
-        tenant: Some(tenant.clone()),
-    };
     let config = app.state.config.clone();
-    callscribe::cli::export::run(config.clone(), args(day))
-        .await
-        .unwrap();
+    let export = |date: NaiveDate| export_command(&config, &tenant, date);
+    let done = export(day);
+    assert!(done.status.success(), "{done:?}");
     assert_eq!(texts(&whole_day(&app, &key, day).await), vec!["first"]);
     say(&app, &c, "second", at(day, 1, 30, 0, 0)).await;
-    callscribe::cli::export::run(config.clone(), args(day))
-        .await
-        .unwrap();
+    assert!(export(day).status.success());
     assert_eq!(
         texts(&whole_day(&app, &key, day).await),
         vec!["first", "second"]
     );
     assert_eq!(run_dirs(&app, &tenant, day).len(), 1);
-    let today = Utc::now().date_naive();
-    let err = callscribe::cli::export::run(config, args(today))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("not over yet"), "{err}");
+    let refused = export(Utc::now().date_naive());
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("not over yet"), "{said}");
+}
+
+/// `callscribe export --date DATE --tenant TENANT` on the app's database and data dir.
+fn export_command(
+    config: &callscribe::config::Config,
+    tenant: &str,
+    date: NaiveDate,
+) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"));
+    command
+        .args(["export", "--date", &date.to_string(), "--tenant", tenant])
+        .env("CALLSCRIBE_DATA_DIR", &config.data_dir)
+        .env("CALLSCRIBE_LOG_LEVEL", "warn");
+    if let Some(key) = &config.secret_key {
+        command.env("CALLSCRIBE_SECRET_KEY", key.expose());
+    }
+    if let Some(url) = &config.database_url {
+        command.env("CALLSCRIBE_DATABASE_URL", url.expose());
+    }
+    command.output().expect("run callscribe export")
 }
 
 async fn count<E: EntityTrait>(app: &TestApp) -> u64

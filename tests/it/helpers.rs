@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use callscribe::config::{Config, Secret};
-use callscribe::kvs::emulator::{EmulatorHandle, Faults, KvsFailure};
 use callscribe::state::SharedState;
 use callscribe::transcribe::Engine;
 use callscribe::transcribe::scripted::ScriptedEngine;
+use callscribe_devtools::emulator::{EmulatorHandle, Faults, KvsFailure};
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use aws_sdk_kinesisvideomedia::types::{StartSelector, StartSelectorType};
 use callscribe::kvs::client::{KvsTarget, media_client, sdk_config};
-use callscribe::kvs::emulator::{
+use callscribe::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, Fragment, FragmentReader};
+use callscribe_devtools::emulator::{
     Emulator, EmulatorConfig, EmulatorHandle, Faults, KvsFailure, StreamMedia, StreamSpec,
 };
-use callscribe::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, Fragment, FragmentReader};
 
 pub const CONTACT: &str = "d111f871-5fe7-40b1-b5f7-6b67060de0c2";
 
@@ -76,7 +76,7 @@ async fn get_media(
 ) -> Result<(Vec<Fragment>, Result<(), String>), String> {
     let target = target(emulator);
     let config = sdk_config(&target).await;
-    let arn = callscribe::kvs::emulator::stream_arn(name);
+    let arn = callscribe_devtools::emulator::stream_arn(name);
     let client = media_client(&config, &target, &arn)
         .await
         .map_err(|e| e.code.unwrap_or(e.message))?;
@@ -307,7 +307,7 @@ async fn fourth_concurrent_session_is_refused() {
     let emulator = spawn_emulator(vec![stream("call", 60, Faults::default())], 1.0);
     let target = target(&emulator);
     let config = sdk_config(&target).await;
-    let arn = callscribe::kvs::emulator::stream_arn("call");
+    let arn = callscribe_devtools::emulator::stream_arn("call");
     let client = media_client(&config, &target, &arn).await.unwrap();
     let open = || {
         client

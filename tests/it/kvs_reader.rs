@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use callscribe::ids::Role;
 use callscribe::kvs::client::{KvsTarget, sdk_config};
-use callscribe::kvs::emulator::{EmulatorHandle, Faults, KvsFailure, StreamMedia, stream_arn};
 use callscribe::kvs::reader::{
     ReaderEvent, ReaderOutcome, ReaderSettings, Selector, Status, read_stream,
 };
+use callscribe_devtools::emulator::{EmulatorHandle, Faults, KvsFailure, StreamMedia, stream_arn};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -293,7 +293,7 @@ async fn emulator_command_plays_a_wav_with_faults_from_toml() {
     let dir = tempfile::tempdir().unwrap();
     let (customer, agent) = crate::kvs_emulator::test_audio(4);
     let wav = dir.path().join("call.wav");
-    callscribe::kvs::emulator::wav::write(&wav, &customer, Some(&agent)).unwrap();
+    callscribe_devtools::emulator::wav::write(&wav, &customer, Some(&agent)).unwrap();
     let faults = dir.path().join("faults.toml");
     std::fs::write(&faults, "[faults.call]\nswitch_contact_at_ms = 2048\n").unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))

@@ -2,6 +2,9 @@
 //! against a fresh database (SQLite by default; PostgreSQL when
 //! `CALLSCRIBE_TEST_BACKEND=postgres`) and talks to it over real HTTP.
 
+// The app's middleware stack is a deeply nested type, laid out again in this crate.
+#![recursion_limit = "256"]
+
 mod admin;
 mod audit;
 mod auth;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use callscribe::kvs::emulator::{Faults, stream_arn};
+use callscribe_devtools::emulator::{Faults, stream_arn};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 

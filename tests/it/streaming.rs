@@ -236,7 +236,7 @@ async fn stop_reports_the_audio_measured_from_kvs() {
     let (tenant, key) = app.tenant_with_key().await;
     app.point_tenant_at(&tenant, &fast.url).await;
     let mut b = start_body(CONTACT);
-    b["amazonConnectParams"] = json!({"streamArn": callscribe::kvs::emulator::stream_arn("short-call"), "startSelectorType": "EARLIEST"});
+    b["amazonConnectParams"] = json!({"streamArn": callscribe_devtools::emulator::stream_arn("short-call"), "startSelectorType": "EARLIEST"});
     assert_eq!(app.start(&key, &b).await.status(), 200);
     let ended = app.streams_ended(std::time::Duration::from_secs(10)).await;
     assert!(

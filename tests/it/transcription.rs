@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use callscribe::kvs::emulator::{EmulatorHandle, Faults, stream_arn, wav};
 use callscribe::webhook::publish::Published;
+use callscribe_devtools::emulator::{EmulatorHandle, Faults, stream_arn, wav};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 

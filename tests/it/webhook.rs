@@ -11,7 +11,7 @@ use std::time::Duration;
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use callscribe::store::messages::NewMessage;
 use callscribe::webhook::publish::Published;
-use callscribe::webhook::sink::{Checks, Received, SinkTls};
+use callscribe_devtools::sink::{Checks, Received, SinkTls};
 use poem::http::StatusCode;
 use poem::web::{Data, Form};
 use poem::{EndpointExt, Request, Response, Route, handler, post};
@@ -81,7 +81,7 @@ fn spawn_sink(tls: Option<SinkTls>, checks: Checks) -> Sink {
     );
     let (tx, received) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(callscribe::webhook::sink::serve(
+    tokio::spawn(callscribe_devtools::sink::serve(
         listener,
         tls,
         checks,

@@ -4,8 +4,6 @@
 //! of decode threads, so load shows up as queue wait (a metric), never as threads
 //! fighting over two cores.
 
-pub mod fetch;
-pub mod files;
 pub mod filter;
 pub mod model;
 pub mod pool;

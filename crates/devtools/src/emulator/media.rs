@@ -2,8 +2,8 @@
 //! Amazon Connect writes them, with fragment numbers, timestamps and ContactIds, and
 //! the start-selector arithmetic over them.
 
-use crate::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER};
-use crate::kvs::mkv_writer::{ChunkSpec, write_chunk};
+use crate::mkv_writer::{ChunkSpec, write_chunk};
+use callscribe::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER};
 
 /// Samples per block: 512 samples of 8 kHz S16LE = 1024 bytes = 64 ms (Connect's size).
 pub const BLOCK_SAMPLES: usize = 512;
@@ -153,7 +153,7 @@ pub fn error_chunk(fragment_number: &str, code: &str, id: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kvs::fragment::FragmentReader;
+    use callscribe::kvs::fragment::FragmentReader;
 
     fn media(seconds: usize) -> StreamMedia {
         StreamMedia {

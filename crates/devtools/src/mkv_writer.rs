@@ -4,7 +4,7 @@
 //! unknown-size Cluster of small S16LE blocks, then Connect's tags and the
 //! continuation token. Used by the KVS emulator and by tests and benchmarks.
 
-use super::fragment::tag;
+use callscribe::kvs::fragment::tag;
 
 /// One chunk to write.
 #[derive(Debug, Clone, Default)]
@@ -155,7 +155,7 @@ pub fn write_chunk(out: &mut Vec<u8>, spec: &ChunkSpec<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, FragmentReader};
+    use callscribe::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, FragmentReader};
 
     #[test]
     fn written_chunks_read_back_as_connect_fragments() {

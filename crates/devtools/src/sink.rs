@@ -14,7 +14,7 @@ use poem::listener::TcpAcceptor;
 use poem::{EndpointExt, Request, Response, Route, Server, handler, http::StatusCode, post};
 use tokio::sync::mpsc;
 
-use super::signing::{self, SignatureError};
+use callscribe::webhook::signing::{self, SignatureError};
 
 #[derive(Debug, clap::Args)]
 pub struct SinkArgs {
@@ -112,7 +112,7 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 /// Secrets are compared in constant time, as a receiver should.
 fn same(presented: &str, expected: &str) -> bool {
-    crate::secrets::secrets_equal(presented.as_bytes(), expected.as_bytes())
+    callscribe::secrets::secrets_equal(presented.as_bytes(), expected.as_bytes())
 }
 
 fn check(checks: &Checks, req: &Request, body: &[u8]) -> Result<(), String> {
@@ -161,7 +161,7 @@ pub async fn serve(
     out: mpsc::UnboundedSender<Received>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::install_crypto_provider();
+    callscribe::install_crypto_provider();
     listener.set_nonblocking(true)?;
     let app = Route::new()
         .at("/*path", post(receive))
@@ -175,13 +175,13 @@ pub async fn serve(
                 .await
         }
         Some(tls) => {
-            let config = crate::tls::server_config(
+            let config = callscribe::tls::server_config(
                 &tls.cert_pem,
                 &tls.key_pem,
                 tls.client_ca_pem.as_deref(),
             )
             .map_err(std::io::Error::other)?;
-            Server::new_with_acceptor(crate::tls::TlsAcceptor::new(acceptor, config))
+            Server::new_with_acceptor(callscribe::tls::TlsAcceptor::new(acceptor, config))
                 .run_with_graceful_shutdown(app, shutdown, None)
                 .await
         }
@@ -223,7 +223,13 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         listener.local_addr()?
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let server = tokio::spawn(serve(listener, tls, checks, tx, crate::shutdown_signal()));
+    let server = tokio::spawn(serve(
+        listener,
+        tls,
+        checks,
+        tx,
+        callscribe::shutdown_signal(),
+    ));
     while let Some(r) = rx.recv().await {
         if args.text {
             println!("{}", describe(&r));

@@ -9,7 +9,6 @@ pub mod oauth;
 pub mod publish;
 pub mod publisher;
 pub mod signing;
-pub mod sink;
 pub mod target;
 
 /// An error and its causes on one line: reqwest and oauth2 keep the useful part

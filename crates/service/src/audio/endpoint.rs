@@ -361,7 +361,7 @@ mod tests {
     fn jfk() -> Vec<f32> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/speech/jfk-8k.wav"
+            "/../../tests/fixtures/speech/jfk-8k.wav"
         );
         let samples: Vec<f32> = hound::WavReader::open(path)
             .unwrap()

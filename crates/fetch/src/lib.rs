@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use super::model::{
+use callscribe::transcribe::model::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, F16_MODEL_FILE, F16_MODEL_SHA256, ModelSpec,
 };
 use pypi::Pin;

@@ -590,7 +590,7 @@ mod tests {
 
     #[test]
     fn splitting_never_changes_the_events() {
-        let sample = include_bytes!("../../tests/data/kvs/connect_real_shape.mkv");
+        let sample = include_bytes!("../../../../tests/data/kvs/connect_real_shape.mkv");
         let whole = parse_all(sample, |_| usize::MAX).unwrap();
         for step in [1, 2, 3, 7, 13, 64] {
             assert_eq!(

@@ -120,7 +120,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         "KVS emulator on {} (endpoint_url for the AWS SDK; any credentials)",
         handle.url
     );
-    crate::shutdown_signal().await;
+    callscribe::shutdown_signal().await;
     handle.stop().await;
     Ok(())
 }

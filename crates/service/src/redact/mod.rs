@@ -5,7 +5,6 @@
 //! written digit or character into `#` (so written numbers keep their length) and each
 //! spoken span into one `#` per digit it stood for.
 
-pub mod cli;
 pub mod words;
 
 use std::collections::BTreeSet;

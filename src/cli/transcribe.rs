@@ -8,15 +8,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::Engine;
-use super::filter::speech_only;
-use super::model::ModelSpec;
-use super::whisper::WhisperEngine;
-use crate::audio::endpoint::{Utterance, duration_ms, utterances};
-use crate::audio::resample::upsample;
-use crate::audio::{MODEL_RATE, TELEPHONE_RATE};
-use crate::config::Config;
-use crate::kvs::emulator::wav;
+use callscribe::audio::endpoint::{Utterance, duration_ms, utterances};
+use callscribe::audio::resample::upsample;
+use callscribe::audio::{MODEL_RATE, TELEPHONE_RATE};
+use callscribe::config::Config;
+use callscribe::transcribe::Engine;
+use callscribe::transcribe::filter::speech_only;
+use callscribe::transcribe::model::ModelSpec;
+use callscribe::transcribe::whisper::WhisperEngine;
+use callscribe_devtools::emulator::wav;
 
 #[derive(Debug, clap::Args)]
 pub struct TranscribeArgs {

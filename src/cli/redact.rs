@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 
 use anyhow::Context;
 
-use super::{Entity, Redactor};
+use callscribe::redact::{Entity, Redactor};
 
 #[derive(Debug, clap::Args)]
 pub struct RedactArgs {

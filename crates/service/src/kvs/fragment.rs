@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn connect_shaped_fragment_has_tracks_contact_and_audio() {
         let f = fragments(include_bytes!(
-            "../../tests/data/kvs/connect_real_shape.mkv"
+            "../../../../tests/data/kvs/connect_real_shape.mkv"
         ));
         assert_eq!(f.len(), 1);
         let f = &f[0];
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn swapped_track_order_is_resolved_by_name() {
         let f = &fragments(include_bytes!(
-            "../../tests/data/kvs/track_order_swapped.mkv"
+            "../../../../tests/data/kvs/track_order_swapped.mkv"
         ))[0];
         assert_eq!(f.track_named(AUDIO_TO_CUSTOMER), Some(1));
         assert_eq!(f.track_named(AUDIO_FROM_CUSTOMER), Some(2));
@@ -217,7 +217,9 @@ mod tests {
 
     #[test]
     fn stream_reuse_shows_the_contact_change() {
-        let f = fragments(include_bytes!("../../tests/data/kvs/stream_reuse.mkv"));
+        let f = fragments(include_bytes!(
+            "../../../../tests/data/kvs/stream_reuse.mkv"
+        ));
         let contacts: Vec<_> = f
             .iter()
             .map(|f| f.contact_id.clone().unwrap_or_default())
@@ -231,7 +233,7 @@ mod tests {
     #[test]
     fn short_block_in_the_middle_of_a_track_is_kept() {
         let f = &fragments(include_bytes!(
-            "../../tests/data/kvs/short_block_mid_track.mkv"
+            "../../../../tests/data/kvs/short_block_mid_track.mkv"
         ))[0];
         let sizes: Vec<usize> = f.frames_of(1).map(|fr| fr.data.len()).collect();
         assert!(sizes.contains(&192) && sizes.contains(&1024), "{sizes:?}");
@@ -239,7 +241,9 @@ mod tests {
 
     #[test]
     fn real_getmedia_output_has_tokens_equal_to_fragment_numbers() {
-        let f = fragments(include_bytes!("../../tests/data/kvs/test_mixed_tags.mkv"));
+        let f = fragments(include_bytes!(
+            "../../../../tests/data/kvs/test_mixed_tags.mkv"
+        ));
         assert_eq!(f.len(), 10);
         for fragment in &f {
             assert_eq!(fragment.continuation_token, fragment.number);
@@ -266,7 +270,7 @@ mod tests {
     #[test]
     fn chunk_without_media_and_with_voids() {
         let f = fragments(include_bytes!(
-            "../../tests/data/kvs/empty-mkv-with-tags.mkv"
+            "../../../../tests/data/kvs/empty-mkv-with-tags.mkv"
         ));
         assert_eq!(f.len(), 1);
         assert!(f[0].frames.is_empty());
@@ -275,7 +279,9 @@ mod tests {
 
     #[test]
     fn known_size_clusters_with_crc_are_read() {
-        let f = fragments(include_bytes!("../../tests/data/kvs/output_get_media.mkv"));
+        let f = fragments(include_bytes!(
+            "../../../../tests/data/kvs/output_get_media.mkv"
+        ));
         assert_eq!(f.len(), 5);
         assert!(
             f.iter().all(|f| f.frames.len() == 60),
