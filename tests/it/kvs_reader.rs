@@ -68,7 +68,9 @@ async fn read(
             ReaderEvent::Position {
                 fragment_number, ..
             } => run.positions.push(fragment_number),
-            ReaderEvent::TrackEnded { role, status } => run.track_ends.push((role, status.code)),
+            ReaderEvent::TrackEnded { role, status } => {
+                run.track_ends.push((role, status.code.code()))
+            }
         }
     }
     run.outcome = tokio::time::timeout(Duration::from_secs(30), reader)
@@ -108,7 +110,7 @@ fn assert_exact(run: &Run, customer: &[i16], agent: &[i16]) {
     let mut unique = run.positions.clone();
     unique.dedup();
     assert_eq!(unique, run.positions, "no fragment delivered twice");
-    assert_eq!(run.outcome.customer.code, 1008, "{:?}", run.outcome);
+    assert_eq!(run.outcome.customer.code.code(), 1008, "{:?}", run.outcome);
 }
 
 #[tokio::test]
@@ -183,7 +185,7 @@ async fn persistent_throttling_gives_up_with_5002() {
         ..Faults::default()
     };
     let (run, _, _, _e) = read_all(faults, 3, 50.0).await;
-    assert_eq!(run.outcome.customer.code, 5002);
+    assert_eq!(run.outcome.customer.code.code(), 5002);
     assert!(run.customer.is_empty());
 }
 
@@ -202,7 +204,10 @@ async fn missing_stream_and_access_denied_are_terminal() {
     )
     .await;
     assert_eq!(
-        (run.outcome.customer.code, run.outcome.agent.code),
+        (
+            run.outcome.customer.code.code(),
+            run.outcome.agent.code.code()
+        ),
         (4041, 4041)
     );
     let run = read(
@@ -212,7 +217,7 @@ async fn missing_stream_and_access_denied_are_terminal() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(run.outcome.customer.code, 4043, "{:?}", run.outcome);
+    assert_eq!(run.outcome.customer.code.code(), 4043, "{:?}", run.outcome);
 }
 
 #[tokio::test]
@@ -228,7 +233,7 @@ async fn a_new_contact_on_the_stream_ends_reading_with_1008() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(run.outcome.customer.code, 1008);
+    assert_eq!(run.outcome.customer.code.code(), 1008);
     assert!(run.outcome.customer.description.contains("another contact"));
     assert_eq!(
         run.customer,
@@ -353,7 +358,8 @@ async fn emulator_command_plays_a_wav_with_faults_from_toml() {
     child.kill().ok();
     child.wait().ok();
     assert_eq!(
-        outcome.customer.code, 1008,
+        outcome.customer.code.code(),
+        1008,
         "the contact switch from the TOML file ended reading"
     );
     assert!(

@@ -61,3 +61,55 @@ impl fmt::Display for KeyId {
 
 /// Which side of the call a stream carries (a column type, so it lives with the entities).
 pub use entity::Role;
+
+/// One value per side of the call, so code that treats both participants alike says so
+/// once (`pair.of(role)`, `PerRole::from_fn(|role| ...)`) instead of matching each role by
+/// hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PerRole<T> {
+    pub customer: T,
+    pub agent: T,
+}
+
+impl<T> PerRole<T> {
+    pub fn from_fn(mut value: impl FnMut(Role) -> T) -> PerRole<T> {
+        PerRole {
+            customer: value(Role::Customer),
+            agent: value(Role::Agent),
+        }
+    }
+
+    pub fn of(&self, role: Role) -> &T {
+        match role {
+            Role::Customer => &self.customer,
+            Role::Agent => &self.agent,
+        }
+    }
+
+    pub fn of_mut(&mut self, role: Role) -> &mut T {
+        match role {
+            Role::Customer => &mut self.customer,
+            Role::Agent => &mut self.agent,
+        }
+    }
+
+    pub fn map<U>(self, mut f: impl FnMut(Role, T) -> U) -> PerRole<U> {
+        PerRole {
+            customer: f(Role::Customer, self.customer),
+            agent: f(Role::Agent, self.agent),
+        }
+    }
+
+    /// Each value seen through `f`, with its role.
+    pub fn map_ref<U>(&self, mut f: impl FnMut(Role, &T) -> U) -> PerRole<U> {
+        PerRole {
+            customer: f(Role::Customer, &self.customer),
+            agent: f(Role::Agent, &self.agent),
+        }
+    }
+
+    /// Both values with their role, customer first.
+    pub fn iter(&self) -> impl Iterator<Item = (Role, &T)> {
+        [(Role::Customer, &self.customer), (Role::Agent, &self.agent)].into_iter()
+    }
+}

@@ -21,6 +21,7 @@ pub mod redact;
 pub mod secrets;
 pub mod service;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -7,6 +7,7 @@ use super::auth::ApiKeyAuth;
 use super::json_body::JsonBody;
 use super::responses::Success;
 use crate::error::{ApiError, ErrorCode, Failure, error_list};
+use crate::ids::PerRole;
 use crate::service::calls::{self, Participant};
 use crate::state::SharedState;
 use crate::store::conversations::StartSettings;
@@ -247,7 +248,7 @@ impl poem_openapi::types::Example for StreamingResponse {
 }
 
 impl StreamingResponse {
-    fn from_participants(customer: Participant, agent: Participant) -> Self {
+    fn from_participants(participants: PerRole<Participant>) -> Self {
         let wire = |p: Participant| ParticipantStream {
             stream_id: p.stream_id.0,
             status: StreamStatus {
@@ -264,8 +265,8 @@ impl StreamingResponse {
         StreamingResponse {
             is_ok: true,
             autotranscribe_response: AutotranscribeResponse {
-                customer: wire(customer),
-                agent: wire(agent),
+                customer: wire(participants.customer),
+                agent: wire(participants.agent),
             },
         }
     }
@@ -298,9 +299,9 @@ impl StreamingApi {
     ) -> Result<Success<StreamingResponse>, Failure<StartErrors>> {
         crate::audit::note_subject(&body.guid);
         let (guid, settings) = validate_start(body.0)?;
-        let (customer, agent) = self.state.calls.start(&auth.0, &guid, settings).await?;
+        let participants = self.state.calls.start(&auth.0, &guid, settings).await?;
         Ok(Success::json(StreamingResponse::from_participants(
-            customer, agent,
+            participants,
         )))
     }
 
@@ -322,9 +323,9 @@ impl StreamingApi {
         crate::audit::note_subject(&body.guid);
         check_namespace(&body.namespace)?;
         check_guid(&body.guid)?;
-        let (customer, agent) = self.state.calls.stop(&auth.0, &body.guid).await?;
+        let participants = self.state.calls.stop(&auth.0, &body.guid).await?;
         Ok(Success::json(StreamingResponse::from_participants(
-            customer, agent,
+            participants,
         )))
     }
 }

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{KvsCallError, KvsTarget, media_client, media_client_for};
 use super::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, Fragment, FragmentReader};
-use crate::ids::Role;
+use crate::ids::{PerRole, Role};
+use crate::status::{StreamCode, StreamStatus};
 
 /// Where GetMedia starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,25 +56,8 @@ impl Selector {
     }
 }
 
-/// A participant's stream status (the contract's codes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub code: i32,
-    pub description: String,
-}
-
-impl Status {
-    pub fn new(code: i32, description: impl Into<String>) -> Status {
-        Status {
-            code,
-            description: description.into(),
-        }
-    }
-
-    pub fn ok() -> Status {
-        Status::new(1000, "OK")
-    }
-}
+/// A participant's stream status: [`StreamStatus`] under the reader's name for it.
+pub type Status = StreamStatus;
 
 /// What the reader hands the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +100,7 @@ pub struct ReaderSettings {
     pub resume_after: Option<(String, Option<String>)>,
     /// Per participant (customer, agent): audio of fragments up to and including this
     /// one was already transcribed; it is not delivered again.
-    pub skip_through: [Option<String>; 2],
+    pub skip_through: PerRole<Option<String>>,
 }
 
 impl ReaderSettings {
@@ -131,21 +115,17 @@ impl ReaderSettings {
             backoff: Duration::from_millis(200),
             empty_sessions_to_end: 3,
             resume_after: None,
-            skip_through: [None, None],
+            skip_through: PerRole::default(),
         }
     }
 }
 
 /// Both participants' final status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReaderOutcome {
-    pub customer: Status,
-    pub agent: Status,
-}
+pub type ReaderOutcome = PerRole<Status>;
 
 impl ReaderOutcome {
     fn both(status: Status) -> ReaderOutcome {
-        ReaderOutcome {
+        PerRole {
             customer: status.clone(),
             agent: status,
         }
@@ -255,10 +235,16 @@ pub async fn read_stream(
             }
         }
         if empty_sessions >= settings.empty_sessions_to_end {
-            return ReaderOutcome::both(Status::new(1008, "stream ended by source"));
+            return ReaderOutcome::both(Status::new(
+                StreamCode::EndedBySource,
+                "stream ended by source",
+            ));
         }
         if failures >= settings.max_attempts {
-            return ReaderOutcome::both(Status::new(5002, "KVS unavailable after retries"));
+            return ReaderOutcome::both(Status::new(
+                StreamCode::KvsUnavailable,
+                "KVS unavailable after retries",
+            ));
         }
         let delay = if failures == 0 && empty_sessions == 0 {
             Duration::ZERO
@@ -277,11 +263,11 @@ pub async fn read_stream(
 fn terminal_status(err: &KvsCallError) -> Option<Status> {
     match err.code.as_deref()? {
         "ResourceNotFoundException" => Some(Status::new(
-            4041,
+            StreamCode::StreamNotFound,
             format!("KVS stream not found: {}", err.message),
         )),
         "NotAuthorizedException" | "AccessDenied" | "AccessDeniedException" => Some(Status::new(
-            4043,
+            StreamCode::AccessDenied,
             format!("access denied by KVS or STS: {}", err.message),
         )),
         _ => None,
@@ -360,7 +346,7 @@ async fn deliver(
         .is_some_and(|c| c != &settings.contact_id)
     {
         let status = Status::new(
-            1008,
+            StreamCode::EndedBySource,
             "stream ended by source: the stream now carries another contact",
         );
         return Err(SessionEnd::Done(ReaderOutcome::both(status)));
@@ -376,7 +362,7 @@ async fn deliver(
         if !fragment.tracks.is_empty() && track.is_none() && *state != TrackState::Missing {
             *state = TrackState::Missing;
             let status = Status::new(
-                4040,
+                StreamCode::TrackNotFound,
                 format!("track {} not found in the KVS stream", track_name(role)),
             );
             send(events, ReaderEvent::TrackEnded { role, status }).await?;
@@ -387,7 +373,7 @@ async fn deliver(
     if progress.customer_track == TrackState::Missing && progress.agent_track == TrackState::Missing
     {
         return Err(SessionEnd::Done(ReaderOutcome::both(Status::new(
-            4040,
+            StreamCode::TrackNotFound,
             "no audio track in the KVS stream",
         ))));
     }
@@ -422,11 +408,11 @@ async fn deliver(
 /// Whether this participant's audio of fragment `number` was transcribed by an earlier
 /// reader of the conversation.
 fn already_delivered(settings: &ReaderSettings, role: Role, number: &str) -> bool {
-    let through = match role {
-        Role::Customer => &settings.skip_through[0],
-        Role::Agent => &settings.skip_through[1],
-    };
-    through.as_ref().is_some_and(|t| !is_after(number, t))
+    settings
+        .skip_through
+        .of(role)
+        .as_ref()
+        .is_some_and(|t| !is_after(number, t))
 }
 
 /// Older Connect instances name the customer track like this.

@@ -15,7 +15,7 @@ use super::control::STOP_WAIT;
 use super::error::{Doing, ServiceError, ServiceResult};
 use super::session::{self, SessionDeps, SessionPlan};
 use super::sessions::Sessions;
-use crate::ids::{ConversationId, Role, StreamId, TenantId};
+use crate::ids::{ConversationId, PerRole, Role, StreamId, TenantId};
 use crate::kvs::arn::StreamArn;
 use crate::kvs::client::{KvsTarget, SdkConfigs, data_endpoint};
 use crate::kvs::reader::{ReaderSettings, Selector};
@@ -65,11 +65,11 @@ impl Participant {
     }
 }
 
-/// Splits a generation's streams into (customer, agent).
+/// A generation's streams by participant.
 pub(super) fn by_role(
     streams: &[stream::Model],
     with_summary: bool,
-) -> ServiceResult<(Participant, Participant)> {
+) -> ServiceResult<PerRole<Participant>> {
     let find = |role: Role| {
         streams
             .iter()
@@ -79,7 +79,10 @@ pub(super) fn by_role(
                 ServiceError::Inconsistent(format!("conversation has no {} stream", role.as_str()))
             })
     };
-    Ok((find(Role::Customer)?, find(Role::Agent)?))
+    Ok(PerRole {
+        customer: find(Role::Customer)?,
+        agent: find(Role::Agent)?,
+    })
 }
 
 /// Starting, stopping and resuming calls on this replica.
@@ -161,7 +164,7 @@ impl Calls {
         key: &AuthedKey,
         external_id: &str,
         mut settings: StartSettings,
-    ) -> ServiceResult<(Participant, Participant)> {
+    ) -> ServiceResult<PerRole<Participant>> {
         self.check_room()?;
         let tenant = self
             .store
@@ -189,15 +192,15 @@ impl Calls {
         else {
             return Err(ServiceError::AlreadyStreaming(external_id.to_owned()));
         };
-        let (customer, agent) = by_role(&streams, false)?;
+        let participants = by_role(&streams, false)?;
         let lease =
             lease.ok_or_else(|| ServiceError::Inconsistent("the start made no lease".into()))?;
         let mut plan = self
-            .session_plan(&tenant, &conversation, (&customer, &agent), lease)
+            .session_plan(&tenant, &conversation, &participants, lease)
             .await?;
         plan.reader.data_endpoint = Some(endpoint);
         self.spawn(plan);
-        Ok((customer, agent))
+        Ok(participants)
     }
 
     /// How a conversation's stored settings are read, on a fresh start or a takeover.
@@ -205,7 +208,7 @@ impl Calls {
         &self,
         tenant: &entity::tenant::Model,
         conversation: &entity::conversation::Model,
-        (customer, agent): (&Participant, &Participant),
+        streams: &PerRole<Participant>,
         lease: LeaseToken,
     ) -> ServiceResult<SessionPlan> {
         let entities = conversation
@@ -227,14 +230,13 @@ impl Calls {
             conversation: ConversationId(conversation.id.clone()),
             tenant_id: TenantId(conversation.tenant_id.clone()),
             external_id: conversation.external_id.clone(),
-            customer: session::Participant::new(
-                customer.stream_id.clone(),
-                conversation.customer_id.clone(),
-            ),
-            agent: session::Participant::new(
-                agent.stream_id.clone(),
-                conversation.agent_id.clone(),
-            ),
+            participants: streams.map_ref(|role, stream| {
+                let external_id = match role {
+                    Role::Customer => &conversation.customer_id,
+                    Role::Agent => &conversation.agent_id,
+                };
+                session::Participant::new(stream.stream_id.clone(), external_id.clone())
+            }),
             detailed_token: conversation.detailed_token,
             redaction: Redaction::from_settings(conversation.redaction_output, &entities),
             target,
@@ -256,7 +258,7 @@ impl Calls {
         &self,
         key: &AuthedKey,
         external_id: &str,
-    ) -> ServiceResult<(Participant, Participant)> {
+    ) -> ServiceResult<PerRole<Participant>> {
         let conversation = self
             .store
             .conversation_by_external_id(&key.tenant_id, external_id)
@@ -379,7 +381,7 @@ impl Calls {
             .await
             .doing("counting the stream's messages")?;
         let committed = resume
-            .and_then(|r| r.of(s.role))
+            .and_then(|r| r.of(s.role).as_ref())
             .map_or(0, |p| p.audio_bytes);
         let total_audio_bytes = s.total_audio_bytes.max(committed);
         Ok(StreamSummary {

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crate::ids::Role;
+use crate::ids::{PerRole, Role};
 use crate::store::leases::{ResumePoint, TrackPosition};
 
 #[derive(Default)]
@@ -43,18 +43,18 @@ impl Track {
 
 /// One conversation's tracks.
 pub struct Checkpoints {
-    tracks: Mutex<[Track; 2]>,
+    tracks: Mutex<PerRole<Track>>,
 }
 
 impl Checkpoints {
     /// Starts from the positions a claimed lease recorded (or none on a fresh start).
     pub fn new(resume: &ResumePoint) -> Checkpoints {
-        let track = |role| Track {
-            resumable: resume.of(role).cloned(),
+        let tracks = PerRole::from_fn(|role| Track {
+            resumable: resume.of(role).clone(),
             ..Track::default()
-        };
+        });
         Checkpoints {
-            tracks: Mutex::new([track(Role::Customer), track(Role::Agent)]),
+            tracks: Mutex::new(tracks),
         }
     }
 
@@ -63,7 +63,7 @@ impl Checkpoints {
             .tracks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut tracks[index(role)])
+        f(tracks.of_mut(role))
     }
 
     /// An utterance went to the transcriber.
@@ -101,24 +101,13 @@ impl Checkpoints {
         let mut point = ResumePoint::default();
         let mut any = false;
         for role in Role::BOTH {
-            let t = &mut tracks[index(role)];
+            let t = tracks.of_mut(role);
             if std::mem::take(&mut t.unwritten) {
                 any = true;
-                let slot = match role {
-                    Role::Customer => &mut point.customer,
-                    Role::Agent => &mut point.agent,
-                };
-                *slot = t.resumable.clone();
+                *point.of_mut(role) = t.resumable.clone();
             }
         }
         any.then_some(point)
-    }
-}
-
-fn index(role: Role) -> usize {
-    match role {
-        Role::Customer => 0,
-        Role::Agent => 1,
     }
 }
 

@@ -182,26 +182,26 @@ async fn take_over(calls: &Calls, claimed: Claimed) -> ServiceResult<()> {
         .doing("reading the conversation's tenant")?
         .ok_or_else(|| ServiceError::Inconsistent("the conversation's tenant is gone".into()))?;
     let streams = calls.latest_streams(&conversation).await?;
-    let (customer, agent) = by_role(&streams, false)?;
+    let streams_by_role = by_role(&streams, false)?;
     let lease = claimed.token.clone();
     let mut plan = calls
-        .session_plan(&tenant, &conversation, (&customer, &agent), lease)
+        .session_plan(&tenant, &conversation, &streams_by_role, lease)
         .await?;
     for role in Role::BOTH {
-        let participant = plan.participant_mut(role);
+        let participant = plan.participants.of_mut(role);
         let (stored, said_until_ms) = calls
             .store
             .stream_messages(id, &participant.stream_id)
             .await
             .doing("reading what the track already said")?;
-        participant.resume = claimed.resume.of(role).cloned();
+        participant.resume = claimed.resume.of(role).clone();
         participant.stored = stored;
         participant.said_until_ms = said_until_ms;
     }
-    let positions = [&plan.customer.resume, &plan.agent.resume];
-    plan.reader.skip_through = positions.map(|p| p.as_ref().map(|p| p.fragment.clone()));
-    match positions {
-        [Some(c), Some(a)] => {
+    let positions = claimed.resume.clone();
+    plan.reader.skip_through = positions.clone().map(|_, p| p.map(|p| p.fragment));
+    match (&positions.customer, &positions.agent) {
+        (Some(c), Some(a)) => {
             let earliest = if is_after(&a.fragment, &c.fragment) {
                 c
             } else {
@@ -222,7 +222,7 @@ async fn take_over(calls: &Calls, claimed: Claimed) -> ServiceResult<()> {
         }
         _ => {}
     }
-    tracing::info!(conversation = %id, customer = ?plan.customer.resume, agent = ?plan.agent.resume, "resuming a conversation another replica held");
+    tracing::info!(conversation = %id, customer = ?positions.customer, agent = ?positions.agent, "resuming a conversation another replica held");
     calls.spawn(plan);
     Ok(())
 }

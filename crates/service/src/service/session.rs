@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::audio::endpoint::{EndpointSettings, Utterance};
-use crate::ids::{ConversationId, Role, StreamId, TenantId};
+use crate::ids::{ConversationId, PerRole, Role, StreamId, TenantId};
 use crate::kvs::client::KvsTarget;
 use crate::kvs::reader::{
     ReaderEvent, ReaderOutcome, ReaderSettings, Status, is_after, read_stream,
@@ -55,7 +55,7 @@ impl Measured {
 
     pub fn summary(&self) -> StreamSummary {
         StreamSummary {
-            status_code: self.status.code,
+            status_code: self.status.code.code(),
             status_description: self.status.description.clone(),
             total_audio_bytes: self.total_audio_bytes,
             audio_duration_ms: self.audio_duration_ms(),
@@ -65,27 +65,7 @@ impl Measured {
 }
 
 /// Both participants' measurements when the session ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionResult {
-    pub customer: Measured,
-    pub agent: Measured,
-}
-
-impl SessionResult {
-    pub fn of(&self, role: Role) -> &Measured {
-        match role {
-            Role::Customer => &self.customer,
-            Role::Agent => &self.agent,
-        }
-    }
-
-    fn of_mut(&mut self, role: Role) -> &mut Measured {
-        match role {
-            Role::Customer => &mut self.customer,
-            Role::Agent => &mut self.agent,
-        }
-    }
-}
+pub type SessionResult = PerRole<Measured>;
 
 /// What a session reads and where its results go.
 pub struct SessionPlan {
@@ -93,8 +73,7 @@ pub struct SessionPlan {
     pub tenant_id: TenantId,
     /// The Connect ContactId (`guid`).
     pub external_id: String,
-    pub customer: Participant,
-    pub agent: Participant,
+    pub participants: PerRole<Participant>,
     pub detailed_token: bool,
     pub redaction: crate::redact::Redaction,
     pub target: KvsTarget,
@@ -133,24 +112,11 @@ impl Participant {
 
 impl SessionPlan {
     fn participant(&self, role: Role) -> &Participant {
-        match role {
-            Role::Customer => &self.customer,
-            Role::Agent => &self.agent,
-        }
-    }
-
-    pub(super) fn participant_mut(&mut self, role: Role) -> &mut Participant {
-        match role {
-            Role::Customer => &mut self.customer,
-            Role::Agent => &mut self.agent,
-        }
+        self.participants.of(role)
     }
 
     pub(super) fn resume_point(&self) -> ResumePoint {
-        ResumePoint {
-            customer: self.customer.resume.clone(),
-            agent: self.agent.resume.clone(),
-        }
+        PerRole::from_fn(|role| self.participant(role).resume.clone())
     }
 }
 
@@ -178,10 +144,7 @@ pub(super) async fn run(
         tx,
         control.cancelled(),
     );
-    let mut result = SessionResult {
-        customer: Measured::continuing(&plan.customer),
-        agent: Measured::continuing(&plan.agent),
-    };
+    let mut result = PerRole::from_fn(|role| Measured::continuing(plan.participant(role)));
     let mut tracks = Tracks::start(&deps, &plan, &control, &checkpoints);
     let consume = async {
         loop {
@@ -298,11 +261,11 @@ const STREAM_PAUSE: Duration = Duration::from_millis(100);
 
 /// Both participants' audio paths and their transcribers.
 struct Tracks {
-    audio: [TrackAudio; 2],
-    utterances: [Option<mpsc::UnboundedSender<Utterance>>; 2],
+    audio: PerRole<TrackAudio>,
+    utterances: PerRole<Option<mpsc::UnboundedSender<Utterance>>>,
     transcribers: Vec<(Role, JoinHandle<i32>)>,
     done: Vec<Utterance>,
-    said_until_ms: [i64; 2],
+    said_until_ms: PerRole<i64>,
     checkpoints: Arc<Checkpoints>,
 }
 
@@ -320,12 +283,13 @@ impl Tracks {
                 .map_or(0, |p| crate::audio::telephone_pcm_ms(p.audio_bytes))
         };
         let mut tracks = Tracks {
-            audio: Role::BOTH
-                .map(|role| TrackAudio::continuing_at(&deps.endpointing, resumed_ms(role))),
-            utterances: [None, None],
+            audio: PerRole::from_fn(|role| {
+                TrackAudio::continuing_at(&deps.endpointing, resumed_ms(role))
+            }),
+            utterances: PerRole::default(),
             transcribers: Vec::new(),
             done: Vec::new(),
-            said_until_ms: Role::BOTH.map(|role| plan.participant(role).said_until_ms),
+            said_until_ms: PerRole::from_fn(|role| plan.participant(role).said_until_ms),
             checkpoints: checkpoints.clone(),
         };
         let Some(with) = &deps.transcribing else {
@@ -350,25 +314,25 @@ impl Tracks {
                 external_id: participant.external_id.clone(),
             };
             let task = transcriber::spawn(with.clone(), conversation.clone(), speaker, rx);
-            tracks.utterances[index(role)] = Some(tx);
+            *tracks.utterances.of_mut(role) = Some(tx);
             tracks.transcribers.push((role, task));
         }
         tracks
     }
 
     fn push(&mut self, role: Role, pcm: &[u8]) {
-        self.audio[index(role)].push(pcm, &mut self.done);
+        self.audio.of_mut(role).push(pcm, &mut self.done);
         self.hand_over(role);
     }
 
     fn is_idle(&self, role: Role) -> bool {
-        self.audio[index(role)].is_idle()
+        self.audio.of(role).is_idle()
     }
 
     /// The reader delivered nothing for [`STREAM_PAUSE`]: close what is already over.
     fn pause(&mut self) {
         for role in Role::BOTH {
-            self.audio[index(role)].pause(&mut self.done);
+            self.audio.of_mut(role).pause(&mut self.done);
             self.hand_over(role);
         }
     }
@@ -376,14 +340,14 @@ impl Tracks {
     fn hand_over(&mut self, role: Role) {
         for utterance in self.done.drain(..) {
             // Re-read after a takeover and already stored by the earlier owner.
-            if (utterance.start_ms + utterance.end_ms) / 2 <= self.said_until_ms[index(role)] {
+            if (utterance.start_ms + utterance.end_ms) / 2 <= *self.said_until_ms.of(role) {
                 tracing::debug!(
                     start_ms = utterance.start_ms,
                     "utterance already stored before the takeover"
                 );
                 continue;
             }
-            if let Some(tx) = &self.utterances[index(role)] {
+            if let Some(tx) = self.utterances.of(role) {
                 self.checkpoints.handed(role);
                 let _ = tx.send(utterance);
             }
@@ -395,11 +359,11 @@ impl Tracks {
     async fn finish(mut self, flush: bool) -> Vec<(Role, i32)> {
         if flush {
             for role in Role::BOTH {
-                self.audio[index(role)].finish(&mut self.done);
+                self.audio.of_mut(role).finish(&mut self.done);
                 self.hand_over(role);
             }
         }
-        self.utterances = [None, None];
+        self.utterances = PerRole::default();
         let mut counts = Vec::new();
         for (role, task) in self.transcribers {
             match task.await {
@@ -411,23 +375,13 @@ impl Tracks {
     }
 }
 
-fn index(role: Role) -> usize {
-    match role {
-        Role::Customer => 0,
-        Role::Agent => 1,
-    }
-}
-
 /// A participant whose track already ended keeps that status; the other takes the
 /// reader's.
 fn merge(result: &mut SessionResult, outcome: ReaderOutcome) {
-    for (role, status) in [
-        (Role::Customer, outcome.customer),
-        (Role::Agent, outcome.agent),
-    ] {
+    for (role, status) in outcome.iter() {
         let measured = result.of_mut(role);
-        if measured.status.code == 1000 {
-            measured.status = status;
+        if measured.status.is_ok() {
+            measured.status = status.clone();
         }
     }
 }

@@ -13,6 +13,7 @@ use super::leases::{LeaseHolder, LeaseToken, new_lease};
 use super::{Store, is_unique_violation};
 use crate::ids::{ConversationId, Role, StreamId, TenantId};
 use crate::kvs::arn::StreamArn;
+use crate::status::{StreamCode, StreamStatus};
 
 /// The settings a start-streaming request fixes for the conversation: checked by the API,
 /// completed by the service (the tenant's default entities), stored here.
@@ -291,8 +292,8 @@ fn new_stream(c: &conversation::Model, role: Role, now: DateTime<Utc>) -> stream
         conversation_id: Set(c.id.clone()),
         role: Set(role),
         generation: Set(c.generation),
-        status_code: Set(1000),
-        status_description: Set("OK".to_owned()),
+        status_code: Set(StreamCode::Ok.code()),
+        status_description: Set(StreamStatus::ok().description),
         started_at: Set(now),
         stopped_at: Set(None),
         total_audio_bytes: Set(0),

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use super::Store;
-use crate::ids::{ConversationId, Role};
+use crate::ids::{ConversationId, PerRole, Role};
 use entity::ConversationState;
 
 /// The replica holding leases, and how long a lease lasts without renewal.
@@ -51,20 +51,9 @@ pub struct TrackPosition {
 }
 
 /// Both tracks' committed positions, as a claimed lease records them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResumePoint {
-    pub customer: Option<TrackPosition>,
-    pub agent: Option<TrackPosition>,
-}
+pub type ResumePoint = PerRole<Option<TrackPosition>>;
 
 impl ResumePoint {
-    pub fn of(&self, role: Role) -> Option<&TrackPosition> {
-        match role {
-            Role::Customer => self.customer.as_ref(),
-            Role::Agent => self.agent.as_ref(),
-        }
-    }
-
     pub fn from_lease(l: &lease::Model) -> ResumePoint {
         let track = |fragment: &Option<String>, token: &Option<String>, bytes: i64| {
             fragment.as_ref().map(|f| TrackPosition {
