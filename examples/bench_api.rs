@@ -5,9 +5,13 @@
 //! start+stop of fresh conversations, and reads of a conversation holding 1,000 messages
 //! (seeded through the store function the pipeline uses). Starts read from an in-process
 //! KVS emulator, so start-streaming's stream check and reader are part of the figures.
+//! Failures are counted by what they were: the contract's error code (429-01 the key's rate
+//! limit, 503-01 the replica's conversation limit or a draining replica, 503-02 a request
+//! that timed out in the service, ...) or what the client saw (connect, transport).
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -150,7 +154,41 @@ async fn seed_messages(
 #[derive(Default)]
 struct Samples {
     latencies_ms: Vec<f64>,
-    errors: u64,
+    /// Failed requests by what they were (see [`Failed`]).
+    failures: BTreeMap<String, u64>,
+}
+
+impl Samples {
+    fn record(&mut self, result: Result<Vec<f64>, Failed>) {
+        match result {
+            Ok(steps) => self.latencies_ms.extend(steps),
+            Err(Failed(why)) => *self.failures.entry(why).or_default() += 1,
+        }
+    }
+
+    fn errors(&self) -> u64 {
+        self.failures.values().sum()
+    }
+}
+
+/// Why a request failed: the contract's error code from the body (`429-01`, `503-01`,
+/// `503-02`, ...), the bare status when the body has none, or the client's own failure.
+#[derive(Debug)]
+struct Failed(String);
+
+impl Failed {
+    fn client(e: &reqwest::Error) -> Failed {
+        Failed(
+            if e.is_timeout() {
+                "client timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "transport"
+            }
+            .into(),
+        )
+    }
 }
 
 fn report(label: &str, scenario: &str, s: &Samples, elapsed: Duration) {
@@ -166,17 +204,25 @@ fn report(label: &str, scenario: &str, s: &Samples, elapsed: Duration) {
     println!(
         "{label:<16} {scenario:<34} {:>7} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
         l.len(),
-        s.errors,
+        s.errors(),
         l.len() as f64 / elapsed.as_secs_f64(),
         pct(0.50),
         pct(0.90),
         pct(0.99),
         l.last().copied().unwrap_or(f64::NAN)
     );
+    if !s.failures.is_empty() {
+        let named: Vec<String> = s
+            .failures
+            .iter()
+            .map(|(why, n)| format!("{why} x{n}"))
+            .collect();
+        println!("{:<16} {:<34} failed: {}", "", "", named.join(", "));
+    }
 }
 
 type Op = Arc<
-    dyn Fn(u64) -> futures_util::future::BoxFuture<'static, anyhow::Result<Vec<f64>>> + Send + Sync,
+    dyn Fn(u64) -> futures_util::future::BoxFuture<'static, Result<Vec<f64>, Failed>> + Send + Sync,
 >;
 
 /// Fires `op(i)` at `rate` per second for `seconds`; each op's latency counts from its slot.
@@ -192,20 +238,16 @@ async fn open_loop(rate: u32, seconds: u64, op: Op) -> (Samples, Duration) {
         let (op, samples) = (op.clone(), samples.clone());
         tasks.push(tokio::spawn(async move {
             let result = op(i).await;
-            let mut s = samples.lock().await;
-            match result {
-                // Each step's latency; the first one also carries any wait behind its slot.
-                Ok(steps) => {
-                    let late = slot.elapsed().as_secs_f64() * 1000.0 - steps.iter().sum::<f64>();
-                    s.latencies_ms.extend(
-                        steps
-                            .iter()
-                            .enumerate()
-                            .map(|(k, v)| if k == 0 { v + late.max(0.0) } else { *v }),
-                    );
+            // Each step's latency; the first one also carries any wait behind its slot.
+            let result = result.map(|steps| {
+                let late = slot.elapsed().as_secs_f64() * 1000.0 - steps.iter().sum::<f64>();
+                let mut steps = steps;
+                if let Some(first) = steps.first_mut() {
+                    *first += late.max(0.0);
                 }
-                Err(_) => s.errors += 1,
-            }
+                steps
+            });
+            samples.lock().await.record(result);
         }));
     }
     for t in tasks {
@@ -234,11 +276,7 @@ async fn closed_loop(concurrency: u64, seconds: u64, op: Op) -> (Samples, Durati
                 while Instant::now() < deadline {
                     let result = op(1_000_000_000 + w * 10_000_000 + i).await;
                     i += 1;
-                    let mut s = samples.lock().await;
-                    match result {
-                        Ok(steps) => s.latencies_ms.extend(steps),
-                        Err(_) => s.errors += 1,
-                    }
+                    samples.lock().await.record(result);
                 }
             })
         })
@@ -256,11 +294,19 @@ async fn closed_loop(concurrency: u64, seconds: u64, op: Op) -> (Samples, Durati
     )
 }
 
-async fn timed(req: reqwest::RequestBuilder) -> anyhow::Result<f64> {
+async fn timed(req: reqwest::RequestBuilder) -> Result<f64, Failed> {
     let t = Instant::now();
-    let res = req.send().await?;
-    ensure!(res.status().is_success(), "status {}", res.status());
-    let _ = res.bytes().await?;
+    let res = req.send().await.map_err(|e| Failed::client(&e))?;
+    let status = res.status();
+    let body = res.bytes().await.map_err(|e| Failed::client(&e))?;
+    if !status.is_success() {
+        let code = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|b| b["error"]["code"].as_str().map(str::to_owned));
+        return Err(Failed(
+            code.unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
+        ));
+    }
     Ok(t.elapsed().as_secs_f64() * 1000.0)
 }
 

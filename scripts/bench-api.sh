@@ -3,6 +3,10 @@
 # start+stop of fresh conversations and reads of a conversation with 1,000 messages,
 # at a fixed rate (default 500 requests/s for 10 s) and then closed-loop.
 #   scripts/bench-api.sh [--rate N] [--seconds N]
+# Failed requests are listed under each row by what they were: the contract's code
+# (429-01 the key's rate limit, 503-01 the replica's conversation limit or a draining
+# replica, 503-02 a request timed out in the service, 409-01 already streaming, ...), the
+# bare HTTP status when the body has no code, or connect/transport on the client side.
 # PostgreSQL: CALLSCRIBE_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432);
 # a scratch database is created and dropped.
 set -euo pipefail
