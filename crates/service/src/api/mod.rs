@@ -25,7 +25,10 @@ pub type Apis = (
     streaming::StreamingApi,
     conversations::ConversationsApi,
     fileexporter::FileExporterApi,
-    admin::AdminApi,
+    admin::TenantsApi,
+    admin::KeysApi,
+    admin::SettingsApi,
+    admin::WebhooksApi,
     audit::AuditApi,
     health::HealthApi,
 );
@@ -42,7 +45,16 @@ pub fn openapi_service(state: SharedState) -> OpenApiService<Apis, ()> {
         fileexporter::FileExporterApi {
             state: state.clone(),
         },
-        admin::AdminApi {
+        admin::TenantsApi {
+            state: state.clone(),
+        },
+        admin::KeysApi {
+            state: state.clone(),
+        },
+        admin::SettingsApi {
+            state: state.clone(),
+        },
+        admin::WebhooksApi {
             state: state.clone(),
         },
         audit::AuditApi {
