@@ -8,6 +8,8 @@ pub mod error;
 pub mod keeper;
 pub mod session;
 pub mod sessions;
+#[cfg(test)]
+mod testing;
 pub mod track;
 pub mod transcriber;
 pub mod transcript_cache;

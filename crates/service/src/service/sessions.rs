@@ -146,3 +146,104 @@ impl Sessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::endpoint::EndpointSettings;
+    use crate::ids::{PerRole, StreamId};
+    use crate::kvs::client::{KvsTarget, sdk_config};
+    use crate::kvs::reader::{ReaderSettings, Selector};
+    use crate::redact::Redaction;
+    use crate::service::session::Participant;
+    use crate::service::testing::{STREAM_ARN, Started, started_conversation};
+
+    /// A session of the started conversation whose KVS refuses every connection: its
+    /// reader keeps retrying until the session is told to end.
+    async fn unreachable_session(started: &Started) -> (SessionDeps, SessionPlan) {
+        let target = KvsTarget {
+            region: "us-east-1".into(),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            role_arn: None,
+            external_id: None,
+            session_name: "test".into(),
+        };
+        let sdk = sdk_config(&target).await;
+        let mut reader = ReaderSettings::new(STREAM_ARN.into(), "guid-1".into(), Selector::Now);
+        reader.max_attempts = u32::MAX;
+        reader.backoff = Duration::from_millis(20);
+        let plan = SessionPlan {
+            conversation: ConversationId(started.conversation.id.clone()),
+            tenant_id: started.tenant.clone(),
+            external_id: "guid-1".into(),
+            participants: PerRole::from_fn(|role| {
+                Participant::new(StreamId(started.stream(role).id.clone()), "x".into())
+            }),
+            detailed_token: false,
+            redaction: Redaction::from_settings(Default::default(), &[]),
+            target,
+            sdk,
+            reader,
+            lease: started.lease.clone(),
+        };
+        let deps = SessionDeps {
+            store: started.store.clone(),
+            transcribing: None,
+            endpointing: EndpointSettings::default(),
+        };
+        (deps, plan)
+    }
+
+    #[tokio::test]
+    async fn a_stopped_session_hands_over_its_figures_once_and_leaves_the_registry() {
+        let started = started_conversation().await;
+        let id = ConversationId(started.conversation.id.clone());
+        let sessions = Sessions::default();
+        let (deps, plan) = unreachable_session(&started).await;
+        sessions.spawn(deps, plan);
+        assert_eq!(sessions.active(), 1);
+        assert!(sessions.is_here(&id));
+        assert_eq!(
+            sessions.conversations(),
+            [(id.clone(), started.lease.clone())]
+        );
+
+        let result = sessions.stop(&id).await.expect("the session's figures");
+        assert!(result.customer.status.is_ok() && result.agent.status.is_ok());
+        assert_eq!(result.customer.total_audio_bytes, 0);
+        assert!(!sessions.is_here(&id) && !sessions.is_stopping(&id));
+        assert_eq!(sessions.active(), 0);
+        assert!(
+            sessions.stop(&id).await.is_none(),
+            "a second stop finds nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_lease_ends_the_session_without_writing_and_shutdown_hands_a_lease_back() {
+        let started = started_conversation().await;
+        let id = ConversationId(started.conversation.id.clone());
+        let sessions = Sessions::default();
+        let (deps, plan) = unreachable_session(&started).await;
+        sessions.spawn(deps, plan);
+        sessions.abandon(&id);
+        assert!(!sessions.is_here(&id));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let lease = started.store.lease(&id).await.unwrap().expect("untouched");
+        assert_eq!(
+            lease.owner.as_deref(),
+            Some("replica-a"),
+            "a lost session writes nothing"
+        );
+
+        let (deps, plan) = unreachable_session(&started).await;
+        sessions.spawn(deps, plan);
+        sessions.hand_back_all(Duration::from_secs(5)).await;
+        assert_eq!(sessions.active(), 0);
+        let lease = started.store.lease(&id).await.unwrap().expect("lease row");
+        assert_eq!(
+            lease.owner, None,
+            "handed back for another replica to claim"
+        );
+    }
+}

@@ -216,3 +216,144 @@ fn tokens_json(transcript: &Transcript, audio_start_ms: i64) -> String {
         .collect();
     serde_json::to_string(&words).unwrap_or_else(|_| "[]".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::broadcast;
+
+    use super::*;
+    use crate::service::testing::{Started, started_conversation};
+    use crate::store::leases::ResumePoint;
+    use crate::transcribe::scripted::ScriptedEngine;
+
+    /// Hands every message to its subscribers, as the webhook publisher does.
+    struct Observed(broadcast::Sender<Arc<Published>>);
+
+    impl Publisher for Observed {
+        fn publish(&self, message: Arc<Published>) {
+            let _ = self.0.send(message);
+        }
+
+        fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+            self.0.subscribe()
+        }
+    }
+
+    struct Fixture {
+        with: Transcribing,
+        conversation: Arc<Conversation>,
+        speaker: Speaker,
+        published: broadcast::Receiver<Arc<Published>>,
+        _started: Started,
+    }
+
+    /// A started conversation, its customer's transcriber inputs, and an engine that
+    /// says `lines` in turn.
+    async fn fixture(lines: &[&str]) -> Fixture {
+        let started = started_conversation().await;
+        let metrics = crate::metrics::Metrics::new().engine;
+        let script = ScriptedEngine::new(lines.iter().copied());
+        let engine = EnginePool::start(Arc::new(script), 1, 4, metrics.clone()).unwrap();
+        let (tx, published) = broadcast::channel(16);
+        let with = Transcribing {
+            store: started.store.clone(),
+            engine: Arc::new(engine),
+            publisher: Arc::new(Observed(tx)),
+            metrics,
+        };
+        let conversation = Arc::new(Conversation {
+            id: ConversationId(started.conversation.id.clone()),
+            tenant_id: started.tenant.clone(),
+            external_id: "guid-1".into(),
+            detailed_token: true,
+            redaction: Redaction::from_settings(
+                entity::RedactionOutput::Redacted,
+                &["CREDIT_CARD_NUMBER".into()],
+            ),
+            lease: started.lease.clone(),
+            checkpoints: Arc::new(Checkpoints::new(&ResumePoint::default())),
+            control: Arc::new(SessionControl::default()),
+        });
+        let speaker = Speaker {
+            role: Role::Customer,
+            stream_id: StreamId(started.stream(Role::Customer).id.clone()),
+            external_id: "TT9833237".into(),
+        };
+        Fixture {
+            with,
+            conversation,
+            speaker,
+            published,
+            _started: started,
+        }
+    }
+
+    /// A second of audio starting at `start_ms`.
+    fn utterance(start_ms: i64) -> Utterance {
+        Utterance {
+            start_ms,
+            end_ms: start_ms + 1000,
+            audio_start_ms: start_ms - 200,
+            audio: vec![0.1; 16_000],
+        }
+    }
+
+    #[tokio::test]
+    async fn utterances_become_redacted_messages_in_order_stored_and_published() {
+        let mut f = fixture(&["hello there", "my card is 4539 1488 0343 6467"]).await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = spawn(f.with.clone(), f.conversation.clone(), f.speaker, rx);
+        for start in [1000, 3000] {
+            f.conversation.checkpoints.handed(Role::Customer);
+            tx.send(utterance(start)).unwrap();
+        }
+        drop(tx);
+        assert_eq!(task.await.unwrap(), 2, "two messages produced");
+
+        let stored = f.with.store.messages(&f.conversation.id).await.unwrap();
+        let texts: Vec<&str> = stored.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["hello there", "my card is #### #### #### ####"]);
+        assert_eq!((stored[1].start_ms, stored[1].end_ms), (3000, 4000));
+        let tokens: serde_json::Value =
+            serde_json::from_str(stored[1].tokens.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            tokens[0]["start"], 2800,
+            "word times count from the stream's start"
+        );
+        assert!(!tokens.to_string().contains("4539"), "{tokens}");
+        for expected in texts {
+            let sent = f.published.recv().await.unwrap();
+            assert_eq!(sent.message.text, expected);
+            assert_eq!(sent.external_conversation_id, "guid-1");
+        }
+    }
+
+    #[tokio::test]
+    async fn non_speech_is_dropped_and_a_lost_lease_ends_the_session_without_publishing() {
+        let mut f = fixture(&["[BLANK_AUDIO]", "after the takeover"]).await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = spawn(f.with.clone(), f.conversation.clone(), f.speaker, rx);
+        f.conversation.checkpoints.handed(Role::Customer);
+        tx.send(utterance(1000)).unwrap();
+        // Another replica takes the conversation: this lease no longer fences anything.
+        f.with
+            .store
+            .end_lease(&f.conversation.id, None)
+            .await
+            .unwrap();
+        f.conversation.checkpoints.handed(Role::Customer);
+        tx.send(utterance(3000)).unwrap();
+        drop(tx);
+        assert_eq!(task.await.unwrap(), 0, "nothing became a message");
+        assert_eq!(f.conversation.control.ending(), Some(Ending::Lost));
+        assert!(
+            f.with
+                .store
+                .messages(&f.conversation.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(f.published.try_recv().is_err(), "nothing was published");
+    }
+}
