@@ -2,7 +2,7 @@
 # API latency and throughput of a release build on loopback, on SQLite and PostgreSQL:
 # start+stop of fresh conversations and reads of a conversation with 1,000 messages,
 # at a fixed rate (default 500 requests/s for 10 s) and then closed-loop.
-#   scripts/bench-api.sh [--rate N] [--seconds N]
+#   scripts/bench-api.sh [--rate N] [--seconds N]      (server logs: target/bench-api/)
 # Failed requests are listed under each row by what they were: the contract's code
 # (429-01 the key's rate limit, 503-01 the replica's conversation limit or a draining
 # replica, 503-02 a request timed out in the service, 409-01 already streaming, ...), the
@@ -23,6 +23,8 @@ db="cs_bench_$$"
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
   psql "$pg/postgres" -qc "drop database if exists $db" >/dev/null 2>&1 || true
+  # The servers' logs outlive the run: they say what a 500-01 was.
+  mkdir -p target/bench-api && cp "$work"/server-*.log target/bench-api/ 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
