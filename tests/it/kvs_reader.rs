@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use callscribe::ids::Role;
 use callscribe::kvs::client::{KvsTarget, sdk_config};
-use callscribe::kvs::reader::{
-    ReaderEvent, ReaderOutcome, ReaderSettings, Selector, Status, read_stream,
-};
+use callscribe::kvs::reader::{ReaderEvent, ReaderOutcome, ReaderSettings, Selector, read_stream};
+use callscribe::status::StreamStatus;
 use callscribe_devtools::emulator::{EmulatorHandle, Faults, KvsFailure, StreamMedia, stream_arn};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -46,8 +45,8 @@ async fn read(
         tokio::spawn(async move { read_stream(&config, &target, &settings, tx, stop).await });
     let mut run = Run {
         outcome: ReaderOutcome {
-            customer: Status::ok(),
-            agent: Status::ok(),
+            customer: StreamStatus::ok(),
+            agent: StreamStatus::ok(),
         },
         customer: vec![],
         agent: vec![],
@@ -285,8 +284,8 @@ async fn stopping_ends_the_reader_with_ok() {
     assert_eq!(
         run.outcome,
         ReaderOutcome {
-            customer: Status::ok(),
-            agent: Status::ok()
+            customer: StreamStatus::ok(),
+            agent: StreamStatus::ok()
         }
     );
     assert!(!run.customer.is_empty(), "audio arrived before the stop");

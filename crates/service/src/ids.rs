@@ -93,13 +93,6 @@ impl<T> PerRole<T> {
         }
     }
 
-    pub fn map<U>(self, mut f: impl FnMut(Role, T) -> U) -> PerRole<U> {
-        PerRole {
-            customer: f(Role::Customer, self.customer),
-            agent: f(Role::Agent, self.agent),
-        }
-    }
-
     /// Each value seen through `f`, with its role.
     pub fn map_ref<U>(&self, mut f: impl FnMut(Role, &T) -> U) -> PerRole<U> {
         PerRole {

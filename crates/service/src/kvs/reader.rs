@@ -56,9 +56,6 @@ impl Selector {
     }
 }
 
-/// A participant's stream status: [`StreamStatus`] under the reader's name for it.
-pub type Status = StreamStatus;
-
 /// What the reader hands the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderEvent {
@@ -74,7 +71,7 @@ pub enum ReaderEvent {
         continuation_token: Option<String>,
     },
     /// A participant's stream ended before the whole reader did (e.g. no such track).
-    TrackEnded { role: Role, status: Status },
+    TrackEnded { role: Role, status: StreamStatus },
 }
 
 /// Tuning of retries and watchdogs.
@@ -121,10 +118,10 @@ impl ReaderSettings {
 }
 
 /// Both participants' final status.
-pub type ReaderOutcome = PerRole<Status>;
+pub type ReaderOutcome = PerRole<StreamStatus>;
 
 impl ReaderOutcome {
-    fn both(status: Status) -> ReaderOutcome {
+    fn both(status: StreamStatus) -> ReaderOutcome {
         PerRole {
             customer: status.clone(),
             agent: status,
@@ -184,7 +181,7 @@ pub async fn read_stream(
     let mut known_endpoint = settings.data_endpoint.clone();
     loop {
         if stop.is_cancelled() {
-            return ReaderOutcome::both(Status::ok());
+            return ReaderOutcome::both(StreamStatus::ok());
         }
         let attempt = async {
             let media = match &client {
@@ -209,7 +206,7 @@ pub async fn read_stream(
         };
         let opened = tokio::select! {
             opened = attempt => opened,
-            _ = stop.cancelled() => return ReaderOutcome::both(Status::ok()),
+            _ = stop.cancelled() => return ReaderOutcome::both(StreamStatus::ok()),
         };
         progress.new_fragments = 0;
         let end = match opened {
@@ -235,13 +232,13 @@ pub async fn read_stream(
             }
         }
         if empty_sessions >= settings.empty_sessions_to_end {
-            return ReaderOutcome::both(Status::new(
+            return ReaderOutcome::both(StreamStatus::new(
                 StreamCode::EndedBySource,
                 "stream ended by source",
             ));
         }
         if failures >= settings.max_attempts {
-            return ReaderOutcome::both(Status::new(
+            return ReaderOutcome::both(StreamStatus::new(
                 StreamCode::KvsUnavailable,
                 "KVS unavailable after retries",
             ));
@@ -254,22 +251,24 @@ pub async fn read_stream(
         };
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = stop.cancelled() => return ReaderOutcome::both(Status::ok()),
+            _ = stop.cancelled() => return ReaderOutcome::both(StreamStatus::ok()),
         }
     }
 }
 
 /// KVS errors that no retry can fix.
-fn terminal_status(err: &KvsCallError) -> Option<Status> {
+fn terminal_status(err: &KvsCallError) -> Option<StreamStatus> {
     match err.code.as_deref()? {
-        "ResourceNotFoundException" => Some(Status::new(
+        "ResourceNotFoundException" => Some(StreamStatus::new(
             StreamCode::StreamNotFound,
             format!("KVS stream not found: {}", err.message),
         )),
-        "NotAuthorizedException" | "AccessDenied" | "AccessDeniedException" => Some(Status::new(
-            StreamCode::AccessDenied,
-            format!("access denied by KVS or STS: {}", err.message),
-        )),
+        "NotAuthorizedException" | "AccessDenied" | "AccessDeniedException" => {
+            Some(StreamStatus::new(
+                StreamCode::AccessDenied,
+                format!("access denied by KVS or STS: {}", err.message),
+            ))
+        }
         _ => None,
     }
 }
@@ -286,7 +285,7 @@ async fn read_session(
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(settings.idle_timeout, body.next()) => next,
-            _ = stop.cancelled() => return SessionEnd::Done(ReaderOutcome::both(Status::ok())),
+            _ = stop.cancelled() => return SessionEnd::Done(ReaderOutcome::both(StreamStatus::ok())),
         };
         let (parsed, eof) = match next {
             Err(_) => {
@@ -314,7 +313,7 @@ async fn send(events: &mpsc::Sender<ReaderEvent>, event: ReaderEvent) -> Result<
     events
         .send(event)
         .await
-        .map_err(|_| SessionEnd::Done(ReaderOutcome::both(Status::ok())))
+        .map_err(|_| SessionEnd::Done(ReaderOutcome::both(StreamStatus::ok())))
 }
 
 /// Handles one complete fragment; `Err` ends the session.
@@ -345,7 +344,7 @@ async fn deliver(
         .as_ref()
         .is_some_and(|c| c != &settings.contact_id)
     {
-        let status = Status::new(
+        let status = StreamStatus::new(
             StreamCode::EndedBySource,
             "stream ended by source: the stream now carries another contact",
         );
@@ -361,7 +360,7 @@ async fn deliver(
     ] {
         if !fragment.tracks.is_empty() && track.is_none() && *state != TrackState::Missing {
             *state = TrackState::Missing;
-            let status = Status::new(
+            let status = StreamStatus::new(
                 StreamCode::TrackNotFound,
                 format!("track {} not found in the KVS stream", track_name(role)),
             );
@@ -372,7 +371,7 @@ async fn deliver(
     }
     if progress.customer_track == TrackState::Missing && progress.agent_track == TrackState::Missing
     {
-        return Err(SessionEnd::Done(ReaderOutcome::both(Status::new(
+        return Err(SessionEnd::Done(ReaderOutcome::both(StreamStatus::new(
             StreamCode::TrackNotFound,
             "no audio track in the KVS stream",
         ))));

@@ -198,8 +198,8 @@ async fn take_over(calls: &Calls, claimed: Claimed) -> ServiceResult<()> {
         participant.stored = stored;
         participant.said_until_ms = said_until_ms;
     }
-    let positions = claimed.resume.clone();
-    plan.reader.skip_through = positions.clone().map(|_, p| p.map(|p| p.fragment));
+    let positions = &claimed.resume;
+    plan.reader.skip_through = positions.map_ref(|_, p| p.as_ref().map(|p| p.fragment.clone()));
     match (&positions.customer, &positions.agent) {
         (Some(c), Some(a)) => {
             let earliest = if is_after(&a.fragment, &c.fragment) {

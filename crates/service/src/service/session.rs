@@ -15,13 +15,12 @@ use tokio::task::JoinHandle;
 use crate::audio::endpoint::{EndpointSettings, Utterance};
 use crate::ids::{ConversationId, PerRole, Role, StreamId, TenantId};
 use crate::kvs::client::KvsTarget;
-use crate::kvs::reader::{
-    ReaderEvent, ReaderOutcome, ReaderSettings, Status, is_after, read_stream,
-};
+use crate::kvs::reader::{ReaderEvent, ReaderOutcome, ReaderSettings, is_after, read_stream};
 use crate::service::checkpoint::Checkpoints;
 use crate::service::control::{Ending, SessionControl};
 use crate::service::track::TrackAudio;
 use crate::service::transcriber::{self, Conversation, Speaker, Transcribing};
+use crate::status::StreamStatus;
 use crate::store::Store;
 use crate::store::conversations::StreamSummary;
 use crate::store::leases::{LeaseToken, ResumePoint, TrackPosition};
@@ -29,7 +28,7 @@ use crate::store::leases::{LeaseToken, ResumePoint, TrackPosition};
 /// What one participant's stream delivered, measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Measured {
-    pub status: Status,
+    pub status: StreamStatus,
     pub total_audio_bytes: i64,
     /// Utterances that became messages.
     pub transcripts: i32,
@@ -39,7 +38,7 @@ impl Measured {
     /// Starts from what an earlier owner of the conversation already measured.
     fn continuing(participant: &Participant) -> Measured {
         Measured {
-            status: Status::ok(),
+            status: StreamStatus::ok(),
             total_audio_bytes: participant.resume.as_ref().map_or(0, |p| p.audio_bytes),
             transcripts: participant.stored,
         }
