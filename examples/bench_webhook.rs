@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use callscribe::api::admin::{CustomCaAuth, WebhookAuth, WebhookTarget};
 use callscribe::config::{Config, Secret};
 use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
+use callscribe::service::webhook_targets::TargetRequest;
 use callscribe::store::messages::NewMessage;
 use callscribe::webhook::publish::Published;
+use callscribe::webhook::target::{AuthPublic, AuthSecret};
 use callscribe_devtools::sink::{Checks, SinkTls};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tokio::sync::{mpsc, oneshot};
@@ -82,18 +83,16 @@ async fn main() -> anyhow::Result<()> {
     config.webhook.allow_cidrs = vec!["127.0.0.0/8".parse()?];
     let state = callscribe::build_tool_state(config).await?;
     let tenant = TenantId(state.store.create_tenant("bench").await?.id);
-    let target = WebhookTarget {
+    let target = TargetRequest {
         url,
-        auth: WebhookAuth::CustomCa(CustomCaAuth {
-            mode: Default::default(),
-            ca_pem: ca.pem(),
-        }),
+        auth: AuthPublic::CustomCa { ca_pem: ca.pem() },
+        secrets: AuthSecret {
+            signing_secret: Some(SIGNING.into()),
+            ..AuthSecret::default()
+        },
         timeout_ms: Some(5000),
-        signing_secret: Some(SIGNING.into()),
     };
-    callscribe::api::admin::set_webhook(&state, &tenant, &target)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    state.webhook_targets.set(&tenant, &target).await?;
 
     let message = |n: usize| {
         Arc::new(Published {

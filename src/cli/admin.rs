@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 
 use callscribe::config::Config;
 use callscribe::ids::TenantId;
+use callscribe::service::webhook_targets::TargetRequest;
+use callscribe::webhook::target::{AuthPublic, AuthSecret, SecretLocation};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -195,15 +197,13 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::WebhookSet(args) => {
             let tenant = existing_tenant(&state, &args.tenant).await?;
             let target = webhook_target(&args)?;
-            let saved = callscribe::api::admin::set_webhook(&state, &tenant, &target)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let saved = state.webhook_targets.set(&tenant, &target).await?;
             println!("webhook set: {} ({:?})", saved.url, args.auth);
         }
         AdminCommand::WebhookDelete { tenant } => {
             let tenant = existing_tenant(&state, &tenant).await?;
             anyhow::ensure!(
-                store.delete_webhook(&tenant).await?,
+                state.webhook_targets.delete(&tenant).await?,
                 "no webhook target set"
             );
             println!("webhook removed");
@@ -226,9 +226,8 @@ pub async fn run(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The API's target body from the command's flags.
-fn webhook_target(args: &WebhookArgs) -> anyhow::Result<callscribe::api::admin::WebhookTarget> {
-    use callscribe::api::admin::*;
+/// The target the command's flags ask for.
+fn webhook_target(args: &WebhookArgs) -> anyhow::Result<TargetRequest> {
     let read = |path: &Option<PathBuf>, flag: &str| -> anyhow::Result<Option<String>> {
         path.as_ref()
             .map(|p| {
@@ -240,46 +239,50 @@ fn webhook_target(args: &WebhookArgs) -> anyhow::Result<callscribe::api::admin::
     let needs = |value: Option<String>, flag: &str| {
         value.with_context(|| format!("--auth {:?} needs {flag}", args.auth))
     };
-    let auth = match args.auth {
-        AuthMode::None => WebhookAuth::None(NoAuth {
-            mode: Default::default(),
-        }),
-        AuthMode::Secret => WebhookAuth::Secret(SecretAuth {
-            mode: Default::default(),
-            name: needs(args.secret_name.clone(), "--secret-name")?,
-            location: if args.secret_in_query {
-                SecretIn::Query
-            } else {
-                SecretIn::Header
-            },
-            value: args.secret_value.clone(),
-        }),
-        AuthMode::CustomCa => WebhookAuth::CustomCa(CustomCaAuth {
-            mode: Default::default(),
-            ca_pem: needs(read(&args.ca_file, "--ca-file")?, "--ca-file")?,
-        }),
-        AuthMode::Mtls => WebhookAuth::Mtls(MtlsAuth {
-            mode: Default::default(),
-            client_cert_pem: needs(
-                read(&args.client_cert_file, "--client-cert-file")?,
-                "--client-cert-file",
-            )?,
-            client_key_pem: read(&args.client_key_file, "--client-key-file")?,
-            ca_pem: read(&args.ca_file, "--ca-file")?,
-        }),
-        AuthMode::Oauth2 => WebhookAuth::Oauth2(OAuth2Auth {
-            mode: Default::default(),
-            token_url: needs(args.token_url.clone(), "--token-url")?,
-            client_id: needs(args.client_id.clone(), "--client-id")?,
-            client_secret: args.client_secret.clone(),
-            scopes: args.scopes.clone(),
-        }),
+    let mut secrets = AuthSecret {
+        signing_secret: args.signing_secret.clone(),
+        ..AuthSecret::default()
     };
-    Ok(WebhookTarget {
+    let auth = match args.auth {
+        AuthMode::None => AuthPublic::None,
+        AuthMode::Secret => {
+            secrets.token = args.secret_value.clone();
+            AuthPublic::Secret {
+                name: needs(args.secret_name.clone(), "--secret-name")?,
+                location: if args.secret_in_query {
+                    SecretLocation::Query
+                } else {
+                    SecretLocation::Header
+                },
+            }
+        }
+        AuthMode::CustomCa => AuthPublic::CustomCa {
+            ca_pem: needs(read(&args.ca_file, "--ca-file")?, "--ca-file")?,
+        },
+        AuthMode::Mtls => {
+            secrets.client_key_pem = read(&args.client_key_file, "--client-key-file")?;
+            AuthPublic::Mtls {
+                client_cert_pem: needs(
+                    read(&args.client_cert_file, "--client-cert-file")?,
+                    "--client-cert-file",
+                )?,
+                ca_pem: read(&args.ca_file, "--ca-file")?,
+            }
+        }
+        AuthMode::Oauth2 => {
+            secrets.client_secret = args.client_secret.clone();
+            AuthPublic::Oauth2 {
+                token_url: needs(args.token_url.clone(), "--token-url")?,
+                client_id: needs(args.client_id.clone(), "--client-id")?,
+                scopes: args.scopes.clone(),
+            }
+        }
+    };
+    Ok(TargetRequest {
         url: args.url.clone(),
         auth,
+        secrets,
         timeout_ms: args.timeout_ms,
-        signing_secret: args.signing_secret.clone(),
     })
 }
 

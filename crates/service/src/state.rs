@@ -19,9 +19,11 @@ use crate::service::calls::Calls;
 use crate::service::session::SessionDeps;
 use crate::service::transcriber::Transcribing;
 use crate::service::transcript_cache::TranscriptCache;
+use crate::service::webhook_targets::WebhookTargets;
 use crate::store::Store;
 use crate::store::leases::LeaseHolder;
 use crate::transcribe::pool::EnginePool;
+use crate::webhook::guard::AddressPolicy;
 use crate::webhook::publish::Publisher;
 use crate::webhook::publisher::WebhookPublisher;
 
@@ -40,6 +42,8 @@ pub struct AppState {
     pub publisher: Arc<dyn Publisher>,
     /// The webhook delivery lanes (the admin API tells them when a target changes).
     pub webhooks: Arc<WebhookPublisher>,
+    /// The tenants' webhook targets and their rules.
+    pub webhook_targets: WebhookTargets,
     /// Writes the daily feeds and reads their files back.
     pub exporter: Exporter,
     /// Signs and checks the feed files' download links.
@@ -98,7 +102,14 @@ impl AppState {
             config.cluster.conversation_limit(),
             shutdown.clone(),
         ));
+        let webhook_targets = WebhookTargets::new(
+            store.clone(),
+            sealer.clone(),
+            AddressPolicy::from_config(&config.webhook),
+            webhooks.clone(),
+        );
         AppState {
+            webhook_targets,
             exporter,
             links: LinkSigner::new(&sealer),
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),

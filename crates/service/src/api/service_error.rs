@@ -6,6 +6,7 @@ use crate::service::error::ServiceError;
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
+            ServiceError::Invalid { field, why } => ApiError::invalid_field(field, &why),
             ServiceError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             e @ ServiceError::AlreadyStreaming(_) => {
                 ApiError::new(ErrorCode::AlreadyStreaming, e.to_string())

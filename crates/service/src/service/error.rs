@@ -7,6 +7,9 @@ use sea_orm::DbErr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// A value breaks a business rule; `field` is its name in the API's JSON.
+    #[error("field `{field}` {why}")]
+    Invalid { field: &'static str, why: String },
     /// The caller named something this tenant does not have.
     #[error("{0} not found")]
     NotFound(String),

@@ -13,3 +13,4 @@ mod testing;
 pub mod track;
 pub mod transcriber;
 pub mod transcript_cache;
+pub mod webhook_targets;

@@ -5,7 +5,6 @@ use poem_openapi::param::Path;
 use poem_openapi::types::ParseFromJSON;
 use poem_openapi::{Object, OpenApi};
 
-use super::webhooks::check_url;
 use super::{AdminResult, AdminTag, nonempty, tenant_not_found};
 use crate::api::auth::AdminAuth;
 use crate::api::json_body::JsonBody;
@@ -14,6 +13,7 @@ use crate::api::streaming::RedactionEntity;
 use crate::api::wire_name;
 use crate::error::ApiError;
 use crate::ids::TenantId;
+use crate::service::webhook_targets::check_url;
 use crate::state::SharedState;
 use crate::store::tenants::AwsSettings;
 

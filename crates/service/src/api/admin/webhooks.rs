@@ -1,5 +1,5 @@
-//! `/admin/v1/tenants/{id}/webhook` and `/deliveries`: the tenant's webhook target (its
-//! rules: URL, SSRF guard, auth modes, secrets kept when left out) and the delivery log.
+//! `/admin/v1/tenants/{id}/webhook` and `/deliveries`: the tenant's webhook target as the
+//! API shows it (its rules are `service::webhook_targets`) and the delivery log.
 
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
@@ -11,10 +11,9 @@ use crate::api::json_body::JsonBody;
 use crate::api::responses::{NoContent, Success};
 use crate::error::ApiError;
 use crate::ids::TenantId;
-use crate::state::{AppState, SharedState};
-use crate::store::webhooks::TargetRecord;
-use crate::webhook::guard::AddressPolicy;
-use crate::webhook::target::{self, AuthPublic, AuthSecret, SecretLocation};
+use crate::service::webhook_targets::{Target, TargetRequest};
+use crate::state::SharedState;
+use crate::webhook::target::{AuthPublic, AuthSecret, SecretLocation};
 
 /// Declares the single-value enum a webhook auth variant carries as its `mode`: the
 /// discriminator every generated client decodes `WebhookAuth` by.
@@ -220,13 +219,13 @@ impl WebhooksApi {
         id: Path<String>,
     ) -> AdminResult<Success<WebhookTarget>> {
         let tenant = TenantId(super::existing_tenant(&self.state, &id).await?.id);
-        let t = self
+        let target = self
             .state
-            .store
-            .webhook(&tenant)
+            .webhook_targets
+            .get(&tenant)
             .await?
             .ok_or_else(|| ApiError::not_found("no webhook target set"))?;
-        Ok(Success::json(webhook_view(&t)?))
+        Ok(Success::json(target.into()))
     }
 
     /// Set the tenant's webhook target
@@ -246,9 +245,9 @@ impl WebhooksApi {
         body: JsonBody<WebhookTarget>,
     ) -> AdminResult<Success<WebhookTarget>> {
         let tenant = TenantId(super::existing_tenant(&self.state, &id).await?.id);
-        Ok(Success::json(
-            set_webhook(&self.state, &tenant, &body.0).await?,
-        ))
+        let request = TargetRequest::from(&body.0);
+        let saved = self.state.webhook_targets.set(&tenant, &request).await?;
+        Ok(Success::json(saved.into()))
     }
 
     /// Remove the tenant's webhook target
@@ -261,10 +260,9 @@ impl WebhooksApi {
     )]
     async fn delete_webhook(&self, _auth: AdminAuth, id: Path<String>) -> AdminResult<NoContent> {
         let tenant = TenantId(super::existing_tenant(&self.state, &id).await?.id);
-        if !self.state.store.delete_webhook(&tenant).await? {
+        if !self.state.webhook_targets.delete(&tenant).await? {
             return Err(ApiError::not_found("no webhook target set").into());
         }
-        self.state.webhooks.target_changed(&tenant);
         Ok(NoContent::NoContent)
     }
 
@@ -304,226 +302,98 @@ impl WebhooksApi {
     }
 }
 
-/// An absolute http(s) URL; `https_only` for modes that exist to secure the transport.
-pub(super) fn check_url(field: &str, url: &str, https_only: bool) -> Result<(), ApiError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|_| ApiError::invalid_field(field, "must be an absolute URL"))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if !https_only => Ok(()),
-        _ if https_only => Err(ApiError::invalid_field(
-            field,
-            "must be an https:// URL for this auth mode",
-        )),
-        _ => Err(ApiError::invalid_field(
-            field,
-            "must be an http:// or https:// URL",
-        )),
-    }
-}
-
-/// The SSRF guard's check when a URL is stored: a host written as an IP literal must be
-/// allowed. Names are checked when they are resolved, at each connection, because
-/// their answers can change (see `webhook::guard`).
-fn guard_url(field: &str, url: &str, policy: &AddressPolicy) -> Result<(), ApiError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|_| ApiError::invalid_field(field, "must be an absolute URL"))?;
-    policy
-        .check_url(&parsed)
-        .map_err(|e| ApiError::invalid_field(field, &format!("is refused: {e}")))
-}
-
-fn pem_field(field: &str, pem: &str) -> Result<(), ApiError> {
-    target::check_certificates(pem)
-        .map(|_| ())
-        .map_err(|e| ApiError::invalid_field(field, &e.to_string()))
-}
-
-/// Validates and stores the tenant's target (keeping stored secrets that `target`
-/// leaves out) and tells the delivery lane. Shared by the API and the CLI.
-pub async fn set_webhook(
-    state: &AppState,
-    tenant: &TenantId,
-    target: &WebhookTarget,
-) -> Result<WebhookTarget, ApiError> {
-    let previous = state.store.webhook(tenant).await?;
-    let previous_secret = match previous.as_ref().and_then(|p| p.auth_sealed.as_deref()) {
-        Some(sealed) => {
-            serde_json::from_str(&state.sealer.open(sealed).map_err(ApiError::internal)?)
-                .map_err(ApiError::internal)?
-        }
-        None => AuthSecret::default(),
-    };
-    let policy = AddressPolicy::from_config(&state.config.webhook);
-    let record = webhook_record(target, previous_secret, &policy, |s| state.sealer.seal(s))?;
-    let saved = state.store.put_webhook(tenant, &record).await?;
-    state.webhooks.target_changed(tenant);
-    webhook_view(&saved)
-}
-
-/// Validates a target and splits it into stored public and sealed parts. A secret left
-/// out keeps the previously stored one, so operators can change a URL without
-/// re-entering credentials.
-fn webhook_record(
-    t: &WebhookTarget,
-    previous: AuthSecret,
-    policy: &AddressPolicy,
-    seal: impl Fn(&str) -> String,
-) -> Result<TargetRecord, ApiError> {
-    let missing =
-        |field: &str| ApiError::invalid_field(field, "is required (no stored value to keep)");
-    let signing_secret = t
-        .signing_secret
-        .clone()
-        .or(previous.signing_secret.clone())
-        .ok_or_else(|| missing("signingSecret"))?;
-    // The API's validator checks this too; the CLI arrives here directly.
-    if !(16..=256).contains(&signing_secret.chars().count()) {
-        return Err(ApiError::invalid_field(
-            "signingSecret",
-            "must be 16-256 characters",
-        ));
-    }
-    let mut secret = AuthSecret {
-        signing_secret: Some(signing_secret),
-        ..AuthSecret::default()
-    };
-    let public = match &t.auth {
-        WebhookAuth::None(_) => {
-            check_url("url", &t.url, false)?;
-            AuthPublic::None
-        }
-        WebhookAuth::Secret(s) => {
-            check_url("url", &t.url, false)?;
-            if !s
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            {
-                return Err(ApiError::invalid_field(
-                    "auth.name",
-                    "must be a token of [A-Za-z0-9._-]",
-                ));
+impl From<&WebhookTarget> for TargetRequest {
+    fn from(t: &WebhookTarget) -> Self {
+        let mut secrets = AuthSecret {
+            signing_secret: t.signing_secret.clone(),
+            ..AuthSecret::default()
+        };
+        let auth = match &t.auth {
+            WebhookAuth::None(_) => AuthPublic::None,
+            WebhookAuth::Secret(s) => {
+                secrets.token = s.value.clone();
+                AuthPublic::Secret {
+                    name: s.name.clone(),
+                    location: match s.location {
+                        SecretIn::Header => SecretLocation::Header,
+                        SecretIn::Query => SecretLocation::Query,
+                    },
+                }
             }
-            secret.token = Some(
-                s.value
-                    .clone()
-                    .or(previous.token)
-                    .ok_or_else(|| missing("auth.value"))?,
-            );
-            let location = match s.location {
-                SecretIn::Header => SecretLocation::Header,
-                SecretIn::Query => SecretLocation::Query,
-            };
-            AuthPublic::Secret {
-                name: s.name.clone(),
-                location,
-            }
-        }
-        WebhookAuth::CustomCa(c) => {
-            check_url("url", &t.url, true)?;
-            pem_field("auth.caPem", &c.ca_pem)?;
-            AuthPublic::CustomCa {
+            WebhookAuth::CustomCa(c) => AuthPublic::CustomCa {
                 ca_pem: c.ca_pem.clone(),
+            },
+            WebhookAuth::Mtls(m) => {
+                secrets.client_key_pem = m.client_key_pem.clone();
+                AuthPublic::Mtls {
+                    client_cert_pem: m.client_cert_pem.clone(),
+                    ca_pem: m.ca_pem.clone(),
+                }
             }
+            WebhookAuth::Oauth2(o) => {
+                secrets.client_secret = o.client_secret.clone();
+                AuthPublic::Oauth2 {
+                    token_url: o.token_url.clone(),
+                    client_id: o.client_id.clone(),
+                    scopes: o.scopes.clone(),
+                }
+            }
+        };
+        TargetRequest {
+            url: t.url.clone(),
+            auth,
+            secrets,
+            timeout_ms: t.timeout_ms,
         }
-        WebhookAuth::Mtls(m) => {
-            check_url("url", &t.url, true)?;
-            pem_field("auth.clientCertPem", &m.client_cert_pem)?;
-            if let Some(ca) = &m.ca_pem {
-                pem_field("auth.caPem", ca)?;
-            }
-            let key = m
-                .client_key_pem
-                .clone()
-                .or(previous.client_key_pem)
-                .ok_or_else(|| missing("auth.clientKeyPem"))?;
-            target::check_private_key(&key)
-                .map_err(|e| ApiError::invalid_field("auth.clientKeyPem", &e.to_string()))?;
-            secret.client_key_pem = Some(key);
-            AuthPublic::Mtls {
-                client_cert_pem: m.client_cert_pem.clone(),
-                ca_pem: m.ca_pem.clone(),
-            }
-        }
-        WebhookAuth::Oauth2(o) => {
-            check_url("url", &t.url, false)?;
-            check_url("auth.tokenUrl", &o.token_url, false)?;
-            secret.client_secret = Some(
-                o.client_secret
-                    .clone()
-                    .or(previous.client_secret)
-                    .ok_or_else(|| missing("auth.clientSecret"))?,
-            );
-            AuthPublic::Oauth2 {
-                token_url: o.token_url.clone(),
-                client_id: o.client_id.clone(),
-                scopes: o.scopes.clone(),
-            }
-        }
-    };
-    guard_url("url", &t.url, policy)?;
-    if let AuthPublic::Oauth2 { token_url, .. } = &public {
-        guard_url("auth.tokenUrl", token_url, policy)?;
     }
-    let sealed = (!secret.is_empty())
-        .then(|| serde_json::to_string(&secret).map(|json| seal(&json)))
-        .transpose()
-        .map_err(ApiError::internal)?;
-    Ok(TargetRecord {
-        url: t.url.clone(),
-        auth_mode: public.mode().to_owned(),
-        auth_public: serde_json::to_string(&public).map_err(ApiError::internal)?,
-        auth_sealed: sealed,
-        timeout_ms: i32::try_from(t.timeout_ms.unwrap_or(2000)).unwrap_or(2000),
-    })
 }
 
 /// The stored target as the API shows it: secret fields are absent.
-fn webhook_view(t: &entity::webhook_target::Model) -> Result<WebhookTarget, ApiError> {
-    let public: AuthPublic = serde_json::from_str(&t.auth_public).map_err(ApiError::internal)?;
-    let auth = match public {
-        AuthPublic::None => WebhookAuth::None(NoAuth {
-            mode: NoAuthMode::None,
-        }),
-        AuthPublic::Secret { name, location } => WebhookAuth::Secret(SecretAuth {
-            mode: SecretAuthMode::Secret,
-            name,
-            location: match location {
-                SecretLocation::Header => SecretIn::Header,
-                SecretLocation::Query => SecretIn::Query,
-            },
-            value: None,
-        }),
-        AuthPublic::CustomCa { ca_pem } => WebhookAuth::CustomCa(CustomCaAuth {
-            mode: CustomCaAuthMode::CustomCa,
-            ca_pem,
-        }),
-        AuthPublic::Mtls {
-            client_cert_pem,
-            ca_pem,
-        } => WebhookAuth::Mtls(MtlsAuth {
-            mode: MtlsAuthMode::Mtls,
-            client_cert_pem,
-            client_key_pem: None,
-            ca_pem,
-        }),
-        AuthPublic::Oauth2 {
-            token_url,
-            client_id,
-            scopes,
-        } => WebhookAuth::Oauth2(OAuth2Auth {
-            mode: OAuth2AuthMode::Oauth2,
-            token_url,
-            client_id,
-            client_secret: None,
-            scopes,
-        }),
-    };
-    Ok(WebhookTarget {
-        url: t.url.clone(),
-        auth,
-        timeout_ms: u32::try_from(t.timeout_ms).ok(),
-        signing_secret: None,
-    })
+impl From<Target> for WebhookTarget {
+    fn from(t: Target) -> Self {
+        let auth = match t.auth {
+            AuthPublic::None => WebhookAuth::None(NoAuth {
+                mode: NoAuthMode::None,
+            }),
+            AuthPublic::Secret { name, location } => WebhookAuth::Secret(SecretAuth {
+                mode: SecretAuthMode::Secret,
+                name,
+                location: match location {
+                    SecretLocation::Header => SecretIn::Header,
+                    SecretLocation::Query => SecretIn::Query,
+                },
+                value: None,
+            }),
+            AuthPublic::CustomCa { ca_pem } => WebhookAuth::CustomCa(CustomCaAuth {
+                mode: CustomCaAuthMode::CustomCa,
+                ca_pem,
+            }),
+            AuthPublic::Mtls {
+                client_cert_pem,
+                ca_pem,
+            } => WebhookAuth::Mtls(MtlsAuth {
+                mode: MtlsAuthMode::Mtls,
+                client_cert_pem,
+                client_key_pem: None,
+                ca_pem,
+            }),
+            AuthPublic::Oauth2 {
+                token_url,
+                client_id,
+                scopes,
+            } => WebhookAuth::Oauth2(OAuth2Auth {
+                mode: OAuth2AuthMode::Oauth2,
+                token_url,
+                client_id,
+                client_secret: None,
+                scopes,
+            }),
+        };
+        WebhookTarget {
+            url: t.url,
+            auth,
+            timeout_ms: t.timeout_ms,
+            signing_secret: None,
+        }
+    }
 }
