@@ -23,6 +23,22 @@ pub enum StreamCode {
 }
 
 impl StreamCode {
+    pub const ALL: [StreamCode; 8] = [
+        StreamCode::Ok,
+        StreamCode::EndedBySource,
+        StreamCode::TrackNotFound,
+        StreamCode::StreamNotFound,
+        StreamCode::AccessDenied,
+        StreamCode::Internal,
+        StreamCode::EngineUnavailable,
+        StreamCode::KvsUnavailable,
+    ];
+
+    /// The code a contract number stands for; `None` for a number the contract lacks.
+    pub fn from_code(code: i32) -> Option<StreamCode> {
+        StreamCode::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     /// The number the contract reports.
     pub fn code(self) -> i32 {
         match self {
@@ -68,18 +84,11 @@ mod tests {
 
     #[test]
     fn every_code_has_its_contract_number() {
-        let numbers: Vec<i32> = [
-            StreamCode::Ok,
-            StreamCode::EndedBySource,
-            StreamCode::TrackNotFound,
-            StreamCode::StreamNotFound,
-            StreamCode::AccessDenied,
-            StreamCode::Internal,
-            StreamCode::EngineUnavailable,
-            StreamCode::KvsUnavailable,
-        ]
-        .map(StreamCode::code)
-        .into();
+        let numbers = StreamCode::ALL.map(StreamCode::code);
         assert_eq!(numbers, [1000, 1008, 4040, 4041, 4043, 5000, 5001, 5002]);
+        for code in StreamCode::ALL {
+            assert_eq!(StreamCode::from_code(code.code()), Some(code));
+        }
+        assert_eq!(StreamCode::from_code(1001), None);
     }
 }

@@ -251,16 +251,16 @@ impl StreamingResponse {
     fn from_participants(participants: PerRole<Participant>) -> Self {
         let wire = |p: Participant| ParticipantStream {
             stream_id: p.stream_id.0,
-            status: StreamStatus {
-                code: p.status_code,
-                description: p.status_description,
-            },
-            summary: p.summary.map(|s| StreamSummary {
-                total_audio_bytes: s.total_audio_bytes,
-                audio_duration_ms: s.audio_duration_ms,
-                streaming_seconds: s.streaming_seconds,
-                transcripts: s.transcripts,
+            summary: p.streaming_seconds.map(|streaming_seconds| StreamSummary {
+                total_audio_bytes: p.summary.total_audio_bytes,
+                audio_duration_ms: p.summary.audio_duration_ms(),
+                streaming_seconds,
+                transcripts: p.summary.transcripts,
             }),
+            status: StreamStatus {
+                code: p.summary.status.code.code(),
+                description: p.summary.status.description,
+            },
         };
         StreamingResponse {
             is_ok: true,

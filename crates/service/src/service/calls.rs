@@ -31,53 +31,31 @@ pub const LANGUAGES: &[&str] = &[
     "en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-NZ", "en-ZA", "en-CA",
 ];
 
-/// Summary figures reported by stop-streaming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub total_audio_bytes: i64,
-    pub audio_duration_ms: i64,
-    pub streaming_seconds: i64,
-    pub transcripts: i32,
-}
-
 /// One participant's stream as the API reports it.
 #[derive(Debug, Clone)]
 pub struct Participant {
     pub stream_id: StreamId,
-    pub status_code: i32,
-    pub status_description: String,
-    pub summary: Option<Summary>,
+    /// Its status; the figures are reported by stop-streaming only.
+    pub summary: StreamSummary,
+    /// Wall-clock seconds from start to stop: `Some` once the stream is stopped and
+    /// the answer is stop-streaming's.
+    pub streaming_seconds: Option<i64>,
 }
 
-impl Participant {
-    fn from_row(s: &stream::Model, with_summary: bool) -> Participant {
-        Participant {
-            stream_id: StreamId(s.id.clone()),
-            status_code: s.status_code,
-            status_description: s.status_description.clone(),
-            summary: with_summary.then_some(Summary {
-                total_audio_bytes: s.total_audio_bytes,
-                audio_duration_ms: s.audio_duration_ms,
-                streaming_seconds: s.streaming_seconds,
-                transcripts: s.transcripts,
-            }),
-        }
-    }
-}
-
-/// A generation's streams by participant.
+/// A generation's streams by participant; `stopped` when the answer reports the figures.
 pub(super) fn by_role(
     streams: &[stream::Model],
-    with_summary: bool,
+    stopped: bool,
 ) -> ServiceResult<PerRole<Participant>> {
     let find = |role: Role| {
-        streams
-            .iter()
-            .find(|s| s.role == role)
-            .map(|s| Participant::from_row(s, with_summary))
-            .ok_or_else(|| {
-                ServiceError::Inconsistent(format!("conversation has no {} stream", role.as_str()))
-            })
+        let row = streams.iter().find(|s| s.role == role).ok_or_else(|| {
+            ServiceError::Inconsistent(format!("conversation has no {} stream", role.as_str()))
+        })?;
+        Ok(Participant {
+            stream_id: StreamId(row.id.clone()),
+            summary: StreamSummary::recorded(row).doing("reading a stream's status")?,
+            streaming_seconds: stopped.then_some(row.streaming_seconds),
+        })
     };
     Ok(PerRole {
         customer: find(Role::Customer)?,
@@ -352,7 +330,7 @@ impl Calls {
         let stopped_at = Utc::now();
         for s in &streams {
             let summary = match &measured {
-                Some(result) => result.of(s.role).summary(),
+                Some(result) => result.of(s.role).clone(),
                 None => self.recorded_summary(&id, s, resume.as_ref()).await?,
             };
             self.store
@@ -383,13 +361,11 @@ impl Calls {
         let committed = resume
             .and_then(|r| r.of(s.role).as_ref())
             .map_or(0, |p| p.audio_bytes);
-        let total_audio_bytes = s.total_audio_bytes.max(committed);
+        let recorded = StreamSummary::recorded(s).doing("reading a stream's status")?;
         Ok(StreamSummary {
-            status_code: s.status_code,
-            status_description: s.status_description.clone(),
-            total_audio_bytes,
-            audio_duration_ms: crate::audio::telephone_pcm_ms(total_audio_bytes),
+            total_audio_bytes: recorded.total_audio_bytes.max(committed),
             transcripts: stored,
+            ..recorded
         })
     }
 }

@@ -25,46 +25,17 @@ use crate::store::Store;
 use crate::store::conversations::StreamSummary;
 use crate::store::leases::{LeaseToken, ResumePoint, TrackPosition};
 
-/// What one participant's stream delivered, measured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Measured {
-    pub status: StreamStatus,
-    pub total_audio_bytes: i64,
-    /// Utterances that became messages.
-    pub transcripts: i32,
-}
-
-impl Measured {
-    /// Starts from what an earlier owner of the conversation already measured.
-    fn continuing(participant: &Participant) -> Measured {
-        Measured {
-            status: StreamStatus::ok(),
-            total_audio_bytes: participant.resume.as_ref().map_or(0, |p| p.audio_bytes),
-            transcripts: participant.stored,
-        }
-    }
-
-    fn add_audio(&mut self, pcm: &[u8]) {
-        self.total_audio_bytes += pcm.len() as i64;
-    }
-
-    pub fn audio_duration_ms(&self) -> i64 {
-        crate::audio::telephone_pcm_ms(self.total_audio_bytes)
-    }
-
-    pub fn summary(&self) -> StreamSummary {
-        StreamSummary {
-            status_code: self.status.code.code(),
-            status_description: self.status.description.clone(),
-            total_audio_bytes: self.total_audio_bytes,
-            audio_duration_ms: self.audio_duration_ms(),
-            transcripts: self.transcripts,
-        }
+/// A summary that starts from what an earlier owner of the conversation already measured.
+fn continuing(participant: &Participant) -> StreamSummary {
+    StreamSummary {
+        status: StreamStatus::ok(),
+        total_audio_bytes: participant.resume.as_ref().map_or(0, |p| p.audio_bytes),
+        transcripts: participant.stored,
     }
 }
 
-/// Both participants' measurements when the session ends.
-pub type SessionResult = PerRole<Measured>;
+/// Both participants' summaries when the session ends.
+pub type SessionResult = PerRole<StreamSummary>;
 
 /// What a session reads and where its results go.
 pub struct SessionPlan {
@@ -143,7 +114,7 @@ pub(super) async fn run(
         tx,
         control.cancelled(),
     );
-    let mut result = PerRole::from_fn(|role| Measured::continuing(plan.participant(role)));
+    let mut result = PerRole::from_fn(|role| continuing(plan.participant(role)));
     let mut tracks = Tracks::start(&deps, &plan, &control, &checkpoints);
     let consume = async {
         loop {
@@ -160,7 +131,7 @@ pub(super) async fn run(
             };
             match event {
                 ReaderEvent::Audio { role, pcm, .. } => {
-                    result.of_mut(role).add_audio(&pcm);
+                    result.of_mut(role).total_audio_bytes += pcm.len() as i64;
                     tracks.push(role, &pcm);
                 }
                 ReaderEvent::TrackEnded { role, status } => result.of_mut(role).status = status,
@@ -228,7 +199,7 @@ async fn ended_by_itself(deps: &SessionDeps, plan: &SessionPlan, result: &Sessio
         let stream = &plan.participant(role).stream_id;
         if let Err(e) = deps
             .store
-            .record_stream_progress(stream, &result.of(role).summary())
+            .record_stream_progress(stream, result.of(role))
             .await
         {
             tracing::error!(error = %e, "cannot record the stream's end");

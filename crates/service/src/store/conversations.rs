@@ -44,14 +44,37 @@ pub enum StartOutcome {
     AlreadyStreaming,
 }
 
-/// Measured figures of one stream at its end.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What one participant's stream delivered: its status and its measured figures. The
+/// session measures it, the stream's row keeps it, stop-streaming reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSummary {
-    pub status_code: i32,
-    pub status_description: String,
+    pub status: StreamStatus,
+    /// PCM bytes received from KVS.
     pub total_audio_bytes: i64,
-    pub audio_duration_ms: i64,
+    /// Utterances that became messages.
     pub transcripts: i32,
+}
+
+impl StreamSummary {
+    /// As the stream's row recorded it; a status code outside the contract fails the read
+    /// (as the typed columns do), never becomes a default.
+    pub fn recorded(row: &stream::Model) -> Result<StreamSummary, sea_orm::DbErr> {
+        let code = StreamCode::from_code(row.status_code).ok_or_else(|| {
+            sea_orm::DbErr::Type(format!(
+                "stream {} has status code {}, which the contract does not know",
+                row.id, row.status_code
+            ))
+        })?;
+        Ok(StreamSummary {
+            status: StreamStatus::new(code, row.status_description.clone()),
+            total_audio_bytes: row.total_audio_bytes,
+            transcripts: row.transcripts,
+        })
+    }
+
+    pub fn audio_duration_ms(&self) -> i64 {
+        crate::audio::telephone_pcm_ms(self.total_audio_bytes)
+    }
 }
 
 impl Store {
@@ -163,10 +186,10 @@ impl Store {
         let elapsed_ms = std::cmp::max((stopped_at - s.started_at).num_milliseconds(), 0);
         let streaming_seconds = elapsed_ms.saturating_add(999) / 1000;
         let mut am: stream::ActiveModel = s.into();
-        am.status_code = Set(summary.status_code);
-        am.status_description = Set(summary.status_description.clone());
+        am.status_code = Set(summary.status.code.code());
+        am.status_description = Set(summary.status.description.clone());
         am.total_audio_bytes = Set(summary.total_audio_bytes);
-        am.audio_duration_ms = Set(summary.audio_duration_ms);
+        am.audio_duration_ms = Set(summary.audio_duration_ms());
         am.transcripts = Set(summary.transcripts);
         am.streaming_seconds = Set(streaming_seconds);
         am.stopped_at = Set(Some(stopped_at));
@@ -181,10 +204,13 @@ impl Store {
         summary: &StreamSummary,
     ) -> Result<(), sea_orm::DbErr> {
         stream::Entity::update_many()
-            .col_expr(stream::Column::StatusCode, Expr::value(summary.status_code))
+            .col_expr(
+                stream::Column::StatusCode,
+                Expr::value(summary.status.code.code()),
+            )
             .col_expr(
                 stream::Column::StatusDescription,
-                Expr::value(summary.status_description.clone()),
+                Expr::value(summary.status.description.clone()),
             )
             .col_expr(
                 stream::Column::TotalAudioBytes,
@@ -192,7 +218,7 @@ impl Store {
             )
             .col_expr(
                 stream::Column::AudioDurationMs,
-                Expr::value(summary.audio_duration_ms),
+                Expr::value(summary.audio_duration_ms()),
             )
             .col_expr(
                 stream::Column::Transcripts,
