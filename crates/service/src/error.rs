@@ -111,7 +111,7 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After` (429 and 503).
     pub retry_after: Option<u64>,
-    /// What really happened, for the log only: an internal error's cause is logged once,
+    /// What really happened, for the log only: an internal or overload error's cause is logged once,
     /// when its response is built, and never shown to the client.
     cause: Option<String>,
 }
@@ -177,8 +177,14 @@ impl ApiError {
     /// logged here, once, with the request id in the span.
     pub fn into_http_response(self) -> Response {
         use poem_openapi::types::ToJSON;
-        if let Some(cause) = &self.cause {
-            tracing::error!(error = %cause, code = self.code.parts().0, "internal error");
+        match (&self.cause, self.code) {
+            (Some(cause), ErrorCode::Internal) => {
+                tracing::error!(error = %cause, code = self.code.parts().0, "internal error");
+            }
+            (Some(cause), _) => {
+                tracing::warn!(error = %cause, code = self.code.parts().0, "refused under load");
+            }
+            (None, _) => {}
         }
         let mut resp = Response::builder()
             .status(self.status())
@@ -204,7 +210,50 @@ impl poem::error::ResponseError for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        ApiError::internal(err)
+        let cause = err.to_string();
+        ApiError::from_database(&err, cause)
+    }
+}
+
+impl ApiError {
+    /// A database failure: 503-02 with `Retry-After` when the database was only too busy
+    /// to answer in time (see [`is_overloaded`]), else 500-01.
+    /// `cause` is what the log shows.
+    pub fn from_database(err: &sea_orm::DbErr, cause: String) -> Self {
+        if is_overloaded(err) {
+            let mut busy = ApiError::new(ErrorCode::Timeout, "the database is busy; try again")
+                .with_retry_after(1);
+            busy.cause = Some(cause);
+            return busy;
+        }
+        ApiError::internal(cause)
+    }
+}
+
+/// True when the database could not take the request in time rather than failed it:
+/// no pooled connection came free within the pool's wait, or SQLite stayed busy (another
+/// writer held the lock) past its busy timeout. That is overload, and a retry can succeed.
+pub fn is_overloaded(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+    const SQLITE_BUSY: i64 = 5;
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        sqlx::Error::PoolTimedOut => true,
+        // SQLite's extended busy codes keep the primary code in their low byte.
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| {
+                code & 0xff == SQLITE_BUSY
+                    && db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+            }),
+        _ => false,
     }
 }
 
@@ -370,5 +419,62 @@ pub const fn status_description(status: u16) -> &'static str {
             "`503-01` the service is not ready or is shutting down; `503-02` the request timed out."
         }
         _ => "Error.",
+    }
+}
+
+#[cfg(test)]
+mod overload_tests {
+    use std::time::Duration;
+
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database, TransactionTrait};
+
+    use super::*;
+
+    async fn sqlite(path: &std::path::Path, connections: u32) -> sea_orm::DatabaseConnection {
+        let mut opts = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+        opts.max_connections(connections)
+            .acquire_timeout(Duration::from_millis(200))
+            .sqlx_logging(false);
+        opts.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::ZERO));
+        Database::connect(opts).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_and_a_locked_sqlite_are_overload_and_a_bad_query_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir.path().join("a.db"), 1).await;
+        db.execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+
+        let holding = db.begin().await.unwrap();
+        let waited = db.execute_unprepared("SELECT 1").await.unwrap_err();
+        assert!(is_overloaded(&waited), "{waited}");
+        let answer = ApiError::from(waited);
+        assert_eq!(
+            (answer.code, answer.retry_after),
+            (ErrorCode::Timeout, Some(1))
+        );
+        holding.rollback().await.unwrap();
+
+        let other = sqlite(&dir.path().join("a.db"), 1).await;
+        let writer = db.begin().await.unwrap();
+        writer
+            .execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let locked = other
+            .execute_unprepared("INSERT INTO t VALUES (2)")
+            .await
+            .unwrap_err();
+        assert!(is_overloaded(&locked), "{locked}");
+        writer.commit().await.unwrap();
+
+        let bad = db
+            .execute_unprepared("SELECT FROM nowhere")
+            .await
+            .unwrap_err();
+        assert!(!is_overloaded(&bad), "{bad}");
+        assert_eq!(ApiError::from(bad).code, ErrorCode::Internal);
     }
 }

@@ -18,9 +18,11 @@ impl From<ServiceError> for ApiError {
             e @ ServiceError::StreamNotUsable(_) => {
                 ApiError::new(ErrorCode::StreamNotUsable, e.to_string())
             }
-            e @ (ServiceError::Database { .. } | ServiceError::Inconsistent(_)) => {
-                ApiError::internal(e)
+            ServiceError::Database { doing, source } => {
+                let cause = format!("database error while {doing}: {source}");
+                ApiError::from_database(&source, cause)
             }
+            e @ ServiceError::Inconsistent(_) => ApiError::internal(e),
         }
     }
 }
