@@ -15,6 +15,7 @@ mod demo;
 mod export;
 mod faults;
 mod helpers;
+mod keeper;
 mod kvs_emulator;
 mod kvs_reader;
 mod operations;

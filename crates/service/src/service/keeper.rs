@@ -85,7 +85,7 @@ pub async fn renew(calls: &Arc<Calls>, finishing: &Finishing) -> ServiceResult<(
         .doing("renewing the leases")?;
     let ours: HashSet<&(ConversationId, LeaseToken)> = owned.conversations.iter().collect();
     for held in here.iter().filter(|held| !ours.contains(held)) {
-        calls.sessions.abandon(&held.0);
+        calls.sessions.abandon(&held.0, &held.1);
     }
     for id in owned.stopped {
         if finishing.begin(&id) {
@@ -115,7 +115,7 @@ pub async fn round(calls: &Calls) -> ServiceResult<()> {
             .await
             .doing("recording track positions")?;
         if !recorded {
-            calls.sessions.abandon(&id);
+            calls.sessions.abandon(&id, &lease);
         }
     }
     calls.sessions.prune_finished();

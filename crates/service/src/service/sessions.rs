@@ -96,11 +96,14 @@ impl Sessions {
         result
     }
 
-    /// The lease is someone else's now: end the session without writing.
-    pub fn abandon(&self, conversation: &ConversationId) {
+    /// The lease `lease` is someone else's now: end the session reading under it without
+    /// writing. A session under a newer lease of this replica (a claim made since the
+    /// caller looked) is left alone.
+    pub fn abandon(&self, conversation: &ConversationId, lease: &LeaseToken) {
         let mut running = lock(&self.running);
-        let finished = |r: &Running| r.control.ending() == Some(Ending::Finished);
-        if running.get(conversation).is_some_and(finished) {
+        let finished_or_newer =
+            |r: &Running| r.control.ending() == Some(Ending::Finished) || r.lease != *lease;
+        if running.get(conversation).is_some_and(finished_or_newer) {
             return;
         }
         if let Some(running) = running.remove(conversation) {
@@ -226,7 +229,10 @@ mod tests {
         let sessions = Sessions::default();
         let (deps, plan) = unreachable_session(&started).await;
         sessions.spawn(deps, plan);
-        sessions.abandon(&id);
+        let newer = LeaseToken("a-later-claim".into());
+        sessions.abandon(&id, &newer);
+        assert!(sessions.is_here(&id), "a session under another lease stays");
+        sessions.abandon(&id, &started.lease);
         assert!(!sessions.is_here(&id));
         tokio::time::sleep(Duration::from_millis(100)).await;
         let lease = started.store.lease(&id).await.unwrap().expect("untouched");
