@@ -12,10 +12,7 @@ use callscribe::audio::endpoint::{Utterance, duration_ms, utterances};
 use callscribe::audio::resample::upsample;
 use callscribe::audio::{MODEL_RATE, TELEPHONE_RATE};
 use callscribe::config::Config;
-use callscribe::transcribe::Engine;
 use callscribe::transcribe::filter::speech_only;
-use callscribe::transcribe::model::ModelSpec;
-use callscribe::transcribe::whisper::WhisperEngine;
 use callscribe_devtools::emulator::wav;
 
 #[derive(Debug, clap::Args)]
@@ -46,12 +43,7 @@ struct Line<'a> {
 }
 
 pub fn run(config: &Config, args: &TranscribeArgs) -> anyhow::Result<()> {
-    let spec = ModelSpec::resolve(
-        &config.data_dir,
-        config.model.as_deref(),
-        config.model_sha256.as_deref(),
-    );
-    let engine = WhisperEngine::load(&spec, config.engine.threads_per_worker)?;
+    let engine = callscribe::load_engine(config)?;
     let mut decoder = engine.decoder()?;
     // Warm-up, so the first file's timing is a decode, not first-touch of the model.
     decoder.transcribe(&vec![0.0; MODEL_RATE])?;

@@ -121,10 +121,23 @@ impl Default for Config {
     }
 }
 
-/// Decode threads and their queue.
+/// The speech models callscribe can transcribe with (`engine.model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineModel {
+    /// Whisper tiny.en through whisper.cpp: the `model` file (ggml).
+    #[default]
+    WhisperTinyEn,
+    /// Moonshine base-en on ONNX Runtime: `data_dir/models/moonshine-base-en`.
+    MoonshineBaseEn,
+}
+
+/// The engine, its decode threads and their queue.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
+    /// Which model transcribes.
+    pub model: EngineModel,
     /// Decode threads; 0 = one per core.
     pub workers: usize,
     /// CPU threads inside each decode (1 is fastest in total on a busy machine).
@@ -136,6 +149,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
+            model: EngineModel::default(),
             workers: 0,
             threads_per_worker: 1,
             queue: 64,

@@ -36,13 +36,14 @@ use anyhow::Context;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Server};
 
-use crate::config::Config;
+use crate::config::{Config, EngineModel};
 use crate::metrics::{EngineMetrics, Metrics};
 use crate::secrets::Sealer;
 use crate::state::{AppState, SharedState};
 use crate::store::Store;
 use crate::transcribe::Engine;
 use crate::transcribe::model::ModelSpec;
+use crate::transcribe::moonshine::{self, MoonshineEngine};
 use crate::transcribe::pool::EnginePool;
 use crate::transcribe::whisper::WhisperEngine;
 
@@ -51,7 +52,7 @@ pub use crate::tls::install_crypto_provider;
 /// Everything `serve` needs: [`build_tool_state`] plus the transcription engine (the
 /// model is verified and loaded here, so a missing model stops start-up).
 pub async fn build_state(config: Config) -> anyhow::Result<SharedState> {
-    let engine = load_whisper(&config)?;
+    let engine = load_engine(&config)?;
     build_state_with_engine(config, engine).await
 }
 
@@ -68,6 +69,16 @@ pub async fn build_state_with_engine(
 /// The state for tools that never transcribe (migrate, admin, openapi): no model needed.
 pub async fn build_tool_state(config: Config) -> anyhow::Result<SharedState> {
     build_state_with(config, Metrics::new(), None).await
+}
+
+/// Verifies and loads the engine `engine.model` names.
+pub fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+    match config.engine.model {
+        EngineModel::WhisperTinyEn => load_whisper(config),
+        EngineModel::MoonshineBaseEn => Ok(Arc::new(MoonshineEngine::load(
+            &config.data_dir.join("models").join(moonshine::MODEL_DIR),
+        )?)),
+    }
 }
 
 /// Verifies and loads the configured Whisper model.

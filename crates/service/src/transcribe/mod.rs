@@ -1,11 +1,13 @@
-//! Speech to text. [`Engine`] is what the pipeline needs from a recogniser; the one
-//! implementation is whisper.cpp ([`whisper::WhisperEngine`]). Every decode goes
+//! Speech to text. [`Engine`] is what the pipeline needs from a recogniser; the
+//! implementations are whisper.cpp ([`whisper::WhisperEngine`]) and Moonshine on ONNX
+//! Runtime ([`moonshine::MoonshineEngine`]). Every decode goes
 //! through one shared [`pool::EnginePool`]: a bounded queue in front of a fixed number
 //! of decode threads, so load shows up as queue wait (a metric), never as threads
 //! fighting over two cores.
 
 pub mod filter;
 pub mod model;
+pub mod moonshine;
 pub mod pool;
 pub mod scripted;
 pub mod whisper;

