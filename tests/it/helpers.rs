@@ -90,6 +90,24 @@ pub async fn spawn_speech_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn(speech_engine(), tweak).await
 }
 
+/// The app transcribing with Moonshine base-en (scripts/fetch-model fetches it).
+pub async fn spawn_moonshine_app() -> TestApp {
+    static MOONSHINE: OnceLock<Arc<dyn Engine>> = OnceLock::new();
+    let engine = MOONSHINE
+        .get_or_init(|| {
+            let config = Config {
+                engine: callscribe::config::EngineConfig {
+                    model: callscribe::config::EngineModel::MoonshineBaseEn,
+                    ..Default::default()
+                },
+                ..Config::default()
+            };
+            callscribe::load_engine(&config).expect("Moonshine (scripts/fetch-model)")
+        })
+        .clone();
+    spawn(engine, |_| {}).await
+}
+
 /// The real model, loaded (and its sha256 checked) once per test process.
 pub fn speech_engine() -> Arc<dyn Engine> {
     static WHISPER: OnceLock<Arc<dyn Engine>> = OnceLock::new();

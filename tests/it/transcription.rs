@@ -10,7 +10,7 @@ use callscribe_devtools::emulator::{EmulatorHandle, Faults, stream_arn, wav};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::helpers::{TestApp, body, spawn_app, spawn_speech_app, start_body};
+use crate::helpers::{TestApp, body, spawn_app, spawn_moonshine_app, spawn_speech_app, start_body};
 use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
 
 const RATE: usize = 8000;
@@ -187,7 +187,17 @@ fn texts(items: &[Value], role: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_two_party_call_becomes_each_participants_utterances_in_order() {
-    let app = spawn_speech_app().await;
+    two_party_call_in_order(spawn_speech_app().await).await;
+}
+
+#[tokio::test]
+async fn moonshine_transcribes_a_two_party_call_in_order() {
+    two_party_call_in_order(spawn_moonshine_app().await).await;
+}
+
+/// The two-party call through `app`'s engine: each participant's utterances, in order,
+/// with their turns' words, inside their turns, published as stored.
+async fn two_party_call_in_order(app: TestApp) {
     let mut rx = app.state.publisher.subscribe();
     let (customer, agent) = two_party_call();
     let (key, _kvs) = start_call(&app, customer, agent, 8.0, true).await;
@@ -329,7 +339,15 @@ fn ringback(ms: usize) -> Vec<i16> {
 
 #[tokio::test]
 async fn silence_noise_and_hold_music_make_no_messages() {
-    let app = spawn_speech_app().await;
+    no_messages_from_non_speech(spawn_speech_app().await).await;
+}
+
+#[tokio::test]
+async fn moonshine_makes_no_messages_from_silence_noise_and_hold_music() {
+    no_messages_from_non_speech(spawn_moonshine_app().await).await;
+}
+
+async fn no_messages_from_non_speech(app: TestApp) {
     let mut customer = noise(10_000, 0.3);
     customer.extend(vec![0; 5 * RATE]);
     customer.extend(noise(5_000, 0.02));
