@@ -42,6 +42,7 @@ use crate::secrets::Sealer;
 use crate::state::{AppState, SharedState};
 use crate::store::Store;
 use crate::transcribe::Engine;
+use crate::transcribe::fallback::FallbackEngine;
 use crate::transcribe::model::ModelSpec;
 use crate::transcribe::moonshine::{self, MoonshineEngine};
 use crate::transcribe::pool::EnginePool;
@@ -71,13 +72,19 @@ pub async fn build_tool_state(config: Config) -> anyhow::Result<SharedState> {
     build_state_with(config, Metrics::new(), None).await
 }
 
-/// Verifies and loads the engine `engine.model` names.
+/// Verifies and loads the engine `engine.model` names; Moonshine with Whisper tiny.en
+/// (`model`) as its fallback.
 pub fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     match config.engine.model {
         EngineModel::WhisperTinyEn => load_whisper(config),
-        EngineModel::MoonshineBaseEn => Ok(Arc::new(MoonshineEngine::load(
-            &config.data_dir.join("models").join(moonshine::MODEL_DIR),
-        )?)),
+        EngineModel::MoonshineBaseEn => {
+            let moonshine =
+                MoonshineEngine::load(&config.data_dir.join("models").join(moonshine::MODEL_DIR))?;
+            Ok(Arc::new(FallbackEngine::new(
+                Arc::new(moonshine),
+                load_whisper(config)?,
+            )))
+        }
     }
 }
 

@@ -122,6 +122,8 @@ pub struct EngineMetrics {
     pub decode_seconds: Histogram,
     /// Utterances by outcome: `message`, `not_speech`, `failed`.
     pub utterances: IntCounterVec,
+    /// Utterances the fallback engine decoded again.
+    pub fallbacks: IntCounter,
 }
 
 const ENGINE_BUCKETS: &[f64] = &[
@@ -150,6 +152,11 @@ impl EngineMetrics {
                 &["outcome"],
             )
             .expect("valid metric"),
+            fallbacks: IntCounter::new(
+                "engine_fallbacks_total",
+                "Utterances decoded again by the fallback engine.",
+            )
+            .expect("valid metric"),
         }
     }
 
@@ -159,6 +166,7 @@ impl EngineMetrics {
             Box::new(self.wait_seconds.clone()),
             Box::new(self.decode_seconds.clone()),
             Box::new(self.utterances.clone()),
+            Box::new(self.fallbacks.clone()),
         ] {
             registry.register(metric).expect("unique metric");
         }

@@ -177,6 +177,7 @@ mod tests {
             words: Vec::new(),
             no_speech_probability: no_speech,
             mean_token_probability: confidence,
+            fallback: false,
         }
     }
 

@@ -5,6 +5,7 @@
 //! of decode threads, so load shows up as queue wait (a metric), never as threads
 //! fighting over two cores.
 
+pub mod fallback;
 pub mod filter;
 pub mod model;
 pub mod moonshine;
@@ -32,6 +33,8 @@ pub struct Transcript {
     pub no_speech_probability: f32,
     /// Mean probability of the text tokens (0–1); 0 when there are none.
     pub mean_token_probability: f32,
+    /// Made by the fallback engine after the default one failed on the utterance.
+    pub fallback: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -55,4 +58,45 @@ pub trait Engine: Send + Sync + 'static {
 /// Decodes one utterance at a time: 16 kHz mono f32 in [-1, 1].
 pub trait Decoder {
     fn transcribe(&mut self, audio: &[f32]) -> Result<Transcript, EngineError>;
+}
+
+/// Word timings estimated when an engine gives none: the words laid over the clip in
+/// proportion to their length in letters (plus one for the gap after each). The
+/// endpointer cuts clips close to the speech, so the error stays within a few words.
+pub fn spread_words(text: &str, clip_ms: i64) -> Vec<Word> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let weight = |w: &str| w.chars().filter(|c| c.is_alphanumeric()).count().max(1) as i64 + 1;
+    let total: i64 = words.iter().map(|w| weight(w)).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut at = 0;
+    words
+        .into_iter()
+        .map(|w| {
+            let start = at * clip_ms / total;
+            at += weight(w);
+            let end = (at - 1) * clip_ms / total;
+            Word {
+                content: w.to_owned(),
+                start,
+                end: end.max(start),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_spread_over_the_clip_in_order() {
+        let words = spread_words("Ask not what your country can do", 2_000);
+        assert_eq!(words.len(), 7);
+        assert_eq!(words[0].start, 0);
+        assert!(words.windows(2).all(|w| w[0].end <= w[1].start));
+        assert!(words.last().unwrap().end <= 2_000 && words.last().unwrap().end > 1_800);
+        assert!(spread_words("", 1_000).is_empty());
+    }
 }

@@ -145,6 +145,9 @@ fn work(
         let result = decoder.transcribe(&job.audio);
         let decode = started.elapsed();
         metrics.decode_seconds.observe(decode.as_secs_f64());
+        if result.as_ref().is_ok_and(|t| t.fallback) {
+            metrics.fallbacks.inc();
+        }
         let _ = job.reply.send(result.map(|transcript| Decoded {
             transcript,
             waited,

@@ -1,5 +1,5 @@
 //! An engine that recognises nothing and answers at once: each decode returns the next
-//! line of a script, its words spread evenly over the clip. It exists so that the
+//! line of a script, its words spread over the clip by length. It exists so that the
 //! pipeline (reading, endpointing, storing, publishing, redaction) can be run and tested
 //! without the cost of a speech model, with text whose content and timing a test knows
 //! in advance. The real engines are tested on real speech elsewhere.
@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Decoder, Engine, EngineError, Transcript, Word};
+use super::{Decoder, Engine, EngineError, Transcript, spread_words};
 
 /// The lines a scripted engine says, in turn (the first again after the last).
 pub struct ScriptedEngine {
@@ -67,9 +67,10 @@ impl Decoder for ScriptedDecoder {
         let text = &self.lines[turn % self.lines.len()];
         Ok(Transcript {
             text: text.clone(),
-            words: spread(text, clip_ms(audio)),
+            words: spread_words(text, clip_ms(audio)),
             no_speech_probability: 0.0,
             mean_token_probability: 1.0,
+            fallback: false,
         })
     }
 }
@@ -80,22 +81,10 @@ fn clip_ms(audio: &[f32]) -> i64 {
 }
 
 /// The line's words, each given an equal share of the clip.
-fn spread(text: &str, clip_ms: i64) -> Vec<Word> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let share = clip_ms / i64::try_from(words.len().max(1)).unwrap_or(1);
-    (0..)
-        .zip(words)
-        .map(|(i, w)| Word {
-            content: w.to_owned(),
-            start: i * share,
-            end: (i + 1) * share,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transcribe::Word;
 
     #[test]
     fn says_the_lines_in_turn_with_words_spread_over_the_clip() {
@@ -110,12 +99,12 @@ mod tests {
                 Word {
                     content: "one".into(),
                     start: 0,
-                    end: 500
+                    end: 375
                 },
                 Word {
                     content: "two".into(),
                     start: 500,
-                    end: 1000
+                    end: 875
                 },
             ]
         );

@@ -161,6 +161,7 @@ impl WhisperDecoder {
             } else {
                 p_sum / p_count as f32
             },
+            fallback: false,
         }
     }
 }

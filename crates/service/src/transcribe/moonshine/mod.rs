@@ -28,7 +28,7 @@ use ort::value::{DynValue, Tensor, TensorRef, ValueType};
 
 use self::tokenizer::Tokenizer;
 use super::model::ModelSpec;
-use super::{Decoder, Engine, EngineError, Transcript, Word};
+use super::{Decoder, Engine, EngineError, Transcript, spread_words};
 use crate::audio::{MODEL_RATE, SAMPLES_PER_MS};
 
 /// The directory under `data_dir/models` that `scripts/lib/fetch-moonshine` fills.
@@ -310,12 +310,14 @@ impl Decoder for MoonshineDecoder {
         };
         let clip_ms = (audio.len() / SAMPLES_PER_MS) as i64;
         Ok(Transcript {
+            // The decoder exposes no attention to align words on.
             words: spread_words(&text, clip_ms),
             text,
             // Moonshine has no no-speech token; the VAD before it and the confidence
             // filter after it stand in.
             no_speech_probability: 0.0,
             mean_token_probability: mean_logprob.exp(),
+            fallback: false,
         })
     }
 }
@@ -324,33 +326,6 @@ impl Decoder for MoonshineDecoder {
 fn token_limit(samples: usize) -> usize {
     let seconds = samples as f32 / MODEL_RATE as f32;
     ((seconds * TOKENS_PER_SECOND).ceil() as usize).max(MIN_TOKENS)
-}
-
-/// Word timings without attention to align on: the decoder exposes none, so the words
-/// are laid over the clip in proportion to their length in letters (plus one for the gap
-/// after each). The endpointer cuts clips close to the speech, so the estimate's error is
-/// bounded by the words' own durations.
-fn spread_words(text: &str, clip_ms: i64) -> Vec<Word> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let weight = |w: &str| w.chars().filter(|c| c.is_alphanumeric()).count().max(1) as i64 + 1;
-    let total: i64 = words.iter().map(|w| weight(w)).sum();
-    if total == 0 {
-        return Vec::new();
-    }
-    let mut at = 0;
-    words
-        .into_iter()
-        .map(|w| {
-            let start = at * clip_ms / total;
-            at += weight(w);
-            let end = (at - 1) * clip_ms / total;
-            Word {
-                content: w.to_owned(),
-                start,
-                end: end.max(start),
-            }
-        })
-        .collect()
 }
 
 fn open_session(runtime: &Environment, path: &Path) -> Result<Session, MoonshineError> {
@@ -410,16 +385,6 @@ mod tests {
     fn the_token_budget_grows_with_the_clip() {
         assert_eq!(token_limit(0), MIN_TOKENS);
         assert_eq!(token_limit(MODEL_RATE * 4), 26);
-    }
-
-    #[test]
-    fn words_are_spread_over_the_clip_in_order() {
-        let words = spread_words("Ask not what your country can do", 2_000);
-        assert_eq!(words.len(), 7);
-        assert_eq!(words[0].start, 0);
-        assert!(words.windows(2).all(|w| w[0].end <= w[1].start));
-        assert!(words.last().unwrap().end <= 2_000 && words.last().unwrap().end > 1_800);
-        assert!(spread_words("", 1_000).is_empty());
     }
 
     #[test]
