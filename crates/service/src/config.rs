@@ -126,9 +126,10 @@ impl Default for Config {
 #[serde(rename_all = "kebab-case")]
 pub enum EngineModel {
     /// Whisper tiny.en through whisper.cpp: the `model` file (ggml).
-    #[default]
     WhisperTinyEn,
-    /// Moonshine base-en on ONNX Runtime: `data_dir/models/moonshine-base-en`.
+    /// Moonshine base-en on ONNX Runtime (`data_dir/models/moonshine-base-en`), with
+    /// Whisper tiny.en (the `model` file) decoding again what it fails on.
+    #[default]
     MoonshineBaseEn,
 }
 

@@ -96,7 +96,11 @@ mod tests {
     fn only_a_degenerate_result_is_decoded_again() {
         use crate::transcribe::scripted::ScriptedEngine;
         let engine = FallbackEngine::new(
-            Arc::new(ScriptedEngine::new(["", "fine words", "yes yes yes yes yes yes"])),
+            Arc::new(ScriptedEngine::new([
+                "",
+                "fine words",
+                "yes yes yes yes yes yes",
+            ])),
             Arc::new(ScriptedEngine::new(["second opinion"])),
         );
         let mut decoder = engine.decoder().unwrap();

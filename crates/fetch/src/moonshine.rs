@@ -1,0 +1,60 @@
+//! Moonshine base-en, the default engine's model. Its conversion needs ONNX Runtime's and
+//! the `onnx` package's Python APIs (see `scripts/lib/fetch-moonshine`), so the binary
+//! carries that script and its helpers and runs it in a work directory: `callscribe
+//! fetch-model` and `callscribe demo` then need nothing from the repository.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use callscribe::transcribe::model::ModelSpec;
+use callscribe::transcribe::moonshine::{FILE_SHA256, MODEL_DIR};
+
+const SCRIPTS: [(&str, &str); 4] = [
+    (
+        "fetch-moonshine",
+        include_str!("../../../scripts/lib/fetch-moonshine"),
+    ),
+    (
+        "moonshine-reexport.py",
+        include_str!("../../../scripts/lib/moonshine-reexport.py"),
+    ),
+    (
+        "moonshine-requirements.txt",
+        include_str!("../../../scripts/lib/moonshine-requirements.txt"),
+    ),
+    ("common.sh", include_str!("../../../scripts/lib/common.sh")),
+];
+
+/// Makes sure `data_dir/models/moonshine-base-en` holds Moonshine's files with their
+/// pinned sums, fetching and converting them if not; returns the directory.
+pub async fn ensure_moonshine(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let dir = data_dir.join("models").join(MODEL_DIR);
+    if present(&dir) {
+        return Ok(dir);
+    }
+    let scripts = tempfile::tempdir().context("cannot create a temporary directory")?;
+    for (name, text) in SCRIPTS {
+        std::fs::write(scripts.path().join(name), text)
+            .with_context(|| format!("cannot write {name} to a temporary directory"))?;
+    }
+    let mut fetch = std::process::Command::new("bash");
+    fetch.arg(scripts.path().join("fetch-moonshine")).arg(&dir);
+    let status = tokio::task::spawn_blocking(move || fetch.status())
+        .await?
+        .context("cannot run bash to fetch Moonshine")?;
+    if !status.success() || !present(&dir) {
+        bail!("fetching Moonshine failed ({status}); its output above says why");
+    }
+    Ok(dir)
+}
+
+fn present(dir: &Path) -> bool {
+    FILE_SHA256.iter().all(|(file, sha256)| {
+        ModelSpec {
+            path: dir.join(file),
+            sha256: Some((*sha256).to_owned()),
+        }
+        .verify()
+        .is_ok()
+    })
+}
