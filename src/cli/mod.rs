@@ -109,7 +109,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Redact(args) => redact::run(&args),
         Command::Export(args) => export::run(config, args).await,
         Command::FetchModel => {
-            let moonshine = callscribe_fetch::ensure_moonshine(&config.data_dir).await?;
+            let moonshine = config.moonshine_dir();
+            callscribe_fetch::ensure_moonshine(&moonshine).await?;
             println!("{}", moonshine.display());
             let path = callscribe_fetch::ensure_default_model(&config.data_dir).await?;
             println!("{}", path.display());

@@ -112,7 +112,7 @@ async fn ready_model(config: &Config) -> anyhow::Result<PathBuf> {
         config.model_sha256.as_deref(),
     );
     if config.engine.model == EngineModel::MoonshineBaseEn {
-        callscribe_fetch::ensure_moonshine(&config.data_dir).await?;
+        callscribe_fetch::ensure_moonshine(&config.moonshine_dir()).await?;
     }
     // Checked once here (a sha256 of the file): the service is then given the path unpinned.
     match spec.verify() {
@@ -150,6 +150,10 @@ impl Parts {
         let admin_token = random_hex();
         let mut config = Config {
             data_dir: work.join("data"),
+            engine: callscribe::config::EngineConfig {
+                moonshine_dir: Some(std::path::absolute(base.moonshine_dir())?),
+                ..base.engine.clone()
+            },
             database_url: None,
             model: Some(model),
             model_sha256: None,

@@ -424,7 +424,7 @@ async fn a_missing_model_stops_start_up_with_the_fix() {
         .expect("no model, no service");
     let shown = format!("{err:#}");
     assert!(shown.contains("scripts/fetch-model"), "{shown}");
-    assert!(shown.contains("models/ggml-tiny.en-q8_0.bin"), "{shown}");
+    assert!(shown.contains("models/moonshine-base-en/"), "{shown}");
 }
 
 #[test]

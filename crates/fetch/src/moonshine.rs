@@ -3,11 +3,11 @@
 //! carries that script and its helpers and runs it in a work directory: `callscribe
 //! fetch-model` and `callscribe demo` then need nothing from the repository.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use callscribe::transcribe::model::ModelSpec;
-use callscribe::transcribe::moonshine::{FILE_SHA256, MODEL_DIR};
+use callscribe::transcribe::moonshine::FILE_SHA256;
 
 const SCRIPTS: [(&str, &str); 4] = [
     (
@@ -25,12 +25,11 @@ const SCRIPTS: [(&str, &str); 4] = [
     ("common.sh", include_str!("../../../scripts/lib/common.sh")),
 ];
 
-/// Makes sure `data_dir/models/moonshine-base-en` holds Moonshine's files with their
-/// pinned sums, fetching and converting them if not; returns the directory.
-pub async fn ensure_moonshine(data_dir: &Path) -> anyhow::Result<PathBuf> {
-    let dir = data_dir.join("models").join(MODEL_DIR);
-    if present(&dir) {
-        return Ok(dir);
+/// Makes sure `dir` holds Moonshine's files with their pinned sums, fetching and
+/// converting them if not.
+pub async fn ensure_moonshine(dir: &Path) -> anyhow::Result<()> {
+    if present(dir) {
+        return Ok(());
     }
     let scripts = tempfile::tempdir().context("cannot create a temporary directory")?;
     for (name, text) in SCRIPTS {
@@ -38,14 +37,14 @@ pub async fn ensure_moonshine(data_dir: &Path) -> anyhow::Result<PathBuf> {
             .with_context(|| format!("cannot write {name} to a temporary directory"))?;
     }
     let mut fetch = std::process::Command::new("bash");
-    fetch.arg(scripts.path().join("fetch-moonshine")).arg(&dir);
+    fetch.arg(scripts.path().join("fetch-moonshine")).arg(dir);
     let status = tokio::task::spawn_blocking(move || fetch.status())
         .await?
         .context("cannot run bash to fetch Moonshine")?;
-    if !status.success() || !present(&dir) {
+    if !status.success() || !present(dir) {
         bail!("fetching Moonshine failed ({status}); its output above says why");
     }
-    Ok(dir)
+    Ok(())
 }
 
 fn present(dir: &Path) -> bool {

