@@ -350,11 +350,10 @@ impl Config {
     /// The database URL to connect to; SQLite in the data dir when none is configured.
     /// Where Moonshine's files are: `engine.moonshine_dir`, else under `data_dir`.
     pub fn moonshine_dir(&self) -> PathBuf {
-        self.engine.moonshine_dir.clone().unwrap_or_else(|| {
-            self.data_dir
-                .join("models")
-                .join(crate::transcribe::moonshine::MODEL_DIR)
-        })
+        self.engine
+            .moonshine_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models").join("moonshine-base-en"))
     }
 
     pub fn database_url(&self) -> String {

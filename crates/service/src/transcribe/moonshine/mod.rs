@@ -31,8 +31,6 @@ use super::model::ModelSpec;
 use super::{Decoder, Engine, EngineError, Transcript, spread_words};
 use crate::audio::{MODEL_RATE, SAMPLES_PER_MS};
 
-/// The directory under `data_dir/models` that `scripts/lib/fetch-moonshine` fills.
-pub const MODEL_DIR: &str = "moonshine-base-en";
 pub const ENCODER_FILE: &str = "encoder_model.onnx";
 pub const DECODER_FILE: &str = "decoder_model_merged.onnx";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
