@@ -14,10 +14,6 @@ async fn the_demo_prints_every_utterance_live_and_after_the_call_and_leaves_noth
         .args(["demo", "--no-color"])
         .current_dir(cwd.path())
         .env("CALLSCRIBE_MODEL", model_path())
-        .env(
-            "CALLSCRIBE_ENGINE__MOONSHINE_DIR",
-            model_path().with_file_name("moonshine-base-en"),
-        )
         .env("TMPDIR", tmp.path())
         .output()
         .await

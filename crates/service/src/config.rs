@@ -139,7 +139,8 @@ pub enum EngineModel {
 pub struct EngineConfig {
     /// Which model transcribes.
     pub model: EngineModel,
-    /// Moonshine's files; default `data_dir/models/moonshine-base-en`.
+    /// Moonshine's files; default `moonshine-base-en` beside the Whisper `model`, or in
+    /// `data_dir/models`.
     pub moonshine_dir: Option<PathBuf>,
     /// Decode threads; 0 = one per core.
     pub workers: usize,
@@ -347,15 +348,21 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("exports"))
     }
 
-    /// The database URL to connect to; SQLite in the data dir when none is configured.
-    /// Where Moonshine's files are: `engine.moonshine_dir`, else under `data_dir`.
+    /// Where Moonshine's files are: `engine.moonshine_dir`; else `moonshine-base-en` in the
+    /// models directory, the configured Whisper `model`'s (the fetch puts both models in one
+    /// directory) or `data_dir/models`.
     pub fn moonshine_dir(&self) -> PathBuf {
-        self.engine
-            .moonshine_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("models").join("moonshine-base-en"))
+        if let Some(dir) = &self.engine.moonshine_dir {
+            return dir.clone();
+        }
+        let models = match self.model.as_deref().and_then(Path::parent) {
+            Some(dir) => dir.to_path_buf(),
+            None => self.data_dir.join("models"),
+        };
+        models.join("moonshine-base-en")
     }
 
+    /// The database URL to connect to; SQLite in the data dir when none is configured.
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().clone(),
