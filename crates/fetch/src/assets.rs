@@ -1,6 +1,7 @@
-//! The parts of openai-whisper's source archive the ggml header needs: the 80-band mel
-//! filters (`mel_filters.npz`, a zip of numpy `.npy` arrays) and the GPT-2 vocabulary
-//! (`gpt2.tiktoken`, one base64 token and its rank per line).
+//! The parts of openai-whisper's source archive the ggml header needs: the mel filters
+//! (`mel_filters.npz`, a zip of numpy `.npy` arrays, `mel_80` and `mel_128`) and a
+//! vocabulary (`gpt2.tiktoken` for English-only models, `multilingual.tiktoken`; one
+//! base64 token and its rank per line).
 
 use std::io::{Cursor, Read};
 
@@ -9,11 +10,17 @@ use base64::Engine;
 
 use super::ggml::Assets;
 
-/// Reads `dir/mel_filters.npz` and `dir/gpt2.tiktoken` from the sdist (a tar.gz).
-pub fn from_sdist(tar_gz: impl Read, dir: &str) -> anyhow::Result<Assets> {
+/// Reads `mel_{n_mels}` of `dir/mel_filters.npz` and the tokens of `dir/{vocabulary}`
+/// from the sdist (a tar.gz).
+pub fn from_sdist(
+    tar_gz: impl Read,
+    dir: &str,
+    vocabulary: &str,
+    n_mels: usize,
+) -> anyhow::Result<Assets> {
     let (npz_path, vocab_path) = (
         format!("{dir}/mel_filters.npz"),
-        format!("{dir}/gpt2.tiktoken"),
+        format!("{dir}/{vocabulary}"),
     );
     let (mut npz, mut vocab) = (None, None);
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tar_gz));
@@ -39,8 +46,8 @@ pub fn from_sdist(tar_gz: impl Read, dir: &str) -> anyhow::Result<Assets> {
     let npz = npz.with_context(|| format!("openai-whisper's archive has no {npz_path}"))?;
     let vocab = vocab.with_context(|| format!("openai-whisper's archive has no {vocab_path}"))?;
     Ok(Assets {
-        mel: mel_filters(&npz, "mel_80")?,
-        tokens: tiktoken(&vocab)?,
+        mel: mel_filters(&npz, &format!("mel_{n_mels}"))?,
+        tokens: tiktoken(&vocab).with_context(|| format!("reading {vocabulary}"))?,
     })
 }
 
@@ -122,25 +129,29 @@ fn enclosed(value: &str, open: char, close: char) -> Option<&str> {
 }
 
 /// The tokens of a `.tiktoken` file in order: the first field of each non-blank line,
-/// base64-decoded.
+/// base64-decoded. A lone `=` is the empty token, as Python's `b64decode` reads it
+/// (`multilingual.tiktoken`'s rank 50256; whisper.cpp expects it there).
 pub fn tiktoken(text: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
-    let text = std::str::from_utf8(text).context("gpt2.tiktoken is not text")?;
+    let text = std::str::from_utf8(text).context("the vocabulary is not text")?;
     text.lines()
         .filter_map(|line| line.split_whitespace().next())
         .map(|token| {
+            if token == "=" {
+                return Ok(Vec::new());
+            }
             base64::engine::general_purpose::STANDARD
                 .decode(token)
-                .with_context(|| format!("gpt2.tiktoken: {token:?} is not base64"))
+                .with_context(|| format!("{token:?} is not base64"))
         })
         .collect()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
-    fn npy(header: &str, data: &[u8]) -> Vec<u8> {
+    pub(crate) fn npy(header: &str, data: &[u8]) -> Vec<u8> {
         let mut out = b"\x93NUMPY\x01\x00".to_vec();
         out.extend((header.len() as u16).to_le_bytes());
         out.extend(header.as_bytes());
@@ -148,7 +159,7 @@ mod tests {
         out
     }
 
-    fn npz(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    pub(crate) fn npz(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
         let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let stored = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored);
@@ -261,47 +272,97 @@ mod tests {
         let tokens = tiktoken(b"IQ== 0\nIg== 1\n\naGVsbG8= 2\r\n").unwrap();
         assert_eq!(tokens, [b"!".to_vec(), b"\"".to_vec(), b"hello".to_vec()]);
         assert!(tiktoken(b"not*base64 0\n").is_err());
+        assert!(tiktoken(b"== 0\n").is_err());
     }
 
     #[test]
-    fn the_assets_are_read_from_the_sdist() {
-        let f4: Vec<u8> = [0.25f32, 0.75]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        let members = [
-            (
-                "pkg/whisper/assets/mel_filters.npz",
-                npz(&[(
-                    "mel_80.npy",
-                    npy(
-                        "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }",
-                        &f4,
-                    ),
-                )]),
-            ),
-            ("pkg/whisper/assets/gpt2.tiktoken", b"IQ== 0\n".to_vec()),
-            ("pkg/whisper/other.py", b"print()".to_vec()),
-        ];
+    fn a_lone_padding_sign_is_the_empty_token() {
+        // The last lines of openai-whisper's multilingual.tiktoken.
+        let tokens = tiktoken(b"ICgn 50254\n5Zy6 50255\n= 50256\n").unwrap();
+        assert_eq!(
+            tokens,
+            [b" ('".to_vec(), "\u{573a}".as_bytes().to_vec(), Vec::new()]
+        );
+    }
+
+    /// A tar.gz of `members`, as an sdist is packed.
+    pub(crate) fn tar_gz(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
         let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
             Vec::new(),
             flate2::Compression::fast(),
         ));
-        for (path, bytes) in &members {
+        for (path, bytes) in members {
             let mut header = tar::Header::new_gnu();
             header.set_size(bytes.len() as u64);
             header.set_mode(0o644);
             header.set_cksum();
             tar.append_data(&mut header, path, &bytes[..]).unwrap();
         }
-        let tar_gz = tar.into_inner().unwrap().finish().unwrap();
-        let assets = from_sdist(&tar_gz[..], "pkg/whisper/assets").unwrap();
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn the_assets_are_read_from_the_sdist() {
+        let f4: Vec<u8> = [0.25f32, 0.75, 1.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let tar_gz = tar_gz(&[
+            (
+                "pkg/whisper/assets/mel_filters.npz",
+                npz(&[
+                    (
+                        "mel_80.npy",
+                        npy(
+                            "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }",
+                            &f4[..8],
+                        ),
+                    ),
+                    (
+                        "mel_128.npy",
+                        npy(
+                            "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }",
+                            &f4[8..],
+                        ),
+                    ),
+                ]),
+            ),
+            ("pkg/whisper/assets/gpt2.tiktoken", b"IQ== 0\n".to_vec()),
+            (
+                "pkg/whisper/assets/multilingual.tiktoken",
+                b"IQ== 0\n= 1\n".to_vec(),
+            ),
+            ("pkg/whisper/other.py", b"print()".to_vec()),
+        ]);
+        let assets = from_sdist(&tar_gz[..], "pkg/whisper/assets", "gpt2.tiktoken", 80).unwrap();
         assert_eq!(assets.mel, (1, 2, vec![0.25, 0.75]));
         assert_eq!(assets.tokens, [b"!".to_vec()]);
-        let err = from_sdist(&tar_gz[..], "other/assets")
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("has no other/assets/mel_filters.npz"), "{err}");
+        let multilingual = from_sdist(
+            &tar_gz[..],
+            "pkg/whisper/assets",
+            "multilingual.tiktoken",
+            128,
+        )
+        .unwrap();
+        assert_eq!(multilingual.mel, (1, 1, vec![1.5]));
+        assert_eq!(multilingual.tokens, [b"!".to_vec(), Vec::new()]);
+        let err = |dir, vocabulary, n_mels| {
+            from_sdist(&tar_gz[..], dir, vocabulary, n_mels)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        let missing = err("other/assets", "gpt2.tiktoken", 80);
+        assert!(
+            missing.contains("has no other/assets/mel_filters.npz"),
+            "{missing}"
+        );
+        let no_vocab = err("pkg/whisper/assets", "klingon.tiktoken", 80);
+        assert!(
+            no_vocab.contains("has no pkg/whisper/assets/klingon.tiktoken"),
+            "{no_vocab}"
+        );
+        let no_mel = err("pkg/whisper/assets", "gpt2.tiktoken", 40);
+        assert!(no_mel.contains("no mel_40"), "{no_mel}");
     }
 }

@@ -31,6 +31,14 @@ pub enum Format {
 }
 
 impl Format {
+    /// For messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::F16 => "f16",
+            Format::Q8_0 => "q8_0",
+        }
+    }
+
     /// whisper.cpp's `ftype` header field (q8_0 with the quantization version 2).
     fn ftype(self) -> i32 {
         match self {
@@ -42,10 +50,38 @@ impl Format {
 
 /// What the header takes from openai-whisper's assets.
 pub struct Assets {
-    /// `mel_80` from `mel_filters.npz`: rows, columns, row-major values.
+    /// The model's `mel_N` from `mel_filters.npz` ([`n_mels`]): rows, columns, row-major
+    /// values.
     pub mel: (usize, usize, Vec<f32>),
-    /// The byte strings of `gpt2.tiktoken`, in file order.
+    /// The byte strings of the model's vocabulary ([`vocabulary`]), in file order.
     pub tokens: Vec<Vec<u8>>,
+}
+
+/// whisper.cpp takes a model for multilingual when its header's `n_vocab` (the token
+/// embedding's rows) is at least this (`is_multilingual`), and then shifts its special
+/// tokens by one.
+const MULTILINGUAL_VOCAB: usize = 51_865;
+
+/// The vocabulary file of openai-whisper's assets that matches the model, chosen as
+/// whisper.cpp's `convert-pt-to-ggml.py` chooses it: `multilingual.tiktoken` (50,257
+/// tokens) for a multilingual model, `gpt2.tiktoken` (50,256) for an English-only one.
+/// whisper.cpp adds the special tokens up to `n_vocab` itself.
+pub fn vocabulary(v: &Variables) -> anyhow::Result<&'static str> {
+    let n_vocab = *get(v, "decoder/embeddings/weight")?
+        .shape
+        .first()
+        .context("decoder/embeddings/weight is a scalar")?;
+    Ok(if n_vocab >= MULTILINGUAL_VOCAB {
+        "multilingual.tiktoken"
+    } else {
+        "gpt2.tiktoken"
+    })
+}
+
+/// The model's mel bands (the first convolution's input channels): 80, or 128 for
+/// large-v3; the header carries `mel_filters.npz`'s `mel_{n}`.
+pub fn n_mels(v: &Variables) -> anyhow::Result<usize> {
+    Ok(usize::try_from(dim(get(v, "encoder/conv1/weight")?, 1)?)?)
 }
 
 fn get<'v, 'a>(v: &'v Variables<'a>, name: &str) -> anyhow::Result<&'v Tensor<'a>> {
@@ -354,7 +390,7 @@ pub fn q8_0(values: &[f32], out: &mut Vec<u8>) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn q8(values: &[f32]) -> Vec<u8> {
@@ -424,7 +460,7 @@ mod tests {
 
     /// A tiny Whisper in CTranslate2 naming: width 32, one layer each side. Tensors hold
     /// 0, 1, 2, ... (f16), biases of key projections zero.
-    fn tiny_model() -> Vec<(String, Vec<usize>, u8, Vec<u8>)> {
+    pub(crate) fn tiny_model() -> Vec<(String, Vec<usize>, u8, Vec<u8>)> {
         let s = 32;
         let mut vars = vec![
             (
@@ -646,5 +682,59 @@ mod tests {
             assert_eq!(find("decoder.token_embedding.weight").1, two_d);
             assert_eq!(find("decoder.ln.bias").1, 0);
         }
+    }
+
+    #[test]
+    fn the_vocabulary_and_mel_bands_follow_the_model() {
+        let mut owned = tiny_model();
+        let v = variables(&owned);
+        assert_eq!(vocabulary(&v).unwrap(), "gpt2.tiktoken");
+        assert_eq!(n_mels(&v).unwrap(), 2);
+        // tiny.en's 51864 tokens are English-only; base's 51865 multilingual, as
+        // whisper.cpp's is_multilingual() decides from the same number.
+        for (n_vocab, file) in [
+            (51_864, "gpt2.tiktoken"),
+            (51_865, "multilingual.tiktoken"),
+            (51_866, "multilingual.tiktoken"),
+        ] {
+            let emb = owned
+                .iter_mut()
+                .find(|v| v.0 == "decoder/embeddings/weight")
+                .unwrap();
+            emb.1 = vec![n_vocab, 1];
+            emb.3 = vec![0; 2 * n_vocab];
+            assert_eq!(vocabulary(&variables(&owned)).unwrap(), file);
+        }
+        owned.retain(|v| v.0 != "decoder/embeddings/weight");
+        assert!(
+            vocabulary(&variables(&owned))
+                .unwrap_err()
+                .to_string()
+                .contains("no tensor decoder/embeddings/weight")
+        );
+    }
+
+    #[test]
+    fn a_multilingual_header_has_its_vocabulary_size_and_the_empty_token() {
+        let mut owned = tiny_model();
+        let emb = owned
+            .iter_mut()
+            .find(|v| v.0 == "decoder/embeddings/weight")
+            .unwrap();
+        emb.1 = vec![51_865, 32];
+        emb.3 = vec![0; 2 * 51_865 * 32];
+        let v = variables(&owned);
+        // The end of multilingual.tiktoken: rank 50256 is the empty token.
+        let assets = Assets {
+            mel: (2, 1, vec![0.5; 2]),
+            tokens: vec![b"\xe5\x9c\xba".to_vec(), Vec::new()],
+        };
+        let file = header(&v, &assets, Format::Q8_0).unwrap();
+        let int = |i: usize| i32::from_le_bytes(file[4 * i..4 * i + 4].try_into().unwrap());
+        assert_eq!((int(1), int(10), int(11)), (51_865, 2, 2007));
+        // magic, 11 hparams, n_mel, n_fft, 2 filters, then the tokens.
+        assert_eq!(int(16), 2);
+        assert_eq!((int(17), &file[72..75]), (3, &b"\xe5\x9c\xba"[..]));
+        assert_eq!(file[75..], 0i32.to_le_bytes());
     }
 }

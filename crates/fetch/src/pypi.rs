@@ -173,8 +173,9 @@ async fn fetch(
     let bar = Bar::new(project, total);
     let disk = |e| {
         anyhow::Error::new(e).context(format!(
-            "cannot write {} (is the disk full? the fetch needs about 200 MB free)",
-            path.display()
+            "cannot write {} ({})",
+            path.display(),
+            super::DISK_HINT
         ))
     };
     let mut file = tokio::fs::File::create(path).await.map_err(disk)?;
