@@ -43,7 +43,7 @@ pub const FILE_SHA256: [(&str, &str); 4] = [
     ),
     (
         DECODER_FILE,
-        "ddfcb2b52940e1fd9f44a6d07c86f117152f9779b69e11a9baf72e0c3fbddb8b",
+        "fc8a7a2202ba61e94285ea4124c98c86117b06c186e22748bd626b7bea044540",
     ),
     (
         TOKENIZER_FILE,
