@@ -8,6 +8,7 @@ use clap::Parser;
 
 mod cli;
 mod demo;
+mod models;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -15,6 +15,9 @@ pub struct Model {
     pub aws_endpoint_url: Option<String>,
     /// Default redaction entities, a JSON array of names; NULL = the built-in defaults.
     pub redaction_entities: Option<String>,
+    /// The speech engine of its English conversations (`engine.model`'s names); NULL =
+    /// the replica's default.
+    pub engine_model: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

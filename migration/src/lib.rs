@@ -8,6 +8,7 @@ mod m20261129_000002_tenant_redaction;
 mod m20261129_000003_feed_exports;
 mod m20261129_000004_leases;
 mod m20261129_000005_audit_log;
+mod m20261203_000006_tenant_engine;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_feed_exports::Migration),
             Box::new(m20261129_000004_leases::Migration),
             Box::new(m20261129_000005_audit_log::Migration),
+            Box::new(m20261203_000006_tenant_engine::Migration),
         ]
     }
 }

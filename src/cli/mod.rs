@@ -81,7 +81,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => crate::demo::run(config, args).await,
         Command::Serve => {
-            let state = callscribe::build_state(config).await?;
+            let fetch = crate::models::fetcher(&config);
+            let state = callscribe::build_state(config, Some(fetch)).await?;
             let listener = std::net::TcpListener::bind(state.config.listen)
                 .with_context(|| format!("cannot listen on {}", state.config.listen))?;
             callscribe::run(state, listener, callscribe::shutdown_signal()).await
@@ -120,13 +121,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let path = callscribe_fetch::ensure_default_model(&config.data_dir).await?;
             println!("{}", path.display());
             if whisper_base {
-                let path = callscribe_fetch::ensure_whisper_base(&config.data_dir).await?;
+                let path = callscribe_fetch::ensure_whisper_base(&config.models_dir()).await?;
                 println!("{}", path.display());
             }
             Ok(())
         }
         Command::Transcribe(args) => {
-            tokio::task::spawn_blocking(move || transcribe::run(&config, &args)).await?
+            let engine =
+                transcribe::engine(&config, &args, crate::models::fetcher(&config)).await?;
+            tokio::task::spawn_blocking(move || transcribe::run(&config, &args, engine)).await?
         }
     }
 }

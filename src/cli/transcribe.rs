@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -12,7 +13,10 @@ use callscribe::audio::endpoint::{Utterance, duration_ms, utterances};
 use callscribe::audio::resample::upsample;
 use callscribe::audio::{MODEL_RATE, TELEPHONE_RATE};
 use callscribe::config::Config;
+use callscribe::transcribe::Engine;
+use callscribe::transcribe::engines::{Engines, FetchModel};
 use callscribe::transcribe::filter::speech_only;
+use callscribe::transcribe::language::{self, Route};
 use callscribe_devtools::emulator::wav;
 
 #[derive(Debug, clap::Args)]
@@ -26,6 +30,29 @@ pub struct TranscribeArgs {
     /// One JSON object per utterance instead of text.
     #[arg(long)]
     pub jsonl: bool,
+    /// The speech's language, as start-streaming takes it (`es-US` is decoded by Whisper
+    /// base, fetched if needed; English by `engine.model`).
+    #[arg(long, default_value = "en-US")]
+    pub language: String,
+}
+
+/// The engine the service would use for `--language`, loaded, and Whisper's code for it.
+pub async fn engine(
+    config: &Config,
+    args: &TranscribeArgs,
+    fetch: FetchModel,
+) -> anyhow::Result<(Arc<dyn Engine>, &'static str)> {
+    let language = language::lookup(&args.language).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unsupported language {}; supported: {}",
+            args.language,
+            language::supported_codes()
+        )
+    })?;
+    let engines = Engines::configured(config, Some(fetch)).await?;
+    let route = Route::choose(language, None);
+    let engine = engines.ready(engines.model(route)).await?;
+    Ok((engine, route.language))
 }
 
 /// One printed utterance.
@@ -42,11 +69,14 @@ struct Line<'a> {
     decode_ms: f64,
 }
 
-pub fn run(config: &Config, args: &TranscribeArgs) -> anyhow::Result<()> {
-    let engine = callscribe::load_engine(config)?;
+pub fn run(
+    config: &Config,
+    args: &TranscribeArgs,
+    (engine, language): (Arc<dyn Engine>, &'static str),
+) -> anyhow::Result<()> {
     let mut decoder = engine.decoder()?;
     // Warm-up, so the first file's timing is a decode, not first-touch of the model.
-    decoder.transcribe(&vec![0.0; MODEL_RATE])?;
+    decoder.transcribe(&vec![0.0; MODEL_RATE], language)?;
     if !args.jsonl {
         eprintln!("{}", engine.describe());
     }
@@ -75,7 +105,7 @@ pub fn run(config: &Config, args: &TranscribeArgs) -> anyhow::Result<()> {
             };
             for u in cut {
                 let started = Instant::now();
-                let decoded = decoder.transcribe(&u.audio)?;
+                let decoded = decoder.transcribe(&u.audio, language)?;
                 let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
                 let text = speech_only(decoded).map(|t| t.text).unwrap_or_default();
                 let line = Line {

@@ -166,7 +166,8 @@ impl Parts {
         // The sink is on loopback, which the SSRF guard refuses by default.
         config.webhook.allow_cidrs = vec!["127.0.0.0/8".parse()?];
 
-        let state = callscribe::build_state(config).await?;
+        let fetch = crate::models::fetcher(&config);
+        let state = callscribe::build_state(config, Some(fetch)).await?;
         let listener = loopback()?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop_service, stopped) = oneshot::channel::<()>();

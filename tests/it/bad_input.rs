@@ -190,7 +190,8 @@ async fn unsupported_language_is_400_03_listing_the_supported_ones() {
         "/autotranscribeParams/language",
         json!("fr-FR"),
     );
-    refused(&app, &key, &body, 400, "400-03", "en-US").await;
+    refused(&app, &key, &body, 400, "400-03", "en-US, en-GB").await;
+    refused(&app, &key, &body, 400, "400-03", "es-US").await;
 }
 
 #[tokio::test]

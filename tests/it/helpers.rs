@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use callscribe::config::{Config, Secret};
 use callscribe::state::SharedState;
 use callscribe::transcribe::Engine;
+use callscribe::transcribe::engines::Engines;
 use callscribe::transcribe::scripted::ScriptedEngine;
 use callscribe_devtools::emulator::{EmulatorHandle, Faults, KvsFailure};
 use reqwest::{Response, StatusCode};
@@ -31,7 +32,7 @@ pub struct TestApp {
     pub state: SharedState,
     pub http: reqwest::Client,
     /// What the app transcribes with (kept for [`TestApp::restart`]).
-    engine: Arc<dyn Engine>,
+    engines: Arc<Engines>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -90,22 +91,26 @@ pub async fn spawn_speech_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn(speech_engine(), tweak).await
 }
 
-/// The app transcribing with Moonshine base-en (scripts/fetch-model fetches it).
+/// The app as `serve` runs it: Moonshine base-en by default (Whisper tiny.en its
+/// fallback), Whisper base for Spanish and for tenants that choose it, all from the
+/// models `scripts/fetch-model --whisper-base` fetches (loaded once per test process;
+/// nothing is fetched here).
 pub async fn spawn_moonshine_app() -> TestApp {
-    static MOONSHINE: OnceLock<Arc<dyn Engine>> = OnceLock::new();
-    let engine = MOONSHINE
-        .get_or_init(|| {
+    static ENGINES: tokio::sync::OnceCell<Arc<Engines>> = tokio::sync::OnceCell::const_new();
+    let engines = ENGINES
+        .get_or_init(|| async {
             let config = Config {
-                engine: callscribe::config::EngineConfig {
-                    model: callscribe::config::EngineModel::MoonshineBaseEn,
-                    ..Default::default()
-                },
+                model: Some(model_path()),
                 ..Config::default()
             };
-            callscribe::load_engine(&config).expect("Moonshine (scripts/fetch-model)")
+            let engines = Engines::configured(&config, None)
+                .await
+                .expect("Moonshine and Whisper tiny.en (scripts/fetch-model)");
+            Arc::new(engines)
         })
+        .await
         .clone();
-    spawn(engine, |_| {}).await
+    spawn_with(engines, |_| {}).await
 }
 
 /// The real model, loaded (and its sha256 checked) once per test process.
@@ -118,13 +123,21 @@ pub fn speech_engine() -> Arc<dyn Engine> {
                 model_sha256: Some(callscribe::transcribe::model::DEFAULT_MODEL_SHA256.into()),
                 ..Config::default()
             };
-            callscribe::load_whisper(&config).expect("the speech model (scripts/fetch-model)")
+            let spec = callscribe::transcribe::engines::whisper_tiny_spec(&config);
+            let engine = callscribe::transcribe::whisper::WhisperEngine::load(&spec, 1)
+                .expect("the speech model (scripts/fetch-model)");
+            Arc::new(engine)
         })
         .clone()
 }
 
 /// Starts the app with test defaults, adjusted by `tweak`, transcribing with `engine`.
 async fn spawn(engine: Arc<dyn Engine>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_with(Arc::new(Engines::fixed(engine)), tweak).await
+}
+
+/// [`spawn`] with a set of engines.
+async fn spawn_with(engines: Arc<Engines>, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -153,17 +166,17 @@ async fn spawn(engine: Arc<dyn Engine>, tweak: impl FnOnce(&mut Config)) -> Test
         ],
         1.0,
     );
-    serve(config, engine, kvs, dir).await
+    serve(config, engines, kvs, dir).await
 }
 
 /// Runs the app on port 0 with `config`.
 async fn serve(
     config: Config,
-    engine: Arc<dyn Engine>,
+    engines: Arc<Engines>,
     kvs: EmulatorHandle,
     dir: tempfile::TempDir,
 ) -> TestApp {
-    let state = callscribe::build_state_with_engine(config, engine.clone())
+    let state = callscribe::build_state_with_engines(config, engines.clone())
         .await
         .expect("build state");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -177,7 +190,7 @@ async fn serve(
         kvs,
         state,
         http: reqwest::Client::new(),
-        engine,
+        engines,
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
@@ -219,13 +232,13 @@ impl TestApp {
         let TestApp {
             state,
             kvs,
-            engine,
+            engines,
             _dir,
             ..
         } = self;
         let config = state.config.clone();
         drop(state);
-        serve(config, engine, kvs, _dir).await
+        serve(config, engines, kvs, _dir).await
     }
 
     pub async fn admin(

@@ -12,6 +12,7 @@ mod bad_input;
 mod cluster;
 mod conversations;
 mod demo;
+mod engines;
 mod export;
 mod faults;
 mod helpers;

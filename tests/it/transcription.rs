@@ -418,7 +418,7 @@ async fn a_missing_model_stops_start_up_with_the_fix() {
         data_dir: dir.path().to_path_buf(),
         ..Default::default()
     };
-    let err = callscribe::build_state(config)
+    let err = callscribe::build_state(config, None)
         .await
         .err()
         .expect("no model, no service");

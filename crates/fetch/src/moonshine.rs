@@ -6,8 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use callscribe::transcribe::model::ModelSpec;
-use callscribe::transcribe::moonshine::FILE_SHA256;
+use callscribe::transcribe::moonshine::MoonshineEngine;
 
 const SCRIPTS: [(&str, &str); 4] = [
     (
@@ -48,12 +47,5 @@ pub async fn ensure_moonshine(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn present(dir: &Path) -> bool {
-    FILE_SHA256.iter().all(|(file, sha256)| {
-        ModelSpec {
-            path: dir.join(file),
-            sha256: Some((*sha256).to_owned()),
-        }
-        .verify()
-        .is_ok()
-    })
+    MoonshineEngine::verify(dir).is_ok()
 }

@@ -36,34 +36,31 @@ use anyhow::Context;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Server};
 
-use crate::config::{Config, EngineModel};
+use crate::config::Config;
 use crate::metrics::{EngineMetrics, Metrics};
 use crate::secrets::Sealer;
 use crate::state::{AppState, SharedState};
 use crate::store::Store;
-use crate::transcribe::Engine;
-use crate::transcribe::fallback::FallbackEngine;
-use crate::transcribe::model::ModelSpec;
-use crate::transcribe::moonshine::MoonshineEngine;
+use crate::transcribe::engines::{Engines, FetchModel};
 use crate::transcribe::pool::EnginePool;
-use crate::transcribe::whisper::WhisperEngine;
 
 pub use crate::tls::install_crypto_provider;
 
-/// Everything `serve` needs: [`build_tool_state`] plus the transcription engine (the
-/// model is verified and loaded here, so a missing model stops start-up).
-pub async fn build_state(config: Config) -> anyhow::Result<SharedState> {
-    let engine = load_engine(&config)?;
-    build_state_with_engine(config, engine).await
+/// Everything `serve` needs: [`build_tool_state`] plus the transcription engines (the
+/// default model is verified and loaded here, so a missing model stops start-up; `fetch`
+/// brings the others when first needed).
+pub async fn build_state(config: Config, fetch: Option<FetchModel>) -> anyhow::Result<SharedState> {
+    let engines = Engines::configured(&config, fetch).await?;
+    build_state_with_engines(config, Arc::new(engines)).await
 }
 
-/// The app transcribing with `engine` (tests and tools bring their own).
-pub async fn build_state_with_engine(
+/// The app transcribing with `engines` (tests and tools bring their own).
+pub async fn build_state_with_engines(
     config: Config,
-    engine: Arc<dyn Engine>,
+    engines: Arc<Engines>,
 ) -> anyhow::Result<SharedState> {
     let metrics = Metrics::new();
-    let pool = start_engine_pool(&config, engine, &metrics.engine)?;
+    let pool = start_engine_pool(&config, engines, &metrics.engine)?;
     build_state_with(config, metrics, Some(pool)).await
 }
 
@@ -72,40 +69,14 @@ pub async fn build_tool_state(config: Config) -> anyhow::Result<SharedState> {
     build_state_with(config, Metrics::new(), None).await
 }
 
-/// Verifies and loads the engine `engine.model` names; Moonshine with Whisper tiny.en
-/// (`model`) as its fallback.
-pub fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
-    match config.engine.model {
-        EngineModel::WhisperTinyEn => load_whisper(config),
-        EngineModel::MoonshineBaseEn => {
-            let moonshine = MoonshineEngine::load(&config.moonshine_dir())?;
-            Ok(Arc::new(FallbackEngine::new(
-                Arc::new(moonshine),
-                load_whisper(config)?,
-            )))
-        }
-    }
-}
-
-/// Verifies and loads the configured Whisper model.
-pub fn load_whisper(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
-    let spec = ModelSpec::resolve(
-        &config.data_dir,
-        config.model.as_deref(),
-        config.model_sha256.as_deref(),
-    );
-    let engine = WhisperEngine::load(&spec, config.engine.threads_per_worker)?;
-    Ok(Arc::new(engine))
-}
-
 /// Starts the decode threads the app's conversations share.
 fn start_engine_pool(
     config: &Config,
-    engine: Arc<dyn Engine>,
+    engines: Arc<Engines>,
     metrics: &EngineMetrics,
 ) -> anyhow::Result<Arc<EnginePool>> {
     let pool = EnginePool::start(
-        engine,
+        engines,
         config.engine.workers,
         config.engine.queue,
         metrics.clone(),

@@ -124,6 +124,8 @@ pub struct EngineMetrics {
     pub utterances: IntCounterVec,
     /// Utterances the fallback engine decoded again.
     pub fallbacks: IntCounter,
+    /// Decodes by engine (`engine.model`'s names).
+    pub decodes: IntCounterVec,
 }
 
 const ENGINE_BUCKETS: &[f64] = &[
@@ -157,6 +159,11 @@ impl EngineMetrics {
                 "Utterances decoded again by the fallback engine.",
             )
             .expect("valid metric"),
+            decodes: IntCounterVec::new(
+                Opts::new("engine_decodes_total", "Decodes by speech engine."),
+                &["model"],
+            )
+            .expect("valid metric"),
         }
     }
 
@@ -167,6 +174,7 @@ impl EngineMetrics {
             Box::new(self.decode_seconds.clone()),
             Box::new(self.utterances.clone()),
             Box::new(self.fallbacks.clone()),
+            Box::new(self.decodes.clone()),
         ] {
             registry.register(metric).expect("unique metric");
         }

@@ -48,6 +48,8 @@ pub struct AppState {
     pub exporter: Exporter,
     /// Signs and checks the feed files' download links.
     pub links: LinkSigner,
+    /// The decode threads; `None` in tools that never transcribe.
+    pub engine: Option<Arc<EnginePool>>,
     /// Cancelled when shutdown begins: readiness fails and new starts are refused.
     pub shutdown: CancellationToken,
 }
@@ -81,7 +83,7 @@ impl AppState {
         let shutdown = CancellationToken::new();
         let session_deps = SessionDeps {
             store: store.clone(),
-            transcribing: engine.map(|engine| Transcribing {
+            transcribing: engine.clone().map(|engine| Transcribing {
                 store: store.clone(),
                 engine,
                 publisher: publisher.clone(),
@@ -109,6 +111,7 @@ impl AppState {
             webhooks.clone(),
         );
         AppState {
+            engine,
             webhook_targets,
             exporter,
             links: LinkSigner::new(&sealer),

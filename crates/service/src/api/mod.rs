@@ -28,6 +28,7 @@ pub type Apis = (
     admin::TenantsApi,
     admin::KeysApi,
     admin::SettingsApi,
+    admin::EngineApi,
     admin::WebhooksApi,
     audit::AuditApi,
     health::HealthApi,
@@ -52,6 +53,9 @@ pub fn openapi_service(state: SharedState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         admin::SettingsApi {
+            state: state.clone(),
+        },
+        admin::EngineApi {
             state: state.clone(),
         },
         admin::WebhooksApi {

@@ -8,7 +8,7 @@ use super::json_body::JsonBody;
 use super::responses::Success;
 use crate::error::{ApiError, ErrorCode, Failure, error_list};
 use crate::ids::PerRole;
-use crate::service::calls::{self, Participant};
+use crate::service::calls::Participant;
 use crate::state::SharedState;
 use crate::store::conversations::StartSettings;
 
@@ -25,7 +25,10 @@ pub const NAMESPACES: &[&str] = &["amazonconnect"];
 #[derive(Debug, Clone, Object, Default)]
 #[oai(rename_all = "camelCase")]
 pub struct AutotranscribeParams {
-    /// BCP-47 language of the call. Default `en-US`; see the error 400-03 for the others.
+    /// BCP-47 language of the call. Default `en-US`; also `en-GB`, `en-AU`, `en-IN`,
+    /// `en-IE`, `en-NZ`, `en-ZA`, `en-CA`, and Spanish `es-US` and `es-ES`, which Whisper
+    /// base transcribes whatever the tenant's engine (redaction then masks every run of
+    /// three or more digits or number words). Others are refused with 400-03.
     #[oai(validator(max_length = 16))]
     pub language: Option<String>,
     /// When true, each utterance carries word tokens with start/end milliseconds.
@@ -379,13 +382,13 @@ fn validate_start(req: StartStreamingRequest) -> Result<(String, StartSettings),
     check_identifier("agentId", &req.agent_id)?;
     let params = req.autotranscribe_params.unwrap_or_default();
     let language = params.language.unwrap_or_else(|| "en-US".into());
-    if !calls::LANGUAGES.contains(&language.as_str()) {
+    if crate::transcribe::language::lookup(&language).is_none() {
         return Err(ApiError::new(
             ErrorCode::UnsupportedLanguage,
             format!(
                 "unsupported language `{}`; supported: {}",
                 super::echo(&language),
-                calls::LANGUAGES.join(", ")
+                crate::transcribe::language::supported_codes()
             ),
         ));
     }

@@ -5,6 +5,7 @@
 //! written digit or character into `#` (so written numbers keep their length) and each
 //! spoken span into one `#` per digit it stood for.
 
+mod spanish;
 pub mod words;
 
 use std::collections::BTreeSet;
@@ -64,6 +65,18 @@ impl Entity {
     pub fn parse(s: &str) -> Option<Entity> {
         Entity::ALL.into_iter().find(|e| e.as_str() == s)
     }
+
+    /// Recognised from a run of digits.
+    pub fn is_number(self) -> bool {
+        matches!(
+            self,
+            Entity::CreditCardNumber
+                | Entity::Cvv
+                | Entity::Pin
+                | Entity::Ssn
+                | Entity::PhoneNumber
+        )
+    }
 }
 
 /// One detected entity: where it is in the text and how to mask it.
@@ -87,6 +100,8 @@ enum Mask {
 #[derive(Debug, Clone)]
 pub struct Redactor {
     entities: BTreeSet<Entity>,
+    /// Spanish conversations: numbers by [`spanish::number_runs`] instead of by cue.
+    spanish: bool,
 }
 
 /// Which text a conversation asked for (`redactionOutput`).
@@ -112,9 +127,11 @@ pub struct Applied {
 
 impl Redaction {
     /// From the wire names a conversation was started with (`redacted`,
-    /// `CREDIT_CARD_NUMBER`, …; see [`tenant_defaults`] for the default set).
-    pub fn from_settings(output: Output, entities: &[String]) -> Redaction {
-        let redactor = Redactor::new(entities.iter().filter_map(|n| Entity::parse(n)));
+    /// `CREDIT_CARD_NUMBER`, …; see [`tenant_defaults`] for the default set) and its
+    /// language (Whisper's code: `en`, `es`).
+    pub fn from_settings(output: Output, entities: &[String], language: &str) -> Redaction {
+        let mut redactor = Redactor::new(entities.iter().filter_map(|n| Entity::parse(n)));
+        redactor.spanish = language == "es";
         Redaction { output, redactor }
     }
 
@@ -176,6 +193,7 @@ impl Redactor {
     pub fn new(entities: impl IntoIterator<Item = Entity>) -> Redactor {
         Redactor {
             entities: entities.into_iter().collect(),
+            spanish: false,
         }
     }
 
@@ -214,9 +232,15 @@ impl Redactor {
     pub fn find(&self, text: &str) -> Vec<Found> {
         let words = words(text);
         let mut found = Vec::new();
-        for run in digit_runs(text, &words) {
-            if let Some(entity) = self.classify(&run, &words) {
-                found.push(digit_entity(entity, &run));
+        if self.spanish {
+            if self.entities.iter().any(|e| e.is_number()) {
+                found.extend(spanish::number_runs(text, &words));
+            }
+        } else {
+            for run in digit_runs(text, &words) {
+                if let Some(entity) = self.classify(&run, &words) {
+                    found.push(digit_entity(entity, &run));
+                }
             }
         }
         if self.entities.contains(&Entity::Dob) {

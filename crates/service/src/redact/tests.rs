@@ -4,12 +4,12 @@ use super::*;
 
 #[test]
 fn unredacted_text_is_given_when_asked_even_with_no_entity() {
-    let applied =
-        Redaction::from_settings(Output::RedactedAndUnredacted, &[]).apply("my pin is 1234", None);
+    let applied = Redaction::from_settings(Output::RedactedAndUnredacted, &[], "en")
+        .apply("my pin is 1234", None);
     assert_eq!(applied.text, "my pin is 1234");
     assert_eq!(applied.unredacted_text.as_deref(), Some("my pin is 1234"));
     let plain =
-        Redaction::from_settings(Output::Unredacted, &["PIN".into()]).apply("pin 1234", None);
+        Redaction::from_settings(Output::Unredacted, &["PIN".into()], "en").apply("pin 1234", None);
     assert_eq!(
         (plain.text.as_str(), plain.unredacted_text),
         ("pin 1234", None)
@@ -99,18 +99,19 @@ fn a_number_split_across_utterances_is_judged_whole() {
 fn output_modes_decide_which_text_is_kept() {
     let said = "my pin is 1234";
     let defaults = tenant_defaults(None);
-    let both = Redaction::from_settings(Output::RedactedAndUnredacted, &defaults).apply(said, None);
+    let both =
+        Redaction::from_settings(Output::RedactedAndUnredacted, &defaults, "en").apply(said, None);
     assert_eq!(both.text, "my pin is ####");
     assert_eq!(both.unredacted_text.as_deref(), Some(said));
-    let redacted = Redaction::from_settings(Output::Redacted, &defaults).apply(said, None);
+    let redacted = Redaction::from_settings(Output::Redacted, &defaults, "en").apply(said, None);
     assert_eq!(
         (redacted.text.as_str(), redacted.unredacted_text),
         ("my pin is ####", None)
     );
-    let plain = Redaction::from_settings(Output::Unredacted, &defaults).apply(said, None);
+    let plain = Redaction::from_settings(Output::Unredacted, &defaults, "en").apply(said, None);
     assert_eq!((plain.text.as_str(), plain.unredacted_text), (said, None));
     let chosen = ["EMAIL".to_owned()];
-    let email_only = Redaction::from_settings(Output::Redacted, &chosen).apply(said, None);
+    let email_only = Redaction::from_settings(Output::Redacted, &chosen, "en").apply(said, None);
     assert_eq!(email_only.text, said, "PIN not chosen");
     assert_eq!(mask_word(" four"), "#");
     assert_eq!(mask_word(" twenty"), "##");
@@ -145,4 +146,46 @@ fn disabled_entities_are_left_alone() {
     let r = Redactor::new([Entity::Pin]);
     let (text, _) = r.redact("my card is 4111 1111 1111 1111 and my pin is 1234", None);
     assert_eq!(text, "my card is 4111 1111 1111 1111 and my pin is ####");
+}
+
+fn spanish(entities: &[&str]) -> Redaction {
+    let names: Vec<String> = entities.iter().map(|e| (*e).to_owned()).collect();
+    Redaction::from_settings(Output::Redacted, &names, "es")
+}
+
+#[test]
+fn spanish_masks_every_run_of_three_or_more_digits_or_number_words() {
+    let r = spanish(&["PIN"]);
+    for (said, masked) in [
+        (
+            "Mi tarjeta es 4111 1111 1111 1111.",
+            "Mi tarjeta es #### #### #### ####.",
+        ),
+        (
+            "el número es cuatro uno uno uno gracias",
+            "el número es #### gracias",
+        ),
+        ("son treinta y dos cuarenta y cinco", "son ######"),
+        ("Mi código es 123, ¿vale?", "Mi código es ###, ¿vale?"),
+    ] {
+        assert_eq!(r.apply(said, None).text, masked, "{said}");
+    }
+}
+
+#[test]
+fn spanish_leaves_short_numbers_and_non_number_entities() {
+    let r = spanish(&["PIN"]);
+    for said in [
+        "Tengo dos hijos y una hija.",
+        "Llamé a las 10 de la mañana.",
+        "Y entonces me dijo que sí.",
+    ] {
+        assert_eq!(r.apply(said, None).text, said);
+    }
+    // Only e-mail chosen: numbers stay.
+    let email_only = spanish(&["EMAIL"]);
+    assert_eq!(
+        email_only.apply("mi número es 4111 1111", None).text,
+        "mi número es 4111 1111"
+    );
 }

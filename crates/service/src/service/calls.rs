@@ -15,6 +15,7 @@ use super::control::STOP_WAIT;
 use super::error::{Doing, ServiceError, ServiceResult};
 use super::session::{self, SessionDeps, SessionPlan};
 use super::sessions::Sessions;
+use crate::config::EngineModel;
 use crate::ids::{ConversationId, PerRole, Role, StreamId, TenantId};
 use crate::kvs::arn::StreamArn;
 use crate::kvs::client::{KvsTarget, SdkConfigs, data_endpoint};
@@ -25,11 +26,7 @@ use crate::store::conversations::{StartOutcome, StartSettings, StreamSummary};
 use crate::store::keys::AuthedKey;
 use crate::store::leases::{LeaseHolder, LeaseToken, ResumePoint};
 use crate::store::tenants::AwsSettings;
-
-/// Languages the English Whisper model transcribes.
-pub const LANGUAGES: &[&str] = &[
-    "en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-NZ", "en-ZA", "en-CA",
-];
+use crate::transcribe::language::{self, Route};
 
 /// One participant's stream as the API reports it.
 #[derive(Debug, Clone)]
@@ -202,6 +199,8 @@ impl Calls {
                 conversation.stream_arn
             ))
         })?;
+        let language = language::lookup(&conversation.language).unwrap_or(language::ENGLISH);
+        let tenant_engine = tenant.engine_model.as_deref().and_then(EngineModel::parse);
         let target = kvs_target(tenant, &arn);
         let sdk = self.sdk_configs.get(&target).await;
         Ok(SessionPlan {
@@ -216,7 +215,12 @@ impl Calls {
                 session::Participant::new(stream.stream_id.clone(), external_id.clone())
             }),
             detailed_token: conversation.detailed_token,
-            redaction: Redaction::from_settings(conversation.redaction_output, &entities),
+            redaction: Redaction::from_settings(
+                conversation.redaction_output,
+                &entities,
+                language.whisper,
+            ),
+            route: Route::choose(language, tenant_engine),
             target,
             sdk,
             reader: ReaderSettings::new(

@@ -46,6 +46,8 @@ pub struct SessionPlan {
     pub participants: PerRole<Participant>,
     pub detailed_token: bool,
     pub redaction: crate::redact::Redaction,
+    /// The engine and language its utterances are decoded with.
+    pub route: crate::transcribe::language::Route,
     pub target: KvsTarget,
     pub sdk: aws_config::SdkConfig,
     pub reader: ReaderSettings,
@@ -271,6 +273,7 @@ impl Tracks {
             external_id: plan.external_id.clone(),
             detailed_token: plan.detailed_token,
             redaction: plan.redaction.clone(),
+            route: plan.route,
             lease: plan.lease.clone(),
             checkpoints: checkpoints.clone(),
             control: control.clone(),

@@ -160,6 +160,7 @@ mod tests {
     use crate::redact::Redaction;
     use crate::service::session::Participant;
     use crate::service::testing::{STREAM_ARN, Started, started_conversation};
+    use crate::transcribe::language::Route;
 
     /// A session of the started conversation whose KVS refuses every connection: its
     /// reader keeps retrying until the session is told to end.
@@ -183,7 +184,8 @@ mod tests {
                 Participant::new(StreamId(started.stream(role).id.clone()), "x".into())
             }),
             detailed_token: false,
-            redaction: Redaction::from_settings(Default::default(), &[]),
+            redaction: Redaction::from_settings(Default::default(), &[], "en"),
+            route: Route::DEFAULT,
             target,
             sdk,
             reader,

@@ -19,6 +19,7 @@ use crate::store::Store;
 use crate::store::leases::LeaseToken;
 use crate::store::messages::{AppendError, Appended, Fence, NewMessage};
 use crate::transcribe::filter::speech_only;
+use crate::transcribe::language::Route;
 use crate::transcribe::pool::EnginePool;
 use crate::transcribe::{Transcript, Word};
 use crate::webhook::publish::{Published, Publisher};
@@ -30,6 +31,8 @@ pub struct Conversation {
     pub external_id: String,
     pub detailed_token: bool,
     pub redaction: Redaction,
+    /// The engine and language to decode with.
+    pub route: Route,
     /// The lease every stored message is fenced by.
     pub lease: LeaseToken,
     /// Told when an utterance is done, so the track's resume position can move.
@@ -97,7 +100,11 @@ async fn transcribe(
 ) -> Option<String> {
     let outcome = |name: &str| with.metrics.utterances.with_label_values(&[name]).inc();
     let role = speaker.role;
-    let decoded = match with.engine.transcribe(utterance.audio).await {
+    let decoded = match with
+        .engine
+        .transcribe(utterance.audio, conversation.route)
+        .await
+    {
         Ok(decoded) => decoded,
         Err(e) => {
             outcome("failed");
@@ -224,6 +231,7 @@ mod tests {
     use super::*;
     use crate::service::testing::{Started, started_conversation};
     use crate::store::leases::ResumePoint;
+    use crate::transcribe::engines::Engines;
     use crate::transcribe::scripted::ScriptedEngine;
 
     /// Hands every message to its subscribers, as the webhook publisher does.
@@ -253,7 +261,8 @@ mod tests {
         let started = started_conversation().await;
         let metrics = crate::metrics::Metrics::new().engine;
         let script = ScriptedEngine::new(lines.iter().copied());
-        let engine = EnginePool::start(Arc::new(script), 1, 4, metrics.clone()).unwrap();
+        let engines = Arc::new(Engines::fixed(Arc::new(script)));
+        let engine = EnginePool::start(engines, 1, 4, metrics.clone()).unwrap();
         let (tx, published) = broadcast::channel(16);
         let with = Transcribing {
             store: started.store.clone(),
@@ -269,7 +278,9 @@ mod tests {
             redaction: Redaction::from_settings(
                 entity::RedactionOutput::Redacted,
                 &["CREDIT_CARD_NUMBER".into()],
+                "en",
             ),
+            route: Route::DEFAULT,
             lease: started.lease.clone(),
             checkpoints: Arc::new(Checkpoints::new(&ResumePoint::default())),
             control: Arc::new(SessionControl::default()),

@@ -5,6 +5,7 @@ use entity::{app, tenant};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::{Store, is_unique_violation};
+use crate::config::EngineModel;
 use crate::ids::{AppId, TenantId};
 
 /// AWS access used to read a tenant's KVS streams. All optional: unset means the
@@ -40,6 +41,7 @@ impl Store {
             aws_region: Set(None),
             aws_endpoint_url: Set(None),
             redaction_entities: Set(None),
+            engine_model: Set(None),
             created_at: Set(Utc::now()),
         }
         .insert(self.db())
@@ -88,6 +90,21 @@ impl Store {
         };
         let mut am: tenant::ActiveModel = t.into();
         am.redaction_entities = Set(entities.map(|e| serde_json::Value::from(e).to_string()));
+        am.update(self.db()).await.map(Some)
+    }
+
+    /// Sets the tenant's speech engine (`None`: the replica's default); `None` when the
+    /// tenant does not exist.
+    pub async fn set_engine_model(
+        &self,
+        id: &TenantId,
+        model: Option<EngineModel>,
+    ) -> Result<Option<tenant::Model>, sea_orm::DbErr> {
+        let Some(t) = self.tenant(id).await? else {
+            return Ok(None);
+        };
+        let mut am: tenant::ActiveModel = t.into();
+        am.engine_model = Set(model.map(|m| m.as_str().to_owned()));
         am.update(self.db()).await.map(Some)
     }
 

@@ -44,12 +44,12 @@ struct FallbackDecoder {
 }
 
 impl Decoder for FallbackDecoder {
-    fn transcribe(&mut self, audio: &[f32]) -> Result<Transcript, EngineError> {
-        let first = self.primary.transcribe(audio)?;
+    fn transcribe(&mut self, audio: &[f32], language: &str) -> Result<Transcript, EngineError> {
+        let first = self.primary.transcribe(audio, language)?;
         if !is_degenerate(&first) {
             return Ok(first);
         }
-        let mut second = self.fallback.transcribe(audio)?;
+        let mut second = self.fallback.transcribe(audio, language)?;
         second.fallback = true;
         Ok(second)
     }
@@ -105,7 +105,7 @@ mod tests {
         );
         let mut decoder = engine.decoder().unwrap();
         let said: Vec<(String, bool)> = (0..3)
-            .map(|_| decoder.transcribe(&[0.0; 16_000]).unwrap())
+            .map(|_| decoder.transcribe(&[0.0; 16_000], "en").unwrap())
             .map(|t| (t.text, t.fallback))
             .collect();
         assert_eq!(

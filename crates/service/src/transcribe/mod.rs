@@ -5,8 +5,10 @@
 //! of decode threads, so load shows up as queue wait (a metric), never as threads
 //! fighting over two cores.
 
+pub mod engines;
 pub mod fallback;
 pub mod filter;
+pub mod language;
 pub mod model;
 pub mod moonshine;
 pub mod pool;
@@ -55,9 +57,10 @@ pub trait Engine: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
-/// Decodes one utterance at a time: 16 kHz mono f32 in [-1, 1].
+/// Decodes one utterance at a time: 16 kHz mono f32 in [-1, 1], in `language` (Whisper's
+/// code, e.g. `es`; English-only engines are only ever asked for `en`).
 pub trait Decoder {
-    fn transcribe(&mut self, audio: &[f32]) -> Result<Transcript, EngineError>;
+    fn transcribe(&mut self, audio: &[f32], language: &str) -> Result<Transcript, EngineError>;
 }
 
 /// Word timings estimated when an engine gives none: the words laid over the clip in

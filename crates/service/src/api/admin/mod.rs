@@ -1,7 +1,8 @@
-//! `/admin/v1`: tenants, apps, API keys, AWS settings, webhook targets and the
-//! delivery log, one file per resource. Guarded by the admin bearer token; secrets go in,
+//! `/admin/v1`: tenants, apps, API keys, AWS settings, speech engine, webhook targets and
+//! the delivery log, one file per resource. Guarded by the admin bearer token; secrets go in,
 //! never come out.
 
+mod engine;
 mod keys;
 mod settings;
 mod tenants;
@@ -10,6 +11,7 @@ mod webhooks;
 
 use poem_openapi::Tags;
 
+pub use self::engine::*;
 pub use self::keys::*;
 pub use self::settings::*;
 pub use self::tenants::*;

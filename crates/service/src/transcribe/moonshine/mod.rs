@@ -27,7 +27,7 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorRef, ValueType};
 
 use self::tokenizer::Tokenizer;
-use super::model::ModelSpec;
+use super::model::{ModelError, ModelSpec};
 use super::{Decoder, Engine, EngineError, Transcript, spread_words};
 use crate::audio::{MODEL_RATE, SAMPLES_PER_MS};
 
@@ -104,14 +104,7 @@ impl MoonshineEngine {
     /// Verifies every file in `dir` against its pin and loads the runtime; opening one
     /// decoder here too, so a broken model fails at start-up, not at the first call.
     pub fn load(dir: &Path) -> Result<MoonshineEngine, EngineError> {
-        for (file, sha256) in FILE_SHA256 {
-            ModelSpec {
-                path: dir.join(file),
-                sha256: Some(sha256.to_owned()),
-            }
-            .verify()
-            .map_err(|e| EngineError::Model(e.to_string()))?;
-        }
+        MoonshineEngine::verify(dir).map_err(|e| EngineError::Model(e.to_string()))?;
         let runtime = runtime(&dir.join(RUNTIME_FILE)).map_err(model_error)?;
         let engine = MoonshineEngine {
             runtime,
@@ -121,6 +114,17 @@ impl MoonshineEngine {
         };
         drop(engine.open()?);
         Ok(engine)
+    }
+
+    /// Checks every file in `dir` against its pin.
+    pub fn verify(dir: &Path) -> Result<(), ModelError> {
+        FILE_SHA256.iter().try_for_each(|(file, sha256)| {
+            ModelSpec {
+                path: dir.join(file),
+                sha256: Some((*sha256).to_owned()),
+            }
+            .verify()
+        })
     }
 
     fn open(&self) -> Result<MoonshineDecoder, EngineError> {
@@ -287,7 +291,7 @@ impl MoonshineDecoder {
 }
 
 impl Decoder for MoonshineDecoder {
-    fn transcribe(&mut self, audio: &[f32]) -> Result<Transcript, EngineError> {
+    fn transcribe(&mut self, audio: &[f32], _language: &str) -> Result<Transcript, EngineError> {
         let decode_error = |e: MoonshineError| EngineError::Decode(e.to_string());
         let hidden = self.encode(audio).map_err(decode_error)?;
         let (tokens, ended) = self
