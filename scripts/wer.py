@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Word error rate of transcripts against references, as a module and a command.
 
-    python3 scripts/wer.py REFS.tsv HYPS.jsonl [--worst N]
+    python3 scripts/wer.py REFS.tsv HYPS.jsonl [--worst N] [--language en|es]
     python3 scripts/wer.py --self-test
 
 REFS.tsv has one clip a line: wav path (relative to the TSV's folder, or absolute),
@@ -29,6 +29,22 @@ heard wrong, not writing conventions. Nothing else is done; in order:
   6. a short table of spellings of the same word: "ok" -> "okay", "thru" -> "through",
      "canceled" -> "cancelled", "e mail" -> "email", "voice mail" -> "voicemail", ...
   7. whitespace collapsed.
+
+With --language es (Spanish; normalize(text, "es")) the English steps above are not used;
+instead, in order:
+  1. accents folded: NFD decomposition with the combining marks dropped, so "á" -> "a",
+     "ü" -> "u" and "ñ" -> "n" (the Spanish references mostly omit them); lowercase.
+  2. symbols: "%" -> por ciento, "&" -> y, "*" -> asterisco, "#" -> numero.
+  3. digit groups: "1.000" and "1,000" -> "1000" (a separator before exactly three
+     digits); letters and digits next to each other are separate words ("3d" -> "3 d").
+  4. punctuation removed, including "¿" and "¡" (hyphens, apostrophes and the rest
+     become spaces).
+  5. numbers in digits to Spanish words, accent-folded: "7" -> "siete", "21" -> "veintiuno",
+     "35" -> "treinta y cinco", "100" -> "cien", "115" -> "ciento quince",
+     "500" -> "quinientos", "2000" -> "dos mil", "21000" -> "veintiun mil",
+     "1000000" -> "un millon"; "3.5" / "3,5" -> "tres punto cinco" / "tres coma cinco".
+     No ordinals, and "1" is always "uno" (never "un" or "una").
+  6. whitespace collapsed.
 """
 
 import argparse
@@ -36,6 +52,7 @@ import json
 import os
 import re
 import sys
+import unicodedata
 
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
         "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
@@ -46,6 +63,19 @@ ORDINAL_WORDS = {"one": "first", "two": "second", "three": "third", "five": "fif
                  "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
 
 SYMBOLS = {"#": " pound ", "*": " star ", "&": " and ", "%": " percent "}
+
+ES_ONES = ["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve",
+           "diez", "once", "doce", "trece", "catorce", "quince", "dieciseis", "diecisiete",
+           "dieciocho", "diecinueve", "veinte", "veintiuno", "veintidos", "veintitres",
+           "veinticuatro", "veinticinco", "veintiseis", "veintisiete", "veintiocho",
+           "veintinueve"]
+ES_TENS = ["", "", "", "treinta", "cuarenta", "cincuenta", "sesenta", "setenta", "ochenta",
+           "noventa"]
+ES_HUNDREDS = ["", "ciento", "doscientos", "trescientos", "cuatrocientos", "quinientos",
+               "seiscientos", "setecientos", "ochocientos", "novecientos"]
+ES_SYMBOLS = {"#": " numero ", "*": " asterisco ", "&": " y ", "%": " por ciento "}
+ES_DECIMAL = {".": "\x00", ",": "\x01"}  # a decimal separator's marker through step 4
+ES_DECIMAL_WORDS = {"\x00": "punto", "\x01": "coma"}
 
 # Same word, different spelling. Multi-word keys are matched on whole words.
 VARIANTS = {
@@ -76,6 +106,33 @@ def number_words(n):
             head = number_words(n // value) + " " + name
             return head + ("" if rest == 0 else " " + number_words(rest))
     raise ValueError(n)
+
+
+def number_words_es(n):
+    """Spanish cardinal words, accent-folded, for a non-negative integer below 10**12,
+    e.g. 35 -> 'treinta y cinco', 21000 -> 'veintiun mil', 2000000 -> 'dos millones'."""
+    if n < 30:
+        return ES_ONES[n]
+    if n < 100:
+        return ES_TENS[n // 10] + ("" if n % 10 == 0 else " y " + ES_ONES[n % 10])
+    if n == 100:
+        return "cien"
+    if n < 1000:
+        rest = n % 100
+        return ES_HUNDREDS[n // 100] + ("" if rest == 0 else " " + number_words_es(rest))
+    if n < 10**6:
+        head = "mil" if n < 2000 else _apocope(number_words_es(n // 1000)) + " mil"
+        return head + ("" if n % 1000 == 0 else " " + number_words_es(n % 1000))
+    if n < 10**12:
+        head = ("un millon" if n < 2 * 10**6
+                else _apocope(number_words_es(n // 10**6)) + " millones")
+        return head + ("" if n % 10**6 == 0 else " " + number_words_es(n % 10**6))
+    raise ValueError(n)
+
+
+def _apocope(words):
+    """'uno' shortened before a noun such as mil or millones: 'veintiuno' -> 'veintiun'."""
+    return words[:-1] if words.endswith("uno") else words
 
 
 def ordinal_words(n):
@@ -111,8 +168,35 @@ def _apply_variants(text):
     return text
 
 
-def normalize(text):
+def _spell_number_es(match):
+    """Replaces one digit token (with optional decimals) by Spanish words."""
+    digits, marker, decimals = match.group(1), match.group(2), match.group(3)
+    if len(digits) > 12:  # not a quantity anyone reads out; spell digit by digit
+        return " " + " ".join(ES_ONES[int(d)] for d in digits) + " "
+    words = number_words_es(int(digits))
+    if decimals:
+        words += f" {ES_DECIMAL_WORDS[marker]} " + " ".join(ES_ONES[int(d)] for d in decimals)
+    return " " + words + " "
+
+
+def normalize_es(text):
+    """Returns the list of normalised words of Spanish text (see the module docstring)."""
+    text = unicodedata.normalize("NFD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    for symbol, word in ES_SYMBOLS.items():
+        text = text.replace(symbol, word)
+    text = re.sub(r"(?<=\d)[.,](?=\d{3}\b)", "", text)
+    text = re.sub(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])", " ", text)
+    text = re.sub(r"(?<=\d)[.,](?=\d)", lambda m: ES_DECIMAL[m.group(0)], text)
+    text = re.sub(r"[^\w\x00\x01]+|_", " ", text)
+    text = re.sub(r"(\d+)(?:([\x00\x01])(\d+))?", _spell_number_es, text)
+    return text.split()
+
+
+def normalize(text, language="en"):
     """Returns the list of normalised words of text (see the module docstring)."""
+    if language == "es":
+        return normalize_es(text)
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
     for symbol, word in SYMBOLS.items():
         text = text.replace(symbol, word)
@@ -192,16 +276,17 @@ def read_hyps(path):
     return hyps
 
 
-def score(refs, hyps):
+def score(refs, hyps, language="en"):
     """Scores every reference clip; returns a dict with the corpus figures and per clip.
 
-    refs, hyps: {clip id: text}. Clips missing from hyps count as empty hypotheses;
-    hypotheses for clips not in refs are counted in 'extra' and otherwise ignored.
+    refs, hyps: {clip id: text}; language: "en" or "es", the normalisation. Clips missing
+    from hyps count as empty hypotheses; hypotheses for clips not in refs are counted in
+    'extra' and otherwise ignored.
     """
     clips = []
     totals = {"sub": 0, "del": 0, "ins": 0, "words": 0}
     for clip, ref_text in refs.items():
-        ref, hyp = normalize(ref_text), normalize(hyps.get(clip, ""))
+        ref, hyp = normalize(ref_text, language), normalize(hyps.get(clip, ""), language)
         s, d, i = edit_counts(ref, hyp)
         totals["sub"] += s
         totals["del"] += d
@@ -268,6 +353,22 @@ NORMALIZE_CASES = [
     ("", ""),
 ]
 
+ES_NORMALIZE_CASES = [
+    ("¿Cuál es su número?", "cual es su numero"),
+    ("¡Año nuevo! Pingüino, acción.", "ano nuevo pinguino accion"),
+    ("Marque 1, luego #.", "marque uno luego numero"),
+    ("0 7 15 16 21 22 30 35 99", "cero siete quince dieciseis veintiuno veintidos treinta"
+     " treinta y cinco noventa y nueve"),
+    ("100 101 115 200 500 999", "cien ciento uno ciento quince doscientos quinientos"
+     " novecientos noventa y nueve"),
+    ("1.000 1,000 2024 21000 100000", "mil mil dos mil veinticuatro veintiun mil cien mil"),
+    ("1000000 3000000", "un millon tres millones"),
+    ("3.5 y 3,5, 50%", "tres punto cinco y tres coma cinco cincuenta por ciento"),
+    ("Tecla * o 3d", "tecla asterisco o tres d"),
+    ("...para salir del menú.", "para salir del menu"),
+    ("", ""),
+]
+
 EDIT_CASES = [  # ref, hyp, (S, D, I)
     ("a b c", "a b c", (0, 0, 0)),
     ("a b c", "a x c", (1, 0, 0)),
@@ -286,6 +387,10 @@ def self_test():
         got = " ".join(normalize(text))
         assert got == expected, f"normalize({text!r}) = {got!r}, expected {expected!r}"
         checks += 1
+    for text, expected in ES_NORMALIZE_CASES:
+        got = " ".join(normalize(text, "es"))
+        assert got == expected, f"normalize({text!r}, 'es') = {got!r}, expected {expected!r}"
+        checks += 1
     assert number_words(1_000_001) == "one million one"
     assert ordinal_words(12) == "twelfth" and ordinal_words(100) == "one hundredth"
     checks += 2
@@ -300,7 +405,9 @@ def self_test():
     assert (r["sub"], r["del"], r["ins"], r["words"]) == (1, 1, 0, 7), r
     assert abs(r["wer"] - 2 / 7) < 1e-12
     assert r["missing"] == 1 and r["extra"] == 1
-    checks += 3
+    r = score({"x": "Oprima 1 para ventas."}, {"x": "¡Oprima uno para ventás!"}, "es")
+    assert r["edits"] == 0 and r["words"] == 4, r
+    checks += 4
     print(f"wer.py self-test: {checks} passed, 0 failed")
 
 
@@ -309,6 +416,8 @@ def main():
     parser.add_argument("refs", nargs="?", help="REFS.tsv (path, seconds, text)")
     parser.add_argument("hyps", nargs="?", help="HYPS.jsonl ({file, text} lines)")
     parser.add_argument("--worst", type=int, default=10, help="worst clips to list")
+    parser.add_argument("--language", choices=["en", "es"], default="en",
+                        help="the normalisation: English (default) or Spanish")
     parser.add_argument("--self-test", action="store_true", help="run the built-in checks")
     args = parser.parse_args()
     if args.self_test:
@@ -316,7 +425,7 @@ def main():
         return
     if not (args.refs and args.hyps):
         parser.error("REFS.tsv and HYPS.jsonl are required")
-    print(report(score(read_refs(args.refs), read_hyps(args.hyps)), args.worst))
+    print(report(score(read_refs(args.refs), read_hyps(args.hyps), args.language), args.worst))
 
 
 if __name__ == "__main__":
