@@ -67,6 +67,8 @@ struct Line<'a> {
     /// Length of the decoded audio (with padding).
     audio_ms: i64,
     decode_ms: f64,
+    /// Decoded again by the fallback engine (Moonshine's result was degenerate).
+    fallback: bool,
 }
 
 pub fn run(
@@ -107,6 +109,7 @@ pub fn run(
                 let started = Instant::now();
                 let decoded = decoder.transcribe(&u.audio, language)?;
                 let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let fallback = decoded.fallback;
                 let text = speech_only(decoded).map(|t| t.text).unwrap_or_default();
                 let line = Line {
                     file: &shown,
@@ -116,6 +119,7 @@ pub fn run(
                     text: &text,
                     audio_ms: duration_ms(u.audio.len()),
                     decode_ms,
+                    fallback,
                 };
                 if args.jsonl {
                     writeln!(out, "{}", serde_json::to_string(&line)?)?;
