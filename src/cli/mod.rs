@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use self::admin::AdminCommand;
-use callscribe::config::Config;
+use callscribe::config::{Config, EngineModel};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -115,13 +115,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Redact(args) => redact::run(&args),
         Command::Export(args) => export::run(config, args).await,
         Command::FetchModel { whisper_base } => {
-            let moonshine = config.moonshine_dir();
-            callscribe_fetch::ensure_moonshine(&moonshine).await?;
-            println!("{}", moonshine.display());
-            let path = callscribe_fetch::ensure_default_model(&config.data_dir).await?;
-            println!("{}", path.display());
+            let mut paths = crate::models::fetch(&config, EngineModel::MoonshineBaseEn).await?;
             if whisper_base {
-                let path = callscribe_fetch::ensure_whisper_base(&config.models_dir()).await?;
+                paths.extend(crate::models::fetch(&config, EngineModel::WhisperBase).await?);
+            }
+            for path in paths {
                 println!("{}", path.display());
             }
             Ok(())
