@@ -13,10 +13,10 @@ use callscribe::audio::endpoint::{Utterance, duration_ms, utterances};
 use callscribe::audio::resample::upsample;
 use callscribe::audio::{MODEL_RATE, TELEPHONE_RATE};
 use callscribe::config::Config;
-use callscribe::transcribe::Engine;
 use callscribe::transcribe::engines::{Engines, FetchModel};
 use callscribe::transcribe::filter::speech_only;
 use callscribe::transcribe::language::{self, Route};
+use callscribe::transcribe::{Engine, Word};
 use callscribe_devtools::emulator::wav;
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +69,8 @@ struct Line<'a> {
     decode_ms: f64,
     /// Decoded again by the fallback engine (Moonshine's result was degenerate).
     fallback: bool,
+    /// The words with start and end in ms from the start of the file.
+    words: Vec<Word>,
 }
 
 pub fn run(
@@ -110,7 +112,17 @@ pub fn run(
                 let decoded = decoder.transcribe(&u.audio, language)?;
                 let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
                 let fallback = decoded.fallback;
-                let text = speech_only(decoded).map(|t| t.text).unwrap_or_default();
+                let (text, words) = speech_only(decoded)
+                    .map(|t| (t.text, t.words))
+                    .unwrap_or_default();
+                let words = words
+                    .into_iter()
+                    .map(|w| Word {
+                        start: u.audio_start_ms + w.start,
+                        end: u.audio_start_ms + w.end,
+                        ..w
+                    })
+                    .collect();
                 let line = Line {
                     file: &shown,
                     channel,
@@ -120,6 +132,7 @@ pub fn run(
                     audio_ms: duration_ms(u.audio.len()),
                     decode_ms,
                     fallback,
+                    words,
                 };
                 if args.jsonl {
                     writeln!(out, "{}", serde_json::to_string(&line)?)?;

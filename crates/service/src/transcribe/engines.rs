@@ -4,7 +4,8 @@
 //! binary gave a way to ([`FetchModel`]: the service crate does not download).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 
@@ -39,6 +40,7 @@ pub struct Engines {
     source: Source,
     /// One load at a time: a second caller waits and then finds the model loaded.
     loading: tokio::sync::Mutex<()>,
+    failed_fetches: FailedFetches,
 }
 
 impl Engines {
@@ -55,6 +57,7 @@ impl Engines {
                 fetch,
             },
             loading: tokio::sync::Mutex::new(()),
+            failed_fetches: FailedFetches::default(),
         };
         engines.load(config.engine.model, false).await?;
         Ok(engines)
@@ -71,6 +74,7 @@ impl Engines {
             loaded: RwLock::new(loaded),
             source: Source::Fixed,
             loading: tokio::sync::Mutex::new(()),
+            failed_fetches: FailedFetches::default(),
         }
     }
 
@@ -123,10 +127,15 @@ impl Engines {
         };
         let fetch = fetch.as_ref().filter(|_| may_fetch);
         if let (Some(fetch), Err(missing)) = (fetch, files(config, model)) {
+            if let Some(earlier) = self.failed_fetches.recent(model, Instant::now()) {
+                return Err(EngineError::Model(earlier));
+            }
             tracing::info!(model = model.as_str(), reason = %missing, "fetching a speech model");
-            fetch(model).await.map_err(|e| {
-                EngineError::Model(format!("cannot fetch {}: {e:#}", model.as_str()))
-            })?;
+            if let Err(e) = fetch(model).await {
+                let error = format!("cannot fetch {}: {e:#}", model.as_str());
+                self.failed_fetches.record(model, Instant::now(), &error);
+                return Err(EngineError::Model(error));
+            }
         }
         let tiny = self.loaded(EngineModel::WhisperTinyEn);
         let config = config.clone();
@@ -146,6 +155,35 @@ impl Engines {
             .get(&model)
             .cloned()
             .ok_or_else(|| EngineError::Model(format!("{} did not load", model.as_str())))
+    }
+}
+
+/// How long after a failed fetch the model is not fetched again: an offline replica would
+/// otherwise start a download for every utterance of a conversation that needs it.
+const FETCH_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The last failed fetch of each model.
+#[derive(Default)]
+struct FailedFetches(Mutex<HashMap<EngineModel, (Instant, String)>>);
+
+impl FailedFetches {
+    /// The error of a fetch of `model` that failed less than [`FETCH_RETRY_AFTER`] ago.
+    fn recent(&self, model: EngineModel, now: Instant) -> Option<String> {
+        let failed = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, error) = failed.get(&model)?;
+        let since = now.saturating_duration_since(*at);
+        let wait = FETCH_RETRY_AFTER
+            .checked_sub(since)
+            .filter(|w| !w.is_zero())?;
+        Some(format!(
+            "{error} (tried again in {} s)",
+            wait.as_secs().max(1)
+        ))
+    }
+
+    fn record(&self, model: EngineModel, at: Instant, error: &str) {
+        let mut failed = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        failed.insert(model, (at, error.to_owned()));
     }
 }
 
@@ -228,6 +266,22 @@ mod tests {
         assert_eq!(engines.model(spanish), EngineModel::WhisperBase);
         assert_eq!(engines.model(Route::DEFAULT), EngineModel::MoonshineBaseEn);
         assert!(engines.ready(EngineModel::WhisperBase).await.is_ok());
+    }
+
+    #[test]
+    fn a_failed_fetch_is_not_tried_again_for_a_minute() {
+        let failed = FailedFetches::default();
+        let at = Instant::now();
+        let base = EngineModel::WhisperBase;
+        assert_eq!(failed.recent(base, at), None);
+        failed.record(base, at, "cannot fetch whisper-base: offline");
+        let soon = failed.recent(base, at + Duration::from_secs(15)).unwrap();
+        assert_eq!(
+            soon,
+            "cannot fetch whisper-base: offline (tried again in 45 s)"
+        );
+        assert_eq!(failed.recent(EngineModel::WhisperTinyEn, at), None);
+        assert_eq!(failed.recent(base, at + FETCH_RETRY_AFTER), None);
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ pub mod moonshine;
 pub mod pool;
 pub mod scripted;
 pub mod whisper;
+pub mod word_times;
 
 use serde::Serialize;
 
@@ -61,45 +62,4 @@ pub trait Engine: Send + Sync + 'static {
 /// code, e.g. `es`; English-only engines are only ever asked for `en`).
 pub trait Decoder {
     fn transcribe(&mut self, audio: &[f32], language: &str) -> Result<Transcript, EngineError>;
-}
-
-/// Word timings estimated when an engine gives none: the words laid over the clip in
-/// proportion to their length in letters (plus one for the gap after each). The
-/// endpointer cuts clips close to the speech, so the error stays within a few words.
-pub fn spread_words(text: &str, clip_ms: i64) -> Vec<Word> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let weight = |w: &str| w.chars().filter(|c| c.is_alphanumeric()).count().max(1) as i64 + 1;
-    let total: i64 = words.iter().map(|w| weight(w)).sum();
-    if total == 0 {
-        return Vec::new();
-    }
-    let mut at = 0;
-    words
-        .into_iter()
-        .map(|w| {
-            let start = at * clip_ms / total;
-            at += weight(w);
-            let end = (at - 1) * clip_ms / total;
-            Word {
-                content: w.to_owned(),
-                start,
-                end: end.max(start),
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_are_spread_over_the_clip_in_order() {
-        let words = spread_words("Ask not what your country can do", 2_000);
-        assert_eq!(words.len(), 7);
-        assert_eq!(words[0].start, 0);
-        assert!(words.windows(2).all(|w| w[0].end <= w[1].start));
-        assert!(words.last().unwrap().end <= 2_000 && words.last().unwrap().end > 1_800);
-        assert!(spread_words("", 1_000).is_empty());
-    }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Decoder, Engine, EngineError, Transcript, spread_words};
+use super::{Decoder, Engine, EngineError, Transcript, word_times};
 
 /// The lines a scripted engine says, in turn (the first again after the last).
 pub struct ScriptedEngine {
@@ -67,7 +67,7 @@ impl Decoder for ScriptedDecoder {
         let text = &self.lines[turn % self.lines.len()];
         Ok(Transcript {
             text: text.clone(),
-            words: spread_words(text, clip_ms(audio)),
+            words: word_times::estimate(text, audio),
             no_speech_probability: 0.0,
             mean_token_probability: 1.0,
             fallback: false,
@@ -75,12 +75,6 @@ impl Decoder for ScriptedDecoder {
     }
 }
 
-/// The clip's length at the engines' 16 kHz.
-fn clip_ms(audio: &[f32]) -> i64 {
-    i64::try_from(audio.len() / 16).unwrap_or(i64::MAX)
-}
-
-/// The line's words, each given an equal share of the clip.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,12 +93,12 @@ mod tests {
                 Word {
                     content: "one".into(),
                     start: 0,
-                    end: 375
+                    end: 500
                 },
                 Word {
                     content: "two".into(),
                     start: 500,
-                    end: 875
+                    end: 1000
                 },
             ]
         );

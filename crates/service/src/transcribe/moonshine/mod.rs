@@ -28,8 +28,8 @@ use ort::value::{DynValue, Tensor, TensorRef, ValueType};
 
 use self::tokenizer::Tokenizer;
 use super::model::{ModelError, ModelSpec};
-use super::{Decoder, Engine, EngineError, Transcript, spread_words};
-use crate::audio::{MODEL_RATE, SAMPLES_PER_MS};
+use super::{Decoder, Engine, EngineError, Transcript, word_times};
+use crate::audio::MODEL_RATE;
 
 pub const ENCODER_FILE: &str = "encoder_model.onnx";
 pub const DECODER_FILE: &str = "decoder_model_merged.onnx";
@@ -310,10 +310,9 @@ impl Decoder for MoonshineDecoder {
         } else {
             tokens.iter().map(|t| t.logprob).sum::<f32>() / tokens.len() as f32
         };
-        let clip_ms = (audio.len() / SAMPLES_PER_MS) as i64;
         Ok(Transcript {
-            // The decoder exposes no attention to align words on.
-            words: spread_words(&text, clip_ms),
+            // The decoder exposes no attention to align words on: estimated.
+            words: word_times::estimate(&text, audio),
             text,
             // Moonshine has no no-speech token; the VAD before it and the confidence
             // filter after it stand in.
