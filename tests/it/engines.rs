@@ -8,6 +8,9 @@ use callscribe_devtools::emulator::{Faults, stream_arn};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use callscribe::audio::resample::upsample;
+use callscribe::transcribe::language::Route;
+
 use crate::helpers::{TestApp, assert_error, body, spawn_app, spawn_moonshine_app, start_body};
 use crate::kvs_emulator::{spawn_emulator, stream_of};
 use crate::transcription::fixture;
@@ -169,4 +172,26 @@ async fn a_spanish_call_is_transcribed_by_whisper_base_with_its_numbers_masked()
     );
     assert!(decodes(&app, "whisper-base") >= 2);
     assert_eq!(decodes(&app, "moonshine-base-en"), 0);
+}
+
+/// Moonshine base-en returns nothing for Allison's bare "tenth" (0.6 s cut tight; in a
+/// call the endpointer's padding usually spares it this), a clearly voiced word: the
+/// pool decodes it again with Whisper tiny.en, which hears it, and counts the fallback.
+#[tokio::test]
+async fn what_moonshine_misses_is_decoded_again_by_whisper_tiny() {
+    let app = spawn_moonshine_app().await;
+    let pool = app.state.engine.clone().expect("the engine pool");
+    let clip: Vec<f32> = fixture("allison-tenth.wav")
+        .iter()
+        .map(|&s| f32::from(s) / 32768.0)
+        .collect();
+    let decoded = pool
+        .transcribe(upsample(&clip), Route::DEFAULT)
+        .await
+        .unwrap();
+    let said = decoded.transcript;
+    assert!(said.fallback, "{said:?}");
+    assert!(said.text.to_lowercase().contains("10th"), "{said:?}");
+    assert_eq!(app.state.metrics.engine.fallbacks.get(), 1);
+    assert_eq!(decodes(&app, "moonshine-base-en"), 1);
 }
