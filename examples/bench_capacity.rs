@@ -7,10 +7,15 @@
 //! the end-to-end latency of every delivered message (from the moment the emulator
 //! sent the fragment holding the utterance's last speech sample to the moment the sink
 //! had the POST), undelivered messages, and the service process's peak RSS.
+//!
+//! With `--calls-from DIR` it plays the stereo WAVs in DIR instead (one call each, all at
+//! once), with redaction off, and `--hypotheses FILE` writes every delivered message as
+//! a JSON line `{"file": "DIR/NAME.customer", "text": ...}` in stream order, for
+//! `scripts/wer.py` (what `scripts/bench-calls` does).
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -35,6 +40,10 @@ struct Args {
     /// Print the service's RSS every this many seconds and its growth after warm-up
     /// (0: peak only).
     rss_every: u64,
+    /// Stereo WAVs to play instead of the built-in call (sorted by name).
+    calls_from: Option<PathBuf>,
+    /// Where to write the delivered messages as JSON lines.
+    hypotheses: Option<PathBuf>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -46,6 +55,8 @@ fn parse_args() -> anyhow::Result<Args> {
         pid: 0,
         gap_ms: 1000,
         rss_every: 0,
+        calls_from: None,
+        hypotheses: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +69,8 @@ fn parse_args() -> anyhow::Result<Args> {
             "--pid" => args.pid = value.parse()?,
             "--gap-ms" => args.gap_ms = value.parse()?,
             "--rss-every" => args.rss_every = value.parse()?,
+            "--calls-from" => args.calls_from = Some(value.into()),
+            "--hypotheses" => args.hypotheses = Some(value.into()),
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -70,11 +83,7 @@ const RATE: usize = 8000;
 
 /// One conversation's worth of turns, repeated to fill the call: the agent's prompt,
 /// the customer's answer, and so on, with `gap_ms` of silence between turns.
-fn call_tracks(
-    seconds: u64,
-    rotate_ms: usize,
-    gap_ms: usize,
-) -> anyhow::Result<(Vec<i16>, Vec<i16>)> {
+fn call_tracks(seconds: u64, rotate_ms: usize, gap_ms: usize) -> anyhow::Result<CallTracks> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speech");
     let clip =
         |name: &str| -> anyhow::Result<Vec<i16>> { Ok(wav::read_tracks(&dir.join(name))?.0) };
@@ -105,10 +114,30 @@ fn call_tracks(
     Ok((customer, agent))
 }
 
-fn spawn_kvs(calls: usize, seconds: u64, gap_ms: usize) -> anyhow::Result<EmulatorHandle> {
+/// A call's two tracks: the customer's and the agent's samples.
+type CallTracks = (Vec<i16>, Vec<i16>);
+
+/// Every stereo WAV in `dir`, sorted by path, with its tracks.
+fn recorded_calls(dir: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<CallTracks>)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    paths.retain(|p| p.extension().is_some_and(|e| e == "wav"));
+    paths.sort();
+    let tracks = paths
+        .iter()
+        .map(|path| {
+            let (customer, agent) = wav::read_tracks(path)?;
+            let agent = agent.with_context(|| format!("{} is not stereo", path.display()))?;
+            Ok((customer, agent))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((paths, tracks))
+}
+
+fn spawn_kvs(tracks: Vec<CallTracks>) -> anyhow::Result<EmulatorHandle> {
     let mut streams = Vec::new();
-    for n in 0..calls {
-        let (customer, agent) = call_tracks(seconds, n * 2_345, gap_ms)?;
+    for (n, (customer, agent)) in tracks.into_iter().enumerate() {
         streams.push(StreamSpec {
             name: format!("call-{n}"),
             media: StreamMedia {
@@ -230,11 +259,36 @@ fn end_to_end_ms(kvs: &EmulatorHandle, r: &Received) -> Option<f64> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let a = parse_args()?;
+    let mut a = parse_args()?;
     let http = reqwest::Client::new();
     let (sink_url, mut received) = spawn_sink()?;
-    let kvs = spawn_kvs(a.calls, a.seconds, a.gap_ms)?;
+    let (files, tracks) = match &a.calls_from {
+        Some(dir) => {
+            let (files, tracks) = recorded_calls(dir)?;
+            ensure!(!files.is_empty(), "no WAV files in {}", dir.display());
+            a.calls = files.len();
+            let longest = tracks.iter().map(|(c, a)| c.len().max(a.len())).max();
+            a.seconds = longest.unwrap_or(0).div_ceil(RATE) as u64;
+            (files, tracks)
+        }
+        None => (
+            Vec::new(),
+            (0..a.calls)
+                .map(|n| call_tracks(a.seconds, n * 2_345, a.gap_ms))
+                .collect::<anyhow::Result<_>>()?,
+        ),
+    };
+    let kvs = spawn_kvs(tracks)?;
     let (tenant, key) = support::provision(&http, &a.url, &a.admin_token, &kvs.url).await?;
+    if a.calls_from.is_some() {
+        // Word error rates are scored on what was said, not on masked digits.
+        http.put(format!("{}/admin/v1/tenants/{tenant}/redaction", a.url))
+            .bearer_auth(&a.admin_token)
+            .json(&json!({"entities": []}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
     http.put(format!("{}/admin/v1/tenants/{tenant}/webhook", a.url))
         .bearer_auth(&a.admin_token)
         .json(&json!({"url": sink_url, "auth": {"mode": "none"}, "signingSecret": SIGNING}))
@@ -289,10 +343,15 @@ async fn main() -> anyhow::Result<()> {
     // Deliveries still in flight after the stops.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut latencies_ms = Vec::new();
+    let mut heard = Vec::new();
     while let Ok(r) = received.try_recv() {
         if let Some(ms) = end_to_end_ms(&kvs, &r) {
             latencies_ms.push(ms);
         }
+        heard.push(r.body);
+    }
+    if let Some(out) = &a.hypotheses {
+        write_hypotheses(out, &files, heard)?;
     }
     let delivered = latencies_ms.len();
     latencies_ms.sort_by(f64::total_cmp);
@@ -345,6 +404,36 @@ async fn main() -> anyhow::Result<()> {
         print_rss(&samples, a.seconds, transcripts, delivered);
     }
     Ok(())
+}
+
+/// The delivered messages as `{"file": "CALL.wav.<role>", "text"}` lines, in stream order
+/// per participant (`scripts/wer.py` joins a file's lines in order).
+fn write_hypotheses(out: &Path, files: &[PathBuf], messages: Vec<Value>) -> anyhow::Result<()> {
+    let mut lines: Vec<(String, i64, String)> = messages
+        .iter()
+        .filter_map(|m| {
+            let n: usize = m["externalConversationId"]
+                .as_str()?
+                .strip_prefix("contact-")?
+                .parse()
+                .ok()?;
+            let file = format!(
+                "{}.{}",
+                files.get(n)?.display(),
+                m["sender"]["role"].as_str()?
+            );
+            let response = &m["autotranscribeResponse"];
+            let text = response["utterance"][0]["text"].as_str()?.to_owned();
+            Some((file, response["start"].as_i64()?, text))
+        })
+        .collect();
+    lines.sort();
+    let mut body = String::new();
+    for (file, _, text) in lines {
+        body.push_str(&json!({"file": file, "text": text}).to_string());
+        body.push('\n');
+    }
+    std::fs::write(out, body).with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// The soak's report: the RSS series, its growth after warm-up (the first sixth of the

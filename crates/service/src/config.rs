@@ -159,6 +159,17 @@ impl EngineModel {
     pub fn parse(name: &str) -> Option<EngineModel> {
         EngineModel::ALL.into_iter().find(|m| m.as_str() == name)
     }
+
+    /// Busy calls one CPU core carries with this engine at an engine queue wait p95 under
+    /// 300 ms, as `scripts/bench-capacity` measured them on a 2-core machine (Moonshine
+    /// 30 calls at p95 286 ms, 40 at 452; tiny.en 10 at 298; base 6 at 8, 8 at 661).
+    pub fn busy_calls_per_core(self) -> usize {
+        match self {
+            EngineModel::MoonshineBaseEn => 15,
+            EngineModel::WhisperTinyEn => 5,
+            EngineModel::WhisperBase => 3,
+        }
+    }
 }
 
 /// The engine, its decode threads and their queue.
@@ -315,8 +326,9 @@ pub struct ClusterConfig {
     /// other replicas noticed, and expired leases claimed.
     pub tick_ms: u64,
     /// Conversations this replica transcribes at once; a start beyond it is refused
-    /// (503-01) and expired leases are only claimed below it. 0 = 5 per CPU core (the
-    /// capacity benchmark's figure for busy calls).
+    /// (503-01) and expired leases are only claimed below it. 0 = the default engine's
+    /// measured busy-call capacity per CPU core ([`EngineModel::busy_calls_per_core`]:
+    /// 15 for Moonshine).
     pub max_conversations: usize,
 }
 
@@ -331,10 +343,13 @@ impl Default for ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// The configured limit, or 5 per core.
-    pub fn conversation_limit(&self) -> usize {
+    /// The configured limit, or `engine`'s busy-call capacity per core.
+    pub fn conversation_limit(&self, engine: EngineModel) -> usize {
         match self.max_conversations {
-            0 => 5 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                engine.busy_calls_per_core() * cores
+            }
             n => n,
         }
     }
@@ -423,6 +438,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_conversation_limit_follows_the_engine_and_a_set_one_wins() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let auto = ClusterConfig::default();
+        assert_eq!(auto.conversation_limit(EngineModel::MoonshineBaseEn), 15 * cores);
+        assert_eq!(auto.conversation_limit(EngineModel::WhisperTinyEn), 5 * cores);
+        let set = ClusterConfig {
+            max_conversations: 7,
+            ..ClusterConfig::default()
+        };
+        assert_eq!(set.conversation_limit(EngineModel::WhisperBase), 7);
+    }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type

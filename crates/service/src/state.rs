@@ -101,7 +101,7 @@ impl AppState {
             store.clone(),
             session_deps,
             holder,
-            config.cluster.conversation_limit(),
+            config.cluster.conversation_limit(config.engine.model),
             shutdown.clone(),
         ));
         let webhook_targets = WebhookTargets::new(
