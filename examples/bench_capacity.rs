@@ -10,7 +10,7 @@
 //!
 //! With `--calls-from DIR` it plays the stereo WAVs in DIR instead (one call each, all at
 //! once), with redaction off, and `--hypotheses FILE` writes every delivered message as
-//! a JSON line `{"file": "DIR/NAME.customer", "text": ...}` in stream order, for
+//! a JSON line `{"file": "DIR/NAME.wav.customer", "text": ...}` in stream order, for
 //! `scripts/wer.py` (what `scripts/bench-calls` does).
 
 mod support;
@@ -267,8 +267,10 @@ async fn main() -> anyhow::Result<()> {
             let (files, tracks) = recorded_calls(dir)?;
             ensure!(!files.is_empty(), "no WAV files in {}", dir.display());
             a.calls = files.len();
-            let longest = tracks.iter().map(|(c, a)| c.len().max(a.len())).max();
-            a.seconds = longest.unwrap_or(0).div_ceil(RATE) as u64;
+            let longest = tracks
+                .iter()
+                .map(|(customer, agent)| customer.len().max(agent.len()));
+            a.seconds = longest.max().unwrap_or(0).div_ceil(RATE) as u64;
             (files, tracks)
         }
         None => (

@@ -443,8 +443,14 @@ mod tests {
     fn the_default_conversation_limit_follows_the_engine_and_a_set_one_wins() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let auto = ClusterConfig::default();
-        assert_eq!(auto.conversation_limit(EngineModel::MoonshineBaseEn), 15 * cores);
-        assert_eq!(auto.conversation_limit(EngineModel::WhisperTinyEn), 5 * cores);
+        assert_eq!(
+            auto.conversation_limit(EngineModel::MoonshineBaseEn),
+            15 * cores
+        );
+        assert_eq!(
+            auto.conversation_limit(EngineModel::WhisperTinyEn),
+            5 * cores
+        );
         let set = ClusterConfig {
             max_conversations: 7,
             ..ClusterConfig::default()
