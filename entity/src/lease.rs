@@ -24,6 +24,8 @@ pub struct Model {
     pub agent_token: Option<String>,
     pub agent_audio_bytes: i64,
     pub updated_at: DateTimeUtc,
+    /// The ContactId the reading locked onto; `None` until it read a tagged fragment.
+    pub contact_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod m20261129_000003_feed_exports;
 mod m20261129_000004_leases;
 mod m20261129_000005_audit_log;
 mod m20261203_000006_tenant_engine;
+mod m20261204_000007_lease_contact;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_leases::Migration),
             Box::new(m20261129_000005_audit_log::Migration),
             Box::new(m20261203_000006_tenant_engine::Migration),
+            Box::new(m20261204_000007_lease_contact::Migration),
         ]
     }
 }

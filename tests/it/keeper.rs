@@ -74,6 +74,11 @@ async fn a_replica_that_stops_keeping_its_lease_loses_the_call_to_another_with_n
         (held.customer_fragment.is_some() && held.agent_fragment.is_some()).then_some(held)
     })
     .await;
+    assert_eq!(
+        committed.contact_id.as_deref(),
+        Some(CONTACT),
+        "the reading's ContactId lock is stored with its positions"
+    );
 
     // The first replica's keeper ends (as a drain begins) while its session reads on: a
     // replica cut off from the database's clock. Its lease expires within a second.

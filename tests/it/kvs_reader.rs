@@ -21,6 +21,8 @@ struct Run {
     agent: Vec<i16>,
     track_ends: Vec<(Role, i32)>,
     positions: Vec<String>,
+    /// The ContactId each position says the reading is locked to.
+    locks: Vec<Option<String>>,
 }
 
 async fn read(
@@ -28,6 +30,17 @@ async fn read(
     name: &str,
     selector: Selector,
     stop: CancellationToken,
+) -> Run {
+    read_locked(emulator, name, selector, stop, None).await
+}
+
+/// [`read`] with the reading already locked to `contact_id` (as a resumed one is).
+async fn read_locked(
+    emulator: &EmulatorHandle,
+    name: &str,
+    selector: Selector,
+    stop: CancellationToken,
+    contact_id: Option<String>,
 ) -> Run {
     let target = KvsTarget {
         region: "us-east-1".into(),
@@ -37,7 +50,8 @@ async fn read(
         session_name: "test".into(),
     };
     let config = sdk_config(&target).await;
-    let mut settings = ReaderSettings::new(stream_arn(name), CONTACT.into(), selector);
+    let mut settings = ReaderSettings::new(stream_arn(name), selector);
+    settings.contact_id = contact_id;
     settings.idle_timeout = Duration::from_millis(700);
     settings.backoff = Duration::from_millis(20);
     let (tx, mut rx) = mpsc::channel(64);
@@ -52,6 +66,7 @@ async fn read(
         agent: vec![],
         track_ends: vec![],
         positions: vec![],
+        locks: vec![],
     };
     while let Some(event) = rx.recv().await {
         match event {
@@ -65,8 +80,13 @@ async fn read(
                 }
             }
             ReaderEvent::Position {
-                fragment_number, ..
-            } => run.positions.push(fragment_number),
+                fragment_number,
+                contact_id,
+                ..
+            } => {
+                run.positions.push(fragment_number);
+                run.locks.push(contact_id);
+            }
             ReaderEvent::TrackEnded { role, status } => {
                 run.track_ends.push((role, status.code.code()))
             }
@@ -241,6 +261,38 @@ async fn a_new_contact_on_the_stream_ends_reading_with_1008() {
     );
 }
 
+/// Whatever guid the start sent, the reading locks onto the first fragment's ContactId
+/// and says so with every position (which is stored with it).
+#[tokio::test]
+async fn the_reading_locks_onto_the_first_fragments_contact() {
+    let (run, customer, agent, _e) = read_all(Faults::default(), 3, 50.0).await;
+    assert_exact(&run, &customer, &agent);
+    assert!(!run.locks.is_empty());
+    assert!(
+        run.locks.iter().all(|l| l.as_deref() == Some(CONTACT)),
+        "{:?}",
+        run.locks
+    );
+}
+
+/// A resumed reading keeps the lock it was given: a stream carrying another contact ends
+/// it with 1008 before any audio.
+#[tokio::test]
+async fn a_resumed_reading_keeps_its_lock() {
+    let emulator = spawn_emulator(vec![stream("call", 3, Faults::default())], 50.0);
+    let locked = Some("the-contact-read-before".to_owned());
+    let run = read_locked(
+        &emulator,
+        "call",
+        Selector::Earliest,
+        CancellationToken::new(),
+        locked,
+    )
+    .await;
+    assert_eq!(run.outcome.customer.code.code(), 1008);
+    assert!(run.customer.is_empty() && run.agent.is_empty());
+}
+
 #[tokio::test]
 async fn a_single_track_stream_reports_the_missing_participant() {
     let mut spec = stream("call", 3, Faults::default());
@@ -334,7 +386,7 @@ async fn emulator_command_plays_a_wav_with_faults_from_toml() {
         session_name: "t".into(),
     };
     let config = sdk_config(&target).await;
-    let settings = ReaderSettings::new(stream_arn("call"), CONTACT.into(), Selector::Earliest);
+    let settings = ReaderSettings::new(stream_arn("call"), Selector::Earliest);
     let (tx, mut rx) = mpsc::channel(64);
     let reader = tokio::spawn(async move {
         read_stream(&config, &target, &settings, tx, CancellationToken::new()).await

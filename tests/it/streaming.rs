@@ -285,3 +285,32 @@ async fn stop_mid_call_ends_reading_and_reports_ok() {
     }
     assert_eq!(open, 0, "GetMedia closed after stop");
 }
+
+/// The guide's Lambdas may send `InitialContactId` or `PreviousContactId` as the guid,
+/// while a transferred call's stream carries its current ContactId: such a start reads
+/// and transcribes the whole call, and ends with its source, not with a contact change.
+#[tokio::test]
+async fn a_guid_that_is_not_the_streams_contact_id_is_read_and_transcribed() {
+    use crate::kvs_emulator::{spawn_emulator, stream_of};
+    use crate::transcription::fixture;
+    let app = spawn_app().await;
+    let (tenant, key) = app.tenant_with_key().await;
+    let speech = fixture("jfk-8k.wav");
+    let silence = vec![0; speech.len()];
+    let mut call = stream_of("transferred", speech.clone(), silence, Default::default());
+    call.media.contact_id = "contact-after-the-transfer".into();
+    let kvs = spawn_emulator(vec![call], 8.0);
+    app.point_tenant_at(&tenant, &kvs.url).await;
+    let guid = "initial-contact-id-from-the-lambda";
+    let mut b = start_body(guid);
+    b["amazonConnectParams"] = json!({"streamArn": callscribe_devtools::emulator::stream_arn("transferred"), "startSelectorType": "EARLIEST"});
+    assert_eq!(app.start(&key, &b).await.status(), 200);
+    app.streams_ended(std::time::Duration::from_secs(60)).await;
+    let stopped = body(app.stop(&key, guid).await).await;
+    let customer = &stopped["autotranscribeResponse"]["customer"];
+    assert_eq!(customer["status"]["code"], 1008, "{customer}");
+    let why = customer["status"]["description"].as_str().unwrap();
+    assert!(!why.contains("another contact"), "{why}");
+    assert_eq!(customer["summary"]["totalAudioBytes"], speech.len() * 2);
+    assert!(!app.message_items(&key, guid).await.is_empty());
+}

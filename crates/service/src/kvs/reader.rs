@@ -65,10 +65,12 @@ pub enum ReaderEvent {
         timestamp_ns: i64,
         pcm: Vec<u8>,
     },
-    /// A fragment was fully delivered: the position to resume from.
+    /// A fragment was fully delivered: the position to resume from, and the ContactId
+    /// the reading is locked to (kept with the position, so a resumed reading keeps it).
     Position {
         fragment_number: String,
         continuation_token: Option<String>,
+        contact_id: Option<String>,
     },
     /// A participant's stream ended before the whole reader did (e.g. no such track).
     TrackEnded { role: Role, status: StreamStatus },
@@ -78,8 +80,11 @@ pub enum ReaderEvent {
 #[derive(Debug, Clone)]
 pub struct ReaderSettings {
     pub stream_arn: String,
-    /// The contact's ContactId: fragments tagged with another one end the reading.
-    pub contact_id: String,
+    /// The ContactId the reading is locked to: fragments tagged with another one end it
+    /// (1008). `None` locks onto the first tagged fragment read, whatever the start's guid
+    /// was (the guide's Lambdas may send `InitialContactId` or `PreviousContactId`, which a
+    /// transferred call's stream does not carry); a resumed reading passes the stored lock.
+    pub contact_id: Option<String>,
     pub selector: Selector,
     /// The GetMedia endpoint, when start-streaming already resolved it.
     pub data_endpoint: Option<String>,
@@ -101,10 +106,10 @@ pub struct ReaderSettings {
 }
 
 impl ReaderSettings {
-    pub fn new(stream_arn: String, contact_id: String, selector: Selector) -> ReaderSettings {
+    pub fn new(stream_arn: String, selector: Selector) -> ReaderSettings {
         ReaderSettings {
             stream_arn,
-            contact_id,
+            contact_id: None,
             selector,
             data_endpoint: None,
             idle_timeout: Duration::from_secs(10),
@@ -146,6 +151,8 @@ struct Progress {
     customer_track: TrackState,
     agent_track: TrackState,
     new_fragments: usize,
+    /// The ContactId the reading is locked to.
+    contact_id: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -174,6 +181,7 @@ pub async fn read_stream(
         customer_track: TrackState::Unknown,
         agent_track: TrackState::Unknown,
         new_fragments: 0,
+        contact_id: settings.contact_id.clone(),
     };
     let mut failures = 0u32;
     let mut empty_sessions = 0u32;
@@ -339,10 +347,9 @@ async fn deliver(
     {
         return Ok(()); // already delivered before a reconnect
     }
-    if fragment
-        .contact_id
-        .as_ref()
-        .is_some_and(|c| c != &settings.contact_id)
+    // A tagless fragment belongs to the contact of the fragments before it.
+    if let Some(tagged) = &fragment.contact_id
+        && progress.contact_id.get_or_insert_with(|| tagged.clone()) != tagged
     {
         let status = StreamStatus::new(
             StreamCode::EndedBySource,
@@ -400,6 +407,7 @@ async fn deliver(
     let position = ReaderEvent::Position {
         fragment_number: number,
         continuation_token: fragment.continuation_token,
+        contact_id: progress.contact_id.clone(),
     };
     send(events, position).await
 }

@@ -225,7 +225,6 @@ impl Calls {
             sdk,
             reader: ReaderSettings::new(
                 conversation.stream_arn.clone(),
-                conversation.external_id.clone(),
                 stored_selector(conversation),
             ),
             lease,

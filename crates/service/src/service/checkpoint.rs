@@ -120,6 +120,7 @@ mod tests {
             fragment: fragment.into(),
             continuation_token: None,
             audio_bytes: 0,
+            contact_id: None,
         }
     }
 

@@ -199,6 +199,10 @@ async fn take_over(calls: &Calls, claimed: Claimed) -> ServiceResult<()> {
         participant.said_until_ms = said_until_ms;
     }
     let positions = &claimed.resume;
+    // The reading keeps the ContactId the previous holder locked onto.
+    plan.reader.contact_id = Role::BOTH
+        .iter()
+        .find_map(|&role| positions.of(role).as_ref()?.contact_id.clone());
     plan.reader.skip_through = positions.map_ref(|_, p| p.as_ref().map(|p| p.fragment.clone()));
     match (&positions.customer, &positions.agent) {
         (Some(c), Some(a)) => {

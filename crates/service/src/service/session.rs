@@ -140,6 +140,7 @@ pub(super) async fn run(
                 ReaderEvent::Position {
                     fragment_number,
                     continuation_token,
+                    contact_id,
                 } => {
                     for role in Role::BOTH {
                         if tracks.is_idle(role) && !plan.reader_skips(role, &fragment_number) {
@@ -147,6 +148,7 @@ pub(super) async fn run(
                                 fragment: fragment_number.clone(),
                                 continuation_token: continuation_token.clone(),
                                 audio_bytes: result.of(role).total_audio_bytes,
+                                contact_id: contact_id.clone(),
                             };
                             checkpoints.idle_after(role, position);
                         }

@@ -173,7 +173,7 @@ mod tests {
             session_name: "test".into(),
         };
         let sdk = sdk_config(&target).await;
-        let mut reader = ReaderSettings::new(STREAM_ARN.into(), "guid-1".into(), Selector::Now);
+        let mut reader = ReaderSettings::new(STREAM_ARN.into(), Selector::Now);
         reader.max_attempts = u32::MAX;
         reader.backoff = Duration::from_millis(20);
         let plan = SessionPlan {

@@ -48,6 +48,8 @@ pub struct TrackPosition {
     pub continuation_token: Option<String>,
     /// The track's audio bytes up to the end of `fragment` (its timeline offset).
     pub audio_bytes: i64,
+    /// The ContactId the reading is locked to (the same for both tracks).
+    pub contact_id: Option<String>,
 }
 
 /// Both tracks' committed positions, as a claimed lease records them.
@@ -60,6 +62,7 @@ impl ResumePoint {
                 fragment: f.clone(),
                 continuation_token: token.clone(),
                 audio_bytes: bytes,
+                contact_id: l.contact_id.clone(),
             })
         };
         ResumePoint {
@@ -125,10 +128,14 @@ pub(super) fn set_position(
     position: &TrackPosition,
 ) -> sea_orm::UpdateMany<lease::Entity> {
     let [fragment, token, bytes] = position_columns(role);
-    update
+    let update = update
         .col_expr(fragment, Expr::value(position.fragment.clone()))
         .col_expr(token, Expr::value(position.continuation_token.clone()))
-        .col_expr(bytes, Expr::value(position.audio_bytes))
+        .col_expr(bytes, Expr::value(position.audio_bytes));
+    match &position.contact_id {
+        Some(id) => update.col_expr(lease::Column::ContactId, Expr::value(id.clone())),
+        None => update,
+    }
 }
 
 /// A new lease row for a conversation's generation, and its token.
@@ -153,6 +160,7 @@ pub(super) fn new_lease(
         agent_token: Set(None),
         agent_audio_bytes: Set(0),
         updated_at: Set(now),
+        contact_id: Set(None),
     };
     (row, token)
 }
