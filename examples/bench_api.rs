@@ -95,8 +95,7 @@ fn spawn_kvs() -> anyhow::Result<EmulatorHandle> {
         .collect();
     let config = EmulatorConfig {
         streams,
-        speed: 1.0,
-        idle_end: std::time::Duration::from_secs(2),
+        ..EmulatorConfig::default()
     };
     Ok(Emulator::new(config).spawn(std::net::TcpListener::bind("127.0.0.1:0")?)?)
 }

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use callscribe_devtools::emulator::media::FRAGMENT_MS;
 use callscribe_devtools::emulator::{
-    Emulator, EmulatorConfig, EmulatorHandle, Faults, StreamMedia, StreamSpec, stream_arn, wav,
+    Emulator, EmulatorConfig, EmulatorHandle, Faults, Pacing, StreamMedia, StreamSpec, stream_arn,
+    wav,
 };
 use callscribe_devtools::sink::{self, Checks, Received};
 use serde_json::{Value, json};
@@ -44,6 +44,8 @@ struct Args {
     calls_from: Option<PathBuf>,
     /// Where to write the delivered messages as JSON lines.
     hypotheses: Option<PathBuf>,
+    /// How the emulator sends the audio: whole fragments or 64 ms blocks.
+    pacing: Pacing,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -57,6 +59,7 @@ fn parse_args() -> anyhow::Result<Args> {
         rss_every: 0,
         calls_from: None,
         hypotheses: None,
+        pacing: Pacing::Fragment,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +74,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rss-every" => args.rss_every = value.parse()?,
             "--calls-from" => args.calls_from = Some(value.into()),
             "--hypotheses" => args.hypotheses = Some(value.into()),
+            "--pacing" => {
+                args.pacing = clap::ValueEnum::from_str(&value, true)
+                    .map_err(|e| anyhow::anyhow!("--pacing: {e}"))?;
+            }
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -135,7 +142,7 @@ fn recorded_calls(dir: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<CallTracks>)>
     Ok((paths, tracks))
 }
 
-fn spawn_kvs(tracks: Vec<CallTracks>) -> anyhow::Result<EmulatorHandle> {
+fn spawn_kvs(tracks: Vec<CallTracks>, pacing: Pacing) -> anyhow::Result<EmulatorHandle> {
     let mut streams = Vec::new();
     for (n, (customer, agent)) in tracks.into_iter().enumerate() {
         streams.push(StreamSpec {
@@ -155,6 +162,7 @@ fn spawn_kvs(tracks: Vec<CallTracks>) -> anyhow::Result<EmulatorHandle> {
         streams,
         speed: 1.0,
         idle_end: Duration::from_secs(2),
+        pacing,
     };
     Ok(Emulator::new(config).spawn(std::net::TcpListener::bind("127.0.0.1:0")?)?)
 }
@@ -251,8 +259,7 @@ fn spawn_sink() -> anyhow::Result<(String, mpsc::UnboundedReceiver<Received>)> {
 /// the start of fragment 0).
 fn end_to_end_ms(kvs: &EmulatorHandle, r: &Received) -> Option<f64> {
     let end_ms = r.body["autotranscribeResponse"]["end"].as_i64()?;
-    let fragment = usize::try_from(end_ms / FRAGMENT_MS).ok()?;
-    let sent = kvs.fragment_sent_at(fragment);
+    let sent = kvs.sent_at(end_ms.max(1) - 1);
     let received = r.received_instant;
     Some(received.checked_duration_since(sent)?.as_secs_f64() * 1000.0)
 }
@@ -280,7 +287,7 @@ async fn main() -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?,
         ),
     };
-    let kvs = spawn_kvs(tracks)?;
+    let kvs = spawn_kvs(tracks, a.pacing)?;
     let (tenant, key) = support::provision(&http, &a.url, &a.admin_token, &kvs.url).await?;
     if a.calls_from.is_some() {
         // Word error rates are scored on what was said, not on masked digits.

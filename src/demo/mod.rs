@@ -19,7 +19,7 @@ use callscribe::config::{Config, EngineModel, Secret};
 use callscribe::transcribe::model::ModelSpec;
 use callscribe_devtools::emulator::media::FRAGMENT_MS;
 use callscribe_devtools::emulator::{
-    Emulator, EmulatorConfig, EmulatorHandle, StreamMedia, StreamSpec, stream_arn, wav,
+    Emulator, EmulatorConfig, EmulatorHandle, Pacing, StreamMedia, StreamSpec, stream_arn, wav,
 };
 use callscribe_devtools::sink::{self, Received};
 use console::{Console, seconds};
@@ -197,6 +197,8 @@ impl Parts {
                 media: call.media,
                 faults: Default::default(),
             }],
+            // As a live producer streams: the transcript follows the speech closely.
+            pacing: Pacing::Block,
             ..Default::default()
         })
         .spawn(loopback()?)?;
@@ -229,10 +231,9 @@ impl Parts {
         self.kvs.stop().await;
     }
 
-    /// When the KVS emulator sent the audio at `media_ms` (the end of its fragment).
+    /// When the KVS emulator sent the audio at `media_ms` (its block).
     fn sent_at(&self, media_ms: i64) -> Instant {
-        self.kvs
-            .fragment_sent_at((media_ms.max(0) / FRAGMENT_MS) as usize)
+        self.kvs.sent_at(media_ms.max(0))
     }
 }
 

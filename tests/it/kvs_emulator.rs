@@ -8,7 +8,7 @@ use aws_sdk_kinesisvideomedia::types::{StartSelector, StartSelectorType};
 use callscribe::kvs::client::{KvsTarget, media_client, sdk_config};
 use callscribe::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, Fragment, FragmentReader};
 use callscribe_devtools::emulator::{
-    Emulator, EmulatorConfig, EmulatorHandle, Faults, KvsFailure, StreamMedia, StreamSpec,
+    Emulator, EmulatorConfig, EmulatorHandle, Faults, KvsFailure, Pacing, StreamMedia, StreamSpec,
 };
 
 pub const CONTACT: &str = "d111f871-5fe7-40b1-b5f7-6b67060de0c2";
@@ -47,10 +47,19 @@ pub fn stream_of(name: &str, customer: Vec<i16>, agent: Vec<i16>, faults: Faults
 }
 
 pub fn spawn_emulator(streams: Vec<StreamSpec>, speed: f64) -> EmulatorHandle {
+    spawn_paced_emulator(streams, speed, Pacing::Fragment)
+}
+
+pub fn spawn_paced_emulator(
+    streams: Vec<StreamSpec>,
+    speed: f64,
+    pacing: Pacing,
+) -> EmulatorHandle {
     let config = EmulatorConfig {
         streams,
         speed,
         idle_end: Duration::from_millis(300),
+        pacing,
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     Emulator::new(config)

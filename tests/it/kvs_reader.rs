@@ -8,17 +8,59 @@ use callscribe::ids::Role;
 use callscribe::kvs::client::{KvsTarget, sdk_config};
 use callscribe::kvs::reader::{ReaderEvent, ReaderOutcome, ReaderSettings, Selector, read_stream};
 use callscribe::status::StreamStatus;
-use callscribe_devtools::emulator::{EmulatorHandle, Faults, KvsFailure, StreamMedia, stream_arn};
+use callscribe_devtools::emulator::{
+    EmulatorHandle, Faults, KvsFailure, Pacing, StreamMedia, stream_arn,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::kvs_emulator::{CONTACT, spawn_emulator, stream};
+use crate::kvs_emulator::{CONTACT, spawn_emulator, spawn_paced_emulator, stream};
+
+/// Audio as a session keeps it: a fragment's blocks arrive as they are parsed and
+/// count once the fragment's position confirms them.
+#[derive(Default)]
+struct Kept {
+    customer: Vec<i16>,
+    agent: Vec<i16>,
+    /// Blocks of fragments not confirmed (yet): (fragment, role, samples).
+    pending: Vec<(u64, Role, Vec<i16>)>,
+}
+
+impl Kept {
+    fn audio(&mut self, role: Role, pcm: &[u8], fragment: u64) {
+        let samples = pcm
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        self.pending.push((fragment, role, samples));
+    }
+
+    fn confirm_through(&mut self, fragment: u64) {
+        let (confirmed, pending) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(f, _, _)| *f <= fragment);
+        self.pending = pending;
+        for (_, role, samples) in confirmed {
+            match role {
+                Role::Customer => self.customer.extend(samples),
+                Role::Agent => self.agent.extend(samples),
+            }
+        }
+    }
+
+    fn unconfirmed_samples(&self) -> usize {
+        self.pending.iter().map(|(_, _, s)| s.len()).sum()
+    }
+}
 
 /// What one reader run produced.
 struct Run {
     outcome: ReaderOutcome,
+    /// Confirmed audio.
     customer: Vec<i16>,
     agent: Vec<i16>,
+    /// Audio handed over whose fragment was never confirmed.
+    unconfirmed_samples: usize,
     track_ends: Vec<(Role, i32)>,
     positions: Vec<String>,
     /// The ContactId each position says the reading is locked to.
@@ -64,26 +106,27 @@ async fn read_locked(
         },
         customer: vec![],
         agent: vec![],
+        unconfirmed_samples: 0,
         track_ends: vec![],
         positions: vec![],
         locks: vec![],
     };
+    let mut kept = Kept::default();
     while let Some(event) = rx.recv().await {
         match event {
-            ReaderEvent::Audio { role, pcm, .. } => {
-                let samples = pcm
-                    .chunks_exact(2)
-                    .map(|c| i16::from_le_bytes([c[0], c[1]]));
-                match role {
-                    Role::Customer => run.customer.extend(samples),
-                    Role::Agent => run.agent.extend(samples),
-                }
-            }
+            ReaderEvent::Audio {
+                role,
+                pcm,
+                fragment,
+                ..
+            } => kept.audio(role, &pcm, fragment),
             ReaderEvent::Position {
+                fragment,
                 fragment_number,
                 contact_id,
                 ..
             } => {
+                kept.confirm_through(fragment);
                 run.positions.push(fragment_number);
                 run.locks.push(contact_id);
             }
@@ -92,6 +135,9 @@ async fn read_locked(
             }
         }
     }
+    run.unconfirmed_samples = kept.unconfirmed_samples();
+    run.customer = kept.customer;
+    run.agent = kept.agent;
     run.outcome = tokio::time::timeout(Duration::from_secs(30), reader)
         .await
         .expect("reader ends")
@@ -161,6 +207,34 @@ async fn resumes_after_a_dropped_connection_mid_fragment() {
     let (run, customer, agent, emulator) = read_all(faults, 5, 50.0).await;
     assert_exact(&run, &customer, &agent);
     assert_eq!(emulator.counters("call").fired, ["drop"]);
+}
+
+/// Block by block, as a live producer streams: sessions that end in the middle of a
+/// fragment, after handing some of its blocks over, resume without gap or duplicate.
+#[tokio::test]
+async fn a_block_paced_stream_resumes_mid_fragment_without_gap_or_duplicate() {
+    let faults = Faults {
+        session_limit: Some(Duration::from_millis(150)),
+        drop_once_in_fragment: Some(3),
+        ..Faults::default()
+    };
+    let spec = stream("call", 6, faults);
+    let (customer, agent) = (
+        spec.media.customer.clone(),
+        spec.media.agent.clone().unwrap(),
+    );
+    let emulator = spawn_paced_emulator(vec![spec], 10.0, Pacing::Block);
+    let run = read(
+        &emulator,
+        "call",
+        Selector::Earliest,
+        CancellationToken::new(),
+    )
+    .await;
+    assert_exact(&run, &customer, &agent);
+    let counters = emulator.counters("call");
+    assert!(counters.get_media_calls >= 4, "{counters:?}");
+    assert_eq!(counters.fired, ["drop"]);
 }
 
 #[tokio::test]
@@ -258,6 +332,11 @@ async fn a_new_contact_on_the_stream_ends_reading_with_1008() {
         run.customer,
         customer[..2 * 8192],
         "only this contact's two fragments"
+    );
+    assert_eq!(
+        run.unconfirmed_samples,
+        2 * 8192,
+        "the next contact's first fragment was handed over block by block, never confirmed"
     );
 }
 
@@ -391,20 +470,20 @@ async fn emulator_command_plays_a_wav_with_faults_from_toml() {
     let reader = tokio::spawn(async move {
         read_stream(&config, &target, &settings, tx, CancellationToken::new()).await
     });
-    let mut received = Vec::new();
+    let mut kept = Kept::default();
     while let Some(event) = rx.recv().await {
-        if let ReaderEvent::Audio {
-            role: Role::Customer,
-            pcm,
-            ..
-        } = event
-        {
-            received.extend(
-                pcm.chunks_exact(2)
-                    .map(|c| i16::from_le_bytes([c[0], c[1]])),
-            );
+        match event {
+            ReaderEvent::Audio {
+                role,
+                pcm,
+                fragment,
+                ..
+            } => kept.audio(role, &pcm, fragment),
+            ReaderEvent::Position { fragment, .. } => kept.confirm_through(fragment),
+            ReaderEvent::TrackEnded { .. } => {}
         }
     }
+    let received = kept.customer;
     let outcome = reader.await.unwrap();
     child.kill().ok();
     child.wait().ok();

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use callscribe::webhook::publish::Published;
-use callscribe_devtools::emulator::{EmulatorHandle, Faults, stream_arn, wav};
+use callscribe_devtools::emulator::{EmulatorHandle, Faults, Pacing, StreamSpec, stream_arn, wav};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use crate::helpers::{TestApp, body, spawn_app, spawn_moonshine_app, spawn_speech_app, start_body};
-use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
+use crate::kvs_emulator::{CONTACT, spawn_paced_emulator, stream_of};
 
 const RATE: usize = 8000;
 
@@ -118,10 +118,20 @@ pub async fn start_call_as(
     speed: f64,
     detailed_token: bool,
 ) -> EmulatorHandle {
-    let kvs = spawn_emulator(
-        vec![stream_of("speech", customer, agent, Faults::default())],
-        speed,
-    );
+    let spec = stream_of("speech", customer, agent, Faults::default());
+    let kvs = spawn_paced_emulator(vec![spec], speed, Pacing::Fragment);
+    start_stream_as(app, tenant, key, &kvs, detailed_token).await;
+    kvs
+}
+
+/// Starts streaming `kvs`'s stream "speech" (the call `CONTACT`) for `tenant`.
+async fn start_stream_as(
+    app: &TestApp,
+    tenant: &str,
+    key: &str,
+    kvs: &EmulatorHandle,
+    detailed_token: bool,
+) {
     app.point_tenant_at(tenant, &kvs.url).await;
     let mut b = start_body(CONTACT);
     b["autotranscribeParams"]["detailedToken"] = json!(detailed_token);
@@ -129,7 +139,6 @@ pub async fn start_call_as(
         json!({"streamArn": stream_arn("speech"), "startSelectorType": "EARLIEST"});
     let res = app.start(key, &b).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    kvs
 }
 
 /// Waits until `n` messages were published (or panics after a generous while: decodes
@@ -273,6 +282,84 @@ async fn two_party_call_in_order(app: TestApp) {
     stored_ids.sort();
     assert_eq!(sent_ids, stored_ids);
     assert!(sent.iter().all(|p| p.external_conversation_id == CONTACT));
+}
+
+/// Plays `spec` for a new tenant with this pacing and waits for the stream's end: the
+/// stored messages' texts per role (customer, agent) and the stop's answer.
+async fn play_to_the_end(
+    app: &TestApp,
+    spec: StreamSpec,
+    pacing: Pacing,
+) -> ((Vec<String>, Vec<String>), Value) {
+    let (tenant, key) = app.tenant_with_key().await;
+    let kvs = spawn_paced_emulator(vec![spec], 8.0, pacing);
+    start_stream_as(app, &tenant, &key, &kvs, false).await;
+    app.streams_ended(CALL_END_WAIT).await;
+    let stopped = body(app.stop(&key, CONTACT).await).await;
+    let items = body(app.messages(&key, CONTACT).await).await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    ((texts(&items, "customer"), texts(&items, "agent")), stopped)
+}
+
+/// Blocks handed to the endpointer one by one, as a live producer streams them, make the
+/// same transcript as whole fragments.
+#[tokio::test]
+async fn block_paced_and_fragment_paced_streams_make_the_same_transcript() {
+    let app = spawn_moonshine_app().await;
+    let (customer, agent) = two_party_call();
+    let spec = stream_of("speech", customer, agent, Faults::default());
+    let (by_fragment, _) = play_to_the_end(&app, spec.clone(), Pacing::Fragment).await;
+    let (by_block, _) = play_to_the_end(&app, spec, Pacing::Block).await;
+    assert_eq!(by_fragment.0.len(), 4, "{by_fragment:?}");
+    assert_eq!(by_fragment.1.len(), 3, "{by_fragment:?}");
+    for (role, fragment, block) in [
+        ("customer", &by_fragment.0, &by_block.0),
+        ("agent", &by_fragment.1, &by_block.1),
+    ] {
+        assert_eq!(
+            words(&fragment.join(" ")),
+            words(&block.join(" ")),
+            "{role}: {fragment:?} vs {block:?}"
+        );
+    }
+}
+
+/// The stream is reused by the next contact while the customer speaks: the reading ends
+/// with 1008 and nothing said after the switch is published, though its blocks were
+/// read (and decoded) before the fragment's tags named the other contact.
+#[tokio::test]
+async fn nothing_of_the_next_contact_is_published() {
+    let app = spawn_moonshine_app().await;
+    let mut rx = app.state.publisher.subscribe();
+    let switch_ms = 6 * 1024;
+    let mut customer = Vec::new();
+    place(&mut customer, 500, &fixture("allison-auth-thankyou.wav"));
+    // The next contact speaks from the first block of its first fragment on.
+    place(&mut customer, switch_ms + 64, &fixture("jfk-8k.wav"));
+    customer.resize((switch_ms + 8_000) * RATE / 1000, 0);
+    let agent = vec![0; customer.len()];
+    let mut spec = stream_of("speech", customer, agent, Faults::default());
+    spec.media.switch_contact_at_ms = Some(switch_ms as i64);
+    let ((customer_texts, agent_texts), stopped) = play_to_the_end(&app, spec, Pacing::Block).await;
+    assert_eq!(
+        stopped["autotranscribeResponse"]["customer"]["status"]["code"], 1008,
+        "{stopped}"
+    );
+    assert_eq!(customer_texts.len(), 1, "{customer_texts:?}");
+    assert_eq!(words(&customer_texts[0]), ["thank", "you"]);
+    assert!(agent_texts.is_empty());
+    let sent = published(&mut rx, 1).await;
+    assert_eq!(words(&sent[0].message.text), ["thank", "you"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rx.try_recv().is_err(), "nothing else was published");
+    let utterances = &app.state.metrics.engine.utterances;
+    assert_eq!(
+        utterances.with_label_values(&["unconfirmed"]).get(),
+        1,
+        "the next contact's utterance was heard, decoded and dropped"
+    );
 }
 
 #[tokio::test]

@@ -74,8 +74,30 @@ fn seconds(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
+/// One chunk cut where a live producer's blocks arrive: everything before the first
+/// block, each block, and the tags after the Cluster. Concatenated, they are the chunk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkPieces {
+    pub head: Vec<u8>,
+    /// One per entry of [`ChunkSpec::blocks`].
+    pub blocks: Vec<Vec<u8>>,
+    pub tail: Vec<u8>,
+}
+
 /// Appends one chunk to `out`.
 pub fn write_chunk(out: &mut Vec<u8>, spec: &ChunkSpec<'_>) {
+    let pieces = chunk_pieces(spec);
+    out.extend_from_slice(&pieces.head);
+    for block in &pieces.blocks {
+        out.extend_from_slice(block);
+    }
+    out.extend_from_slice(&pieces.tail);
+}
+
+/// One chunk, in the pieces a block-paced producer sends.
+pub fn chunk_pieces(spec: &ChunkSpec<'_>) -> ChunkPieces {
+    let mut pieces = ChunkPieces::default();
+    let out = &mut pieces.head;
     master(out, 0x1A45_DFA3, |ebml| {
         uint(ebml, 0x4286, 1);
         uint(ebml, 0x42F7, 1);
@@ -120,7 +142,7 @@ pub fn write_chunk(out: &mut Vec<u8>, spec: &ChunkSpec<'_>) {
     }
     simple_tags(out, &kvs_tags);
     if spec.error.is_some() {
-        return;
+        return pieces;
     }
     put_id(out, 0x1F43_B675);
     out.extend_from_slice(&UNKNOWN_SIZE);
@@ -131,8 +153,11 @@ pub fn write_chunk(out: &mut Vec<u8>, spec: &ChunkSpec<'_>) {
         body.extend_from_slice(&relative_ms.to_be_bytes());
         body.push(0);
         body.extend_from_slice(payload);
-        element(out, 0xA3, &body);
+        let mut block = Vec::with_capacity(body.len() + 12);
+        element(&mut block, 0xA3, &body);
+        pieces.blocks.push(block);
     }
+    let out = &mut pieces.tail;
     if let Some(contact) = spec.contact_id {
         simple_tags(out, &[(tag::CONTACT_ID, contact.to_owned())]);
         simple_tags(
@@ -150,6 +175,7 @@ pub fn write_chunk(out: &mut Vec<u8>, spec: &ChunkSpec<'_>) {
             (tag::CONTINUATION_TOKEN, spec.fragment_number.to_owned()),
         ],
     );
+    pieces
 }
 
 #[cfg(test)]

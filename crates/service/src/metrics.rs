@@ -120,12 +120,18 @@ pub struct EngineMetrics {
     pub queue_depth: IntGauge,
     pub wait_seconds: Histogram,
     pub decode_seconds: Histogram,
-    /// Utterances by outcome: `message`, `not_speech`, `failed`.
+    /// Utterances by outcome: `message`, `not_speech`, `failed`, `unconfirmed`.
     pub utterances: IntCounterVec,
     /// Utterances the fallback engine decoded again.
     pub fallbacks: IntCounter,
     /// Decodes by engine (`engine.model`'s names).
     pub decodes: IntCounterVec,
+    /// How long a decoded utterance waited for the tags confirming that its audio is
+    /// the contact's (only utterances that had to wait).
+    pub confirmation_wait_seconds: Histogram,
+    /// Speculative decodes (utterances in progress) by urgency (`tentative`, `partial`)
+    /// and outcome (`decoded`, `dropped` under load).
+    pub speculations: IntCounterVec,
 }
 
 const ENGINE_BUCKETS: &[f64] = &[
@@ -146,7 +152,7 @@ impl EngineMetrics {
             .expect("valid metric"),
             wait_seconds: histogram(
                 "engine_wait_seconds",
-                "Time an utterance waits for a decode thread.",
+                "Time a complete utterance waits for a decode thread.",
             ),
             decode_seconds: histogram("engine_decode_seconds", "Decode time per utterance."),
             utterances: IntCounterVec::new(
@@ -164,6 +170,18 @@ impl EngineMetrics {
                 &["model"],
             )
             .expect("valid metric"),
+            confirmation_wait_seconds: histogram(
+                "confirmation_wait_seconds",
+                "Time a decoded utterance waited for its fragment's ContactId tag.",
+            ),
+            speculations: IntCounterVec::new(
+                Opts::new(
+                    "engine_speculations_total",
+                    "Speculative decodes of utterances in progress by urgency and outcome.",
+                ),
+                &["urgency", "outcome"],
+            )
+            .expect("valid metric"),
         }
     }
 
@@ -175,6 +193,8 @@ impl EngineMetrics {
             Box::new(self.utterances.clone()),
             Box::new(self.fallbacks.clone()),
             Box::new(self.decodes.clone()),
+            Box::new(self.confirmation_wait_seconds.clone()),
+            Box::new(self.speculations.clone()),
         ] {
             registry.register(metric).expect("unique metric");
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use super::{Emulator, EmulatorConfig, Faults, StreamMedia, StreamSpec, wav};
+use super::{Emulator, EmulatorConfig, Faults, Pacing, StreamMedia, StreamSpec, wav};
 
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
@@ -20,6 +20,10 @@ pub struct EmulatorArgs {
     /// Media seconds per wall second (1 = real time).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// `fragment`: each ~1 s fragment once complete; `block`: each 64 ms block as it
+    /// is spoken, as a live producer streams.
+    #[arg(long, value_enum, default_value_t = Pacing::Fragment)]
+    pub pacing: Pacing,
     /// ContactId tagged on the fragments (default: a fresh UUID per stream, printed).
     #[arg(long)]
     pub contact_id: Option<String>,
@@ -113,6 +117,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     let config = EmulatorConfig {
         streams,
         speed: args.speed,
+        pacing: args.pacing,
         idle_end: Duration::from_secs_f64(args.idle_end_seconds),
     };
     let handle = Emulator::new(config).spawn(listener)?;

@@ -2,7 +2,7 @@
 //! Amazon Connect writes them, with fragment numbers, timestamps and ContactIds, and
 //! the start-selector arithmetic over them.
 
-use crate::mkv_writer::{ChunkSpec, write_chunk};
+use crate::mkv_writer::{ChunkSpec, chunk_pieces, write_chunk};
 use callscribe::kvs::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER};
 
 /// Samples per block: 512 samples of 8 kHz S16LE = 1024 bytes = 64 ms (Connect's size).
@@ -10,6 +10,8 @@ pub const BLOCK_SAMPLES: usize = 512;
 /// Blocks per track in one fragment: 16 × 64 ms = 1,024 ms.
 pub const BLOCKS_PER_FRAGMENT: usize = 16;
 pub const FRAGMENT_MS: i64 = (BLOCK_SAMPLES * BLOCKS_PER_FRAGMENT / 8) as i64;
+/// One block's duration.
+pub const BLOCK_MS: i64 = (BLOCK_SAMPLES / 8) as i64;
 const FRAGMENT_SAMPLES: usize = BLOCK_SAMPLES * BLOCKS_PER_FRAGMENT;
 /// Fragment numbers are 47 decimal digits like KVS's: this prefix and an 11-digit index.
 const NUMBER_PREFIX: &str = "913438523331814323926820626077439201";
@@ -86,6 +88,40 @@ impl StreamMedia {
 
     /// Fragment `index` as one GetMedia chunk, `millis_behind_now` as of `now_media_ms`.
     pub fn chunk(&self, index: usize, now_media_ms: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 * FRAGMENT_SAMPLES * 2 + 2048);
+        self.with_chunk_spec(index, now_media_ms, |spec| write_chunk(&mut out, spec));
+        out
+    }
+
+    /// Fragment `index` as a live producer sends it: `(media ms when due, bytes)`, the
+    /// head with the first blocks, each 64 ms block (both tracks') once it has been
+    /// spoken, and the tags after the Cluster when the fragment ends.
+    pub fn paced_chunk(&self, index: usize, now_media_ms: i64) -> Vec<(i64, Vec<u8>)> {
+        let start = index as i64 * FRAGMENT_MS;
+        let mut out: Vec<(i64, Vec<u8>)> = Vec::new();
+        self.with_chunk_spec(index, now_media_ms, |spec| {
+            let pieces = chunk_pieces(spec);
+            let mut head = Some(pieces.head);
+            for (&(_, relative_ms, _), block) in spec.blocks.iter().zip(pieces.blocks) {
+                let due = start + i64::from(relative_ms) + BLOCK_MS;
+                match out.last_mut() {
+                    Some((at, bytes)) if *at == due => bytes.extend(block),
+                    _ => {
+                        let mut bytes = head.take().unwrap_or_default();
+                        bytes.extend(block);
+                        out.push((due, bytes));
+                    }
+                }
+            }
+            let end = out.last().map_or(start, |(at, _)| *at);
+            let mut tail = head.take().unwrap_or_default();
+            tail.extend(pieces.tail);
+            out.push((end, tail));
+        });
+        out
+    }
+
+    fn with_chunk_spec(&self, index: usize, now_media_ms: i64, write: impl FnOnce(&ChunkSpec<'_>)) {
         let number = Self::fragment_number(index);
         let mut tracks = vec![(1, AUDIO_FROM_CUSTOMER)];
         if self.agent.is_some() {
@@ -107,22 +143,17 @@ impl StreamMedia {
                 blocks.push((2, relative, block));
             }
         }
-        let mut out = Vec::with_capacity(2 * FRAGMENT_SAMPLES * 2 + 2048);
-        write_chunk(
-            &mut out,
-            &ChunkSpec {
-                fragment_number: &number,
-                server_timestamp_ms: self.server_timestamp_ms(index),
-                producer_timestamp_ms: self.producer_timestamp_ms(index),
-                cluster_timecode_ms: self.producer_timestamp_ms(index).max(0) as u64,
-                tracks: &tracks,
-                blocks: &blocks,
-                contact_id: Some(self.contact_at(index)),
-                millis_behind_now: (now_media_ms - Self::available_at_ms(index)).max(0),
-                error: None,
-            },
-        );
-        out
+        write(&ChunkSpec {
+            fragment_number: &number,
+            server_timestamp_ms: self.server_timestamp_ms(index),
+            producer_timestamp_ms: self.producer_timestamp_ms(index),
+            cluster_timecode_ms: self.producer_timestamp_ms(index).max(0) as u64,
+            tracks: &tracks,
+            blocks: &blocks,
+            contact_id: Some(self.contact_at(index)),
+            millis_behind_now: (now_media_ms - Self::available_at_ms(index)).max(0),
+            error: None,
+        });
     }
 }
 
@@ -197,6 +228,27 @@ mod tests {
             fragments[1].number.as_deref(),
             Some(StreamMedia::fragment_number(1).as_str())
         );
+    }
+
+    #[test]
+    fn a_paced_chunk_is_the_chunk_cut_at_each_block_when_it_is_spoken() {
+        let m = media(3);
+        let paced = m.paced_chunk(1, 0);
+        let joined: Vec<u8> = paced.iter().flat_map(|(_, b)| b.clone()).collect();
+        assert_eq!(joined, m.chunk(1, 0));
+        let due: Vec<i64> = paced.iter().map(|(at, _)| *at).collect();
+        assert_eq!(
+            due.len(),
+            BLOCKS_PER_FRAGMENT + 1,
+            "each block, then the tags"
+        );
+        assert_eq!(due[0], FRAGMENT_MS + BLOCK_MS);
+        assert!(
+            due.windows(2)
+                .take(BLOCKS_PER_FRAGMENT - 1)
+                .all(|w| w[1] - w[0] == BLOCK_MS)
+        );
+        assert_eq!(due[BLOCKS_PER_FRAGMENT], StreamMedia::available_at_ms(1));
     }
 
     #[test]

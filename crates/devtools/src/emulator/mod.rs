@@ -136,6 +136,38 @@ pub struct EmulatorConfig {
     pub speed: f64,
     /// After the last fragment, a GetMedia response stays open this long, then ends.
     pub idle_end: Duration,
+    pub pacing: Pacing,
+}
+
+/// When a live fragment's bytes leave the emulator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pacing {
+    /// The whole chunk once the fragment is complete (~1 s at a time).
+    #[default]
+    Fragment,
+    /// Each 64 ms block as soon as it has been spoken, as a producer streams frames;
+    /// the tags after the Cluster when the fragment ends.
+    Block,
+}
+
+impl Pacing {
+    /// Media time at which the first bytes of fragment `index` are due.
+    pub fn first_due_ms(self, index: usize) -> i64 {
+        match self {
+            Pacing::Fragment => StreamMedia::available_at_ms(index),
+            Pacing::Block => index as i64 * media::FRAGMENT_MS + media::BLOCK_MS,
+        }
+    }
+
+    /// Media time at which the audio at `media_ms` has left the emulator.
+    pub fn sent_at_ms(self, media_ms: i64) -> i64 {
+        match self {
+            Pacing::Fragment => {
+                StreamMedia::available_at_ms(media_ms.div_euclid(media::FRAGMENT_MS) as usize)
+            }
+            Pacing::Block => (media_ms.div_euclid(media::BLOCK_MS) + 1) * media::BLOCK_MS,
+        }
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -144,6 +176,7 @@ impl Default for EmulatorConfig {
             streams: Vec::new(),
             speed: 1.0,
             idle_end: Duration::from_secs(2),
+            pacing: Pacing::Fragment,
         }
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::media::{StreamMedia, error_chunk};
-use super::{EmulatorConfig, Faults, KvsFailure, StreamSpec, name_from_arn};
+use super::{EmulatorConfig, Faults, KvsFailure, Pacing, StreamSpec, name_from_arn};
 
 /// GetMedia connections KVS allows per stream at once.
 const MAX_CONNECTIONS_PER_STREAM: usize = 3;
@@ -41,6 +41,7 @@ struct State {
     base_url: String,
     speed: f64,
     idle_end: Duration,
+    pacing: Pacing,
     started: Instant,
     shutdown: CancellationToken,
 }
@@ -81,6 +82,12 @@ impl EmulatorHandle {
     /// latency from the moment a fragment's audio left the emulator.
     pub fn fragment_sent_at(&self, index: usize) -> Instant {
         self.state.wall_at(StreamMedia::available_at_ms(index))
+    }
+
+    /// When the audio at `media_ms` (from the start of every stream) left the emulator:
+    /// its block's or its fragment's sending time, as the pacing is.
+    pub fn sent_at(&self, media_ms: i64) -> Instant {
+        self.state.wall_at(self.state.pacing.sent_at_ms(media_ms))
     }
 
     pub fn counters(&self, stream: &str) -> StreamCounters {
@@ -135,6 +142,7 @@ impl Emulator {
             base_url: format!("http://{addr}"),
             speed: self.config.speed.max(0.01),
             idle_end: self.config.idle_end,
+            pacing: self.config.pacing,
             started: Instant::now(),
             shutdown: CancellationToken::new(),
         });
@@ -325,7 +333,7 @@ async fn play(
     };
     loop {
         let deadline = if index < media.fragment_count() {
-            state.wall_at(StreamMedia::available_at_ms(index))
+            state.wall_at(state.pacing.first_due_ms(index))
         } else {
             Instant::now().max(state.wall_at(StreamMedia::available_at_ms(
                 media.fragment_count().saturating_sub(1),
@@ -350,12 +358,44 @@ async fn play(
             }
             break;
         }
-        if tx.send(Ok(chunk)).await.is_err() {
+        let sent = match state.pacing {
+            Pacing::Fragment => tx.send(Ok(chunk)).await.is_ok(),
+            Pacing::Block => {
+                let pieces = media.paced_chunk(index, state.media_now_ms());
+                send_paced(&state, pieces, session_end, &tx).await
+            }
+        };
+        if !sent {
             break;
         }
         index += 1;
     }
     finish(&stream);
+}
+
+/// Sends a chunk's pieces, each when it is due; false when the session ended first
+/// (its limit, the client gone, shutdown).
+async fn send_paced(
+    state: &State,
+    pieces: Vec<(i64, Vec<u8>)>,
+    session_end: Option<Instant>,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> bool {
+    for (due, bytes) in pieces {
+        let due = state.wall_at(due);
+        if session_end.is_some_and(|end| end <= due) {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(due.into()) => {}
+            _ = tx.closed() => return false,
+            _ = state.shutdown.cancelled() => return false,
+        }
+        if tx.send(Ok(Bytes::from(bytes))).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// What a once-fault due at fragment `index` sends instead of it, before the session

@@ -1,12 +1,15 @@
-//! Groups the parser's events into whole KVS fragments.
+//! Groups the parser's events into KVS fragments, block by block.
 //!
 //! KVS ends every chunk with a Tags element holding MILLIS_BEHIND_NOW and the
 //! CONTINUATION_TOKEN, after the Cluster and after Connect's ContactId. A fragment is
 //! therefore complete when its continuation token arrives; waiting for the next chunk's
 //! header instead would delay every live fragment by a second. A chunk without a token
-//! (an error chunk, other producers) completes when its Segment ends. The reader needs
-//! the ContactId before it may use a fragment's audio (stream reuse), so frames are held
-//! until the fragment is complete: at most one fragment (~1 s of audio) per stream.
+//! (an error chunk, other producers) completes when its Segment ends.
+//!
+//! The reader wants each block as soon as it is parsed (a live fragment takes a second
+//! to arrive), so [`FragmentReader::read`] yields [`Piece`]s: what the chunk said before
+//! its first block, each block, and the complete fragment with every tag (the ContactId
+//! included) once it closes. [`FragmentReader::feed`] yields whole fragments instead.
 
 use super::mkv::{MkvError, MkvEvent, MkvParser, Track};
 
@@ -104,13 +107,30 @@ pub fn parse_seconds_as_ms(value: &str) -> Option<i64> {
     (ms.is_finite() && ms.abs() < 9.0e15).then_some(ms as i64)
 }
 
-/// Feeds bytes through the parser and yields complete fragments.
+/// What [`FragmentReader::read`] yields, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// The chunk's first block follows: its tracks and the tags that came before the
+    /// Cluster (KVS puts the fragment number there; a producer's tags may be there or
+    /// after the Cluster). `frames` is empty.
+    Head(Fragment),
+    /// One block of the fragment whose head came last.
+    Frame(Frame),
+    /// The chunk closed: every tag it carried. `frames` is empty when its blocks were
+    /// yielded as [`Piece::Frame`]s.
+    Complete(Fragment),
+}
+
+/// Feeds bytes through the parser and yields fragments.
 #[derive(Debug, Default)]
 pub struct FragmentReader {
     parser: MkvParser,
     events: Vec<MkvEvent>,
     current: Option<Fragment>,
+    /// The current chunk's head was yielded (its blocks are being streamed).
+    head_yielded: bool,
     last_tracks: Vec<Track>,
+    pieces: Vec<Piece>,
 }
 
 impl FragmentReader {
@@ -118,24 +138,71 @@ impl FragmentReader {
         FragmentReader::default()
     }
 
-    /// Parses `data` and appends every fragment it completes to `out`.
-    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Fragment>) -> Result<(), MkvError> {
+    /// Parses `data` and appends the pieces it completes to `out`.
+    pub fn read(&mut self, data: &[u8], out: &mut Vec<Piece>) -> Result<(), MkvError> {
         let result = self.parser.feed(data, &mut self.events);
         self.assemble(out);
         result
     }
 
     /// The input ended: completes the last fragment.
-    pub fn finish(&mut self, out: &mut Vec<Fragment>) -> Result<(), MkvError> {
+    pub fn finish_reading(&mut self, out: &mut Vec<Piece>) -> Result<(), MkvError> {
         let result = self.parser.finish(&mut self.events);
         self.assemble(out);
         result
     }
 
-    fn assemble(&mut self, out: &mut Vec<Fragment>) {
-        for event in self.events.drain(..) {
+    /// Parses `data` and appends every fragment it completes, with its blocks, to `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Fragment>) -> Result<(), MkvError> {
+        let mut pieces = std::mem::take(&mut self.pieces);
+        let result = self.read(data, &mut pieces);
+        self.pieces = pieces;
+        self.whole_fragments(out);
+        result
+    }
+
+    /// The input ended: completes the last fragment.
+    pub fn finish(&mut self, out: &mut Vec<Fragment>) -> Result<(), MkvError> {
+        let mut pieces = std::mem::take(&mut self.pieces);
+        let result = self.finish_reading(&mut pieces);
+        self.pieces = pieces;
+        self.whole_fragments(out);
+        result
+    }
+
+    /// Moves the complete fragments of `self.pieces` to `out`, their blocks put back in;
+    /// keeps the pieces of the fragment still open.
+    fn whole_fragments(&mut self, out: &mut Vec<Fragment>) {
+        let Some(last_complete) = self
+            .pieces
+            .iter()
+            .rposition(|p| matches!(p, Piece::Complete(_)))
+        else {
+            return;
+        };
+        let mut frames = Vec::new();
+        for piece in self.pieces.drain(..=last_complete) {
+            match piece {
+                Piece::Head(_) => {}
+                Piece::Frame(frame) => frames.push(frame),
+                Piece::Complete(mut fragment) => {
+                    fragment.frames = std::mem::take(&mut frames);
+                    out.push(fragment);
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, out: &mut Vec<Piece>) {
+        self.head_yielded = false;
+        out.extend(self.current.take().map(Piece::Complete));
+    }
+
+    fn assemble(&mut self, out: &mut Vec<Piece>) {
+        for event in std::mem::take(&mut self.events) {
             match event {
                 MkvEvent::ChunkStart => {
+                    self.head_yielded = false;
                     self.current = Some(Fragment {
                         tracks: self.last_tracks.clone(),
                         ..Fragment::default()
@@ -150,23 +217,25 @@ impl FragmentReader {
                     let current = self.current.get_or_insert_with(Fragment::default);
                     current.apply_tag(name, value);
                     if is_token {
-                        out.extend(self.current.take());
+                        self.complete(out);
                     }
                 }
                 MkvEvent::Frame {
                     track,
                     timestamp_ns,
                     data,
-                } => self
-                    .current
-                    .get_or_insert_with(Fragment::default)
-                    .frames
-                    .push(Frame {
+                } => {
+                    let current = self.current.get_or_insert_with(Fragment::default);
+                    if !std::mem::replace(&mut self.head_yielded, true) {
+                        out.push(Piece::Head(current.clone()));
+                    }
+                    out.push(Piece::Frame(Frame {
                         track,
                         timestamp_ns,
                         data,
-                    }),
-                MkvEvent::ChunkEnd => out.extend(self.current.take()),
+                    }));
+                }
+                MkvEvent::ChunkEnd => self.complete(out),
             }
         }
     }
@@ -202,6 +271,38 @@ mod tests {
         assert!(f.frames_of(from).all(|fr| fr.data.len() == 24));
         let ts: Vec<i64> = f.frames_of(from).map(|fr| fr.timestamp_ns).collect();
         assert_eq!(ts[1] - ts[0], 10_000_000, "relative timecodes 0 and 10 ms");
+    }
+
+    #[test]
+    fn blocks_are_yielded_as_parsed_between_the_head_and_the_complete_fragment() {
+        let bytes = include_bytes!("../../../../tests/data/kvs/connect_real_shape.mkv");
+        let mut reader = FragmentReader::new();
+        let mut pieces = Vec::new();
+        for piece in bytes.chunks(100) {
+            reader.read(piece, &mut pieces).expect("parses");
+        }
+        reader.finish_reading(&mut pieces).expect("finishes");
+        let kinds: Vec<&str> = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Head(_) => "head",
+                Piece::Frame(_) => "frame",
+                Piece::Complete(_) => "complete",
+            })
+            .collect();
+        assert_eq!(kinds[0], "head");
+        assert_eq!(kinds.last(), Some(&"complete"));
+        assert_eq!(kinds.iter().filter(|k| **k == "frame").count(), 4);
+        let (Piece::Head(head), Some(Piece::Complete(complete))) = (&pieces[0], pieces.last())
+        else {
+            unreachable!("checked above");
+        };
+        assert!(
+            head.number.is_some(),
+            "KVS's number comes before the Cluster"
+        );
+        assert!(head.track_named(AUDIO_FROM_CUSTOMER).is_some());
+        assert!(complete.contact_id.is_some() && complete.frames.is_empty());
     }
 
     #[test]

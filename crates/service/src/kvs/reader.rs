@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{KvsCallError, KvsTarget, media_client, media_client_for};
-use super::fragment::{AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, Fragment, FragmentReader};
+use super::fragment::{
+    AUDIO_FROM_CUSTOMER, AUDIO_TO_CUSTOMER, Fragment, FragmentReader, Frame, Piece,
+};
 use crate::ids::{PerRole, Role};
 use crate::status::{StreamCode, StreamStatus};
 
@@ -59,15 +61,22 @@ impl Selector {
 /// What the reader hands the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderEvent {
-    /// One block of 8 kHz mono S16LE audio and the absolute time of its first sample.
+    /// One block of 8 kHz mono S16LE audio, the absolute time of its first sample, and
+    /// the count of the fragment it belongs to. It is handed over as soon as it is
+    /// parsed: until that fragment's [`ReaderEvent::Position`] confirms it, the audio may
+    /// still turn out to be another contact's.
     Audio {
         role: Role,
         timestamp_ns: i64,
         pcm: Vec<u8>,
+        fragment: u64,
     },
-    /// A fragment was fully delivered: the position to resume from, and the ContactId
-    /// the reading is locked to (kept with the position, so a resumed reading keeps it).
+    /// A fragment was fully delivered and belongs to the contact: its count (every
+    /// block of it and of the fragments before it is confirmed), the position to resume
+    /// from, and the ContactId the reading is locked to (kept with the position, so a
+    /// resumed reading keeps it).
     Position {
+        fragment: u64,
         fragment_number: String,
         continuation_token: Option<String>,
         contact_id: Option<String>,
@@ -153,6 +162,26 @@ struct Progress {
     new_fragments: usize,
     /// The ContactId the reading is locked to.
     contact_id: Option<String>,
+    /// Fragments opened so far by this reader (the last one's count).
+    count: u64,
+    /// The fragment the last session ended in the middle of.
+    broken_in: Option<BrokenFragment>,
+}
+
+/// What a broken session had handed over of the fragment it was reading.
+struct BrokenFragment {
+    number: Option<String>,
+    count: u64,
+    delivered: PerRole<usize>,
+}
+
+impl Progress {
+    /// Whether fragment `number` was delivered before a reconnect.
+    fn already_read(&self, number: &str) -> bool {
+        self.last_number
+            .as_ref()
+            .is_some_and(|last| !is_after(number, last))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -182,6 +211,8 @@ pub async fn read_stream(
         agent_track: TrackState::Unknown,
         new_fragments: 0,
         contact_id: settings.contact_id.clone(),
+        count: 0,
+        broken_in: None,
     };
     let mut failures = 0u32;
     let mut empty_sessions = 0u32;
@@ -289,31 +320,60 @@ async fn read_session(
     stop: &CancellationToken,
 ) -> SessionEnd {
     let mut reader = FragmentReader::new();
-    let mut fragments = Vec::new();
-    loop {
+    let mut pieces = Vec::new();
+    let mut open = None;
+    let end = loop {
         let next = tokio::select! {
             next = tokio::time::timeout(settings.idle_timeout, body.next()) => next,
             _ = stop.cancelled() => return SessionEnd::Done(ReaderOutcome::both(StreamStatus::ok())),
         };
         let (parsed, eof) = match next {
             Err(_) => {
-                return SessionEnd::Broken(format!("no data for {:?}", settings.idle_timeout));
+                break SessionEnd::Broken(format!("no data for {:?}", settings.idle_timeout));
             }
-            Ok(Some(Err(e))) => return SessionEnd::Broken(format!("connection failed: {e}")),
-            Ok(Some(Ok(bytes))) => (reader.feed(&bytes, &mut fragments), false),
-            Ok(None) => (reader.finish(&mut fragments), true),
+            Ok(Some(Err(e))) => break SessionEnd::Broken(format!("connection failed: {e}")),
+            Ok(Some(Ok(bytes))) => (reader.read(&bytes, &mut pieces), false),
+            Ok(None) => (reader.finish_reading(&mut pieces), true),
         };
-        for fragment in fragments.drain(..) {
-            if let Err(end) = deliver(fragment, settings, progress, events).await {
+        for piece in pieces.drain(..) {
+            let handled = match piece {
+                Piece::Head(head) => admit_head(&head, settings, progress, events)
+                    .await
+                    .map(|fragment| open = Some(fragment)),
+                Piece::Frame(frame) => match &mut open {
+                    Some(fragment) => fragment.take(frame, events).await,
+                    None => Ok(()),
+                },
+                // The body ended inside a chunk whose blocks were streamed and whose
+                // closing tags never came: the fragment is incomplete, not complete.
+                Piece::Complete(fragment)
+                    if eof && open.is_some() && fragment.continuation_token.is_none() =>
+                {
+                    Ok(())
+                }
+                Piece::Complete(fragment) => {
+                    let streamed = open.take();
+                    complete(fragment, streamed, settings, progress, events).await
+                }
+            };
+            if let Err(end) = handled {
                 return end;
             }
         }
         match parsed {
-            Err(e) => return SessionEnd::Broken(format!("unreadable media: {e}")),
-            Ok(()) if eof => return SessionEnd::Eof,
+            Err(e) => break SessionEnd::Broken(format!("unreadable media: {e}")),
+            Ok(()) if eof => break SessionEnd::Eof,
             Ok(()) => {}
         }
-    }
+    };
+    // The next session starts again at this fragment: it must not hand over twice the
+    // blocks this one already did.
+    progress.broken_in = open.map(|o| BrokenFragment {
+        number: o.number,
+        count: o.count,
+        delivered: o.delivered,
+    });
+    end
 }
 
 async fn send(events: &mpsc::Sender<ReaderEvent>, event: ReaderEvent) -> Result<(), SessionEnd> {
@@ -324,9 +384,129 @@ async fn send(events: &mpsc::Sender<ReaderEvent>, event: ReaderEvent) -> Result<
         .map_err(|_| SessionEnd::Done(ReaderOutcome::both(StreamStatus::ok())))
 }
 
-/// Handles one complete fragment; `Err` ends the session.
-async fn deliver(
+/// The fragment being read, between its head and its completion.
+struct OpenFragment {
+    /// This reader's count of the fragment, carried by its audio and its position.
+    count: u64,
+    number: Option<String>,
+    customer: Option<u64>,
+    agent: Option<u64>,
+    delivery: Delivery,
+    /// Blocks per participant handed over so far.
+    delivered: PerRole<usize>,
+    /// Blocks per participant already handed over by a session that broke in the
+    /// middle of this fragment: the new session re-reads them and skips them.
+    resend: PerRole<usize>,
+}
+
+/// What happens to an open fragment's blocks.
+enum Delivery {
+    /// Handed to the session as they are parsed (speculatively, until the fragment's
+    /// tags confirm the contact); a participant whose audio of it an earlier reader
+    /// transcribed is skipped.
+    Stream { skip: PerRole<bool> },
+    /// The head lacked the fragment number, so whether the blocks were already
+    /// delivered is not known yet: kept until the fragment completes.
+    Hold(Vec<Frame>),
+    /// Delivered before a reconnect.
+    Drop,
+}
+
+impl OpenFragment {
+    async fn take(
+        &mut self,
+        frame: Frame,
+        events: &mpsc::Sender<ReaderEvent>,
+    ) -> Result<(), SessionEnd> {
+        let role = self.role_of(&frame);
+        match &mut self.delivery {
+            Delivery::Stream { skip } => {
+                let Some(role) = role else {
+                    return Ok(());
+                };
+                if *skip.of(role) {
+                    return Ok(());
+                }
+                let resend = self.resend.of_mut(role);
+                if *resend > 0 {
+                    *resend -= 1;
+                    return Ok(());
+                }
+                *self.delivered.of_mut(role) += 1;
+                let event = ReaderEvent::Audio {
+                    role,
+                    timestamp_ns: frame.timestamp_ns,
+                    pcm: frame.data,
+                    fragment: self.count,
+                };
+                send(events, event).await
+            }
+            Delivery::Hold(frames) => {
+                frames.push(frame);
+                Ok(())
+            }
+            Delivery::Drop => Ok(()),
+        }
+    }
+
+    fn role_of(&self, frame: &Frame) -> Option<Role> {
+        if Some(frame.track) == self.customer {
+            Some(Role::Customer)
+        } else if Some(frame.track) == self.agent {
+            Some(Role::Agent)
+        } else {
+            None
+        }
+    }
+}
+
+/// Checks what a chunk said before its first block: the stream's tracks, whether the
+/// fragment was already delivered (whole, or in part by a session that broke), and its
+/// ContactId if the producer tagged it there. `Err` ends the session.
+async fn admit_head(
+    head: &Fragment,
+    settings: &ReaderSettings,
+    progress: &mut Progress,
+    events: &mpsc::Sender<ReaderEvent>,
+) -> Result<OpenFragment, SessionEnd> {
+    let delivery = match &head.number {
+        Some(number) if progress.already_read(number) => Delivery::Drop,
+        Some(number) => {
+            check_contact(head, progress)?;
+            Delivery::Stream {
+                skip: PerRole::from_fn(|role| already_delivered(settings, role, number)),
+            }
+        }
+        None => Delivery::Hold(Vec::new()),
+    };
+    let (customer, agent) = check_tracks(head, progress, events).await?;
+    let broken = progress
+        .broken_in
+        .take()
+        .filter(|b| b.number.is_some() && b.number == head.number);
+    let (count, delivered) = match broken {
+        Some(b) => (b.count, b.delivered),
+        None => {
+            progress.count += 1;
+            (progress.count, PerRole::default())
+        }
+    };
+    Ok(OpenFragment {
+        count,
+        number: head.number.clone(),
+        customer,
+        agent,
+        delivery,
+        resend: delivered,
+        delivered,
+    })
+}
+
+/// Handles a closed chunk: confirms the fragment whose blocks were streamed (or
+/// delivers them now), or ends the session on an error or another contact's tags.
+async fn complete(
     fragment: Fragment,
+    streamed: Option<OpenFragment>,
     settings: &ReaderSettings,
     progress: &mut Progress,
     events: &mpsc::Sender<ReaderEvent>,
@@ -340,23 +520,59 @@ async fn deliver(
     let Some(number) = fragment.number.clone() else {
         return Ok(());
     };
-    if progress
-        .last_number
-        .as_ref()
-        .is_some_and(|last| !is_after(&number, last))
-    {
+    if progress.already_read(&number) {
         return Ok(()); // already delivered before a reconnect
     }
-    // A tagless fragment belongs to the contact of the fragments before it.
-    if let Some(tagged) = &fragment.contact_id
-        && progress.contact_id.get_or_insert_with(|| tagged.clone()) != tagged
-    {
-        let status = StreamStatus::new(
-            StreamCode::EndedBySource,
-            "stream ended by source: the stream now carries another contact",
-        );
-        return Err(SessionEnd::Done(ReaderOutcome::both(status)));
+    check_contact(&fragment, progress)?;
+    let mut open = match streamed {
+        Some(open) => open,
+        // A chunk without blocks.
+        None => admit_head(&fragment, settings, progress, events).await?,
+    };
+    if let Delivery::Hold(frames) = std::mem::replace(
+        &mut open.delivery,
+        Delivery::Stream {
+            skip: PerRole::from_fn(|role| already_delivered(settings, role, &number)),
+        },
+    ) {
+        for frame in frames {
+            open.take(frame, events).await?;
+        }
     }
+    progress.last_token = fragment.continuation_token.clone();
+    progress.last_number = Some(number.clone());
+    progress.new_fragments += 1;
+    let position = ReaderEvent::Position {
+        fragment: open.count,
+        fragment_number: number,
+        continuation_token: fragment.continuation_token,
+        contact_id: progress.contact_id.clone(),
+    };
+    send(events, position).await
+}
+
+/// Locks onto the first ContactId read; another one ends the reading (1008). A tagless
+/// fragment belongs to the contact of the fragments before it.
+fn check_contact(fragment: &Fragment, progress: &mut Progress) -> Result<(), SessionEnd> {
+    match &fragment.contact_id {
+        Some(tagged) if progress.contact_id.get_or_insert_with(|| tagged.clone()) != tagged => {
+            let status = StreamStatus::new(
+                StreamCode::EndedBySource,
+                "stream ended by source: the stream now carries another contact",
+            );
+            Err(SessionEnd::Done(ReaderOutcome::both(status)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The customer's and agent's track numbers in this chunk; reports a participant whose
+/// track is missing (once), and ends the reading when neither has one.
+async fn check_tracks(
+    fragment: &Fragment,
+    progress: &mut Progress,
+    events: &mpsc::Sender<ReaderEvent>,
+) -> Result<(Option<u64>, Option<u64>), SessionEnd> {
     let customer = fragment
         .track_named(AUDIO_FROM_CUSTOMER)
         .or_else(|| fragment.track_named(LEGACY_CUSTOMER_TRACK));
@@ -383,33 +599,7 @@ async fn deliver(
             "no audio track in the KVS stream",
         ))));
     }
-    for frame in fragment.frames {
-        let role = if Some(frame.track) == customer {
-            Role::Customer
-        } else if Some(frame.track) == agent {
-            Role::Agent
-        } else {
-            continue;
-        };
-        if already_delivered(settings, role, &number) {
-            continue;
-        }
-        let event = ReaderEvent::Audio {
-            role,
-            timestamp_ns: frame.timestamp_ns,
-            pcm: frame.data,
-        };
-        send(events, event).await?;
-    }
-    progress.last_token = fragment.continuation_token.clone();
-    progress.last_number = Some(number.clone());
-    progress.new_fragments += 1;
-    let position = ReaderEvent::Position {
-        fragment_number: number,
-        continuation_token: fragment.continuation_token,
-        contact_id: progress.contact_id.clone(),
-    };
-    send(events, position).await
+    Ok((customer, agent))
 }
 
 /// Whether this participant's audio of fragment `number` was transcribed by an earlier

@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod checkpoint;
+pub mod confirmation;
 pub mod control;
 pub mod error;
 pub mod keeper;

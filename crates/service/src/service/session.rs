@@ -12,13 +12,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::audio::endpoint::{EndpointSettings, Utterance};
+use crate::audio::endpoint::EndpointSettings;
 use crate::ids::{ConversationId, PerRole, Role, StreamId, TenantId};
 use crate::kvs::client::KvsTarget;
 use crate::kvs::reader::{ReaderEvent, ReaderOutcome, ReaderSettings, is_after, read_stream};
 use crate::service::checkpoint::Checkpoints;
+use crate::service::confirmation::Confirmations;
 use crate::service::control::{Ending, SessionControl};
-use crate::service::track::TrackAudio;
+use crate::service::track::{Heard, TrackAudio};
 use crate::service::transcriber::{self, Conversation, Speaker, Transcribing};
 use crate::status::StreamStatus;
 use crate::store::Store;
@@ -117,7 +118,8 @@ pub(super) async fn run(
         control.cancelled(),
     );
     let mut result = PerRole::from_fn(|role| continuing(plan.participant(role)));
-    let mut tracks = Tracks::start(&deps, &plan, &control, &checkpoints);
+    let confirmations = Arc::new(Confirmations::default());
+    let mut tracks = Tracks::start(&deps, &plan, &control, &checkpoints, &confirmations);
     let consume = async {
         loop {
             let event = match tokio::time::timeout(STREAM_PAUSE, rx.recv()).await {
@@ -132,16 +134,23 @@ pub(super) async fn run(
                 }
             };
             match event {
-                ReaderEvent::Audio { role, pcm, .. } => {
+                ReaderEvent::Audio {
+                    role,
+                    pcm,
+                    fragment,
+                    ..
+                } => {
                     result.of_mut(role).total_audio_bytes += pcm.len() as i64;
-                    tracks.push(role, &pcm);
+                    tracks.push(role, &pcm, fragment);
                 }
                 ReaderEvent::TrackEnded { role, status } => result.of_mut(role).status = status,
                 ReaderEvent::Position {
+                    fragment,
                     fragment_number,
                     continuation_token,
                     contact_id,
                 } => {
+                    confirmations.confirm_through(fragment);
                     for role in Role::BOTH {
                         if tracks.is_idle(role) && !plan.reader_skips(role, &fragment_number) {
                             let position = TrackPosition {
@@ -158,6 +167,7 @@ pub(super) async fn run(
         }
     };
     let (outcome, ()) = tokio::join!(reader, consume);
+    confirmations.reading_over();
     merge(&mut result, outcome);
     let ending = control.ending();
     if ending.is_none() {
@@ -236,9 +246,9 @@ const STREAM_PAUSE: Duration = Duration::from_millis(100);
 /// Both participants' audio paths and their transcribers.
 struct Tracks {
     audio: PerRole<TrackAudio>,
-    utterances: PerRole<Option<mpsc::UnboundedSender<Utterance>>>,
+    utterances: PerRole<Option<mpsc::UnboundedSender<Heard>>>,
     transcribers: Vec<(Role, JoinHandle<i32>)>,
-    done: Vec<Utterance>,
+    done: Vec<Heard>,
     said_until_ms: PerRole<i64>,
     checkpoints: Arc<Checkpoints>,
 }
@@ -249,6 +259,7 @@ impl Tracks {
         plan: &SessionPlan,
         control: &Arc<SessionControl>,
         checkpoints: &Arc<Checkpoints>,
+        confirmations: &Arc<Confirmations>,
     ) -> Tracks {
         let resumed_ms = |role| {
             plan.participant(role)
@@ -278,6 +289,7 @@ impl Tracks {
             route: plan.route,
             lease: plan.lease.clone(),
             checkpoints: checkpoints.clone(),
+            confirmations: confirmations.clone(),
             control: control.clone(),
         });
         for role in Role::BOTH {
@@ -295,8 +307,8 @@ impl Tracks {
         tracks
     }
 
-    fn push(&mut self, role: Role, pcm: &[u8]) {
-        self.audio.of_mut(role).push(pcm, &mut self.done);
+    fn push(&mut self, role: Role, pcm: &[u8], fragment: u64) {
+        self.audio.of_mut(role).push(pcm, fragment, &mut self.done);
         self.hand_over(role);
     }
 
@@ -313,7 +325,8 @@ impl Tracks {
     }
 
     fn hand_over(&mut self, role: Role) {
-        for utterance in self.done.drain(..) {
+        for heard in self.done.drain(..) {
+            let utterance = &heard.utterance;
             // Re-read after a takeover and already stored by the earlier owner.
             if (utterance.start_ms + utterance.end_ms) / 2 <= *self.said_until_ms.of(role) {
                 tracing::debug!(
@@ -324,7 +337,7 @@ impl Tracks {
             }
             if let Some(tx) = self.utterances.of(role) {
                 self.checkpoints.handed(role);
-                let _ = tx.send(utterance);
+                let _ = tx.send(heard);
             }
         }
     }

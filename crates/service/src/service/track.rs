@@ -1,14 +1,33 @@
 //! One participant's audio path inside a session: Connect's 8 kHz PCM in, utterances
-//! out (upsampled to 16 kHz, endpointed on this track alone).
+//! out (upsampled to 16 kHz, endpointed on this track alone), each with the reader's
+//! count of the fragment its speech began in.
+
+use std::collections::VecDeque;
 
 use crate::audio::endpoint::{EndpointSettings, Endpointer, Utterance};
 use crate::audio::pcm_bytes_to_f32;
 use crate::audio::resample::Upsampler;
 
+/// An utterance and the fragment its speech began in: it is published once that
+/// fragment is confirmed as the contact's.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub utterance: Utterance,
+    pub fragment: u64,
+}
+
+/// How far back fragment starts are remembered: longer than any utterance.
+const FRAGMENT_MEMORY_MS: i64 = 60_000;
+
 pub struct TrackAudio {
     upsampler: Upsampler,
     endpointer: Endpointer,
     upsampled: Vec<f32>,
+    cut: Vec<Utterance>,
+    /// Milliseconds of the track heard so far (on the stream's timeline).
+    heard_ms: i64,
+    /// Where each recent fragment's audio began: (ms, reader count).
+    fragment_starts: VecDeque<(i64, u64)>,
 }
 
 impl TrackAudio {
@@ -18,6 +37,9 @@ impl TrackAudio {
             upsampler: Upsampler::new(),
             endpointer: Endpointer::continuing_at(settings.clone(), audio_ms),
             upsampled: Vec::new(),
+            cut: Vec::new(),
+            heard_ms: audio_ms,
+            fragment_starts: VecDeque::new(),
         }
     }
 
@@ -26,25 +48,57 @@ impl TrackAudio {
         self.endpointer.is_idle()
     }
 
-    /// Takes a block of 16-bit little-endian PCM; adds the utterances it completed.
-    pub fn push(&mut self, pcm: &[u8], done: &mut Vec<Utterance>) {
+    /// Takes a block of 16-bit little-endian PCM of fragment `fragment`; adds the
+    /// utterances it completed.
+    pub fn push(&mut self, pcm: &[u8], fragment: u64, done: &mut Vec<Heard>) {
+        if self.fragment_starts.back().map(|f| f.1) != Some(fragment) {
+            self.fragment_starts.push_back((self.heard_ms, fragment));
+            while self
+                .fragment_starts
+                .get(1)
+                .is_some_and(|f| f.0 < self.heard_ms - FRAGMENT_MEMORY_MS)
+            {
+                self.fragment_starts.pop_front();
+            }
+        }
+        self.heard_ms += crate::audio::telephone_pcm_ms(pcm.len() as i64);
         self.upsampled.clear();
         self.upsampler
             .push(pcm_bytes_to_f32(pcm), &mut self.upsampled);
-        self.endpointer.push(&self.upsampled, done);
+        self.endpointer.push(&self.upsampled, &mut self.cut);
+        self.label(done);
     }
 
     /// No audio arrived for a moment: the utterance in progress, if enough silence
     /// already follows it (see `pause_hangover_ms`).
-    pub fn pause(&mut self, done: &mut Vec<Utterance>) {
-        done.extend(self.endpointer.close_at_pause());
+    pub fn pause(&mut self, done: &mut Vec<Heard>) {
+        self.cut.extend(self.endpointer.close_at_pause());
+        self.label(done);
     }
 
     /// The track ended (or the call was stopped): the utterance in progress, if any.
-    pub fn finish(&mut self, done: &mut Vec<Utterance>) {
+    pub fn finish(&mut self, done: &mut Vec<Heard>) {
         self.upsampled.clear();
         self.upsampler.flush(&mut self.upsampled);
-        self.endpointer.push(&self.upsampled, done);
-        done.extend(self.endpointer.flush());
+        self.endpointer.push(&self.upsampled, &mut self.cut);
+        self.cut.extend(self.endpointer.flush());
+        self.label(done);
+    }
+
+    /// Moves the cut utterances to `done` with the fragment their speech began in.
+    fn label(&mut self, done: &mut Vec<Heard>) {
+        for utterance in self.cut.drain(..) {
+            let fragment = self
+                .fragment_starts
+                .iter()
+                .rev()
+                .find(|(ms, _)| *ms <= utterance.start_ms)
+                .or(self.fragment_starts.front())
+                .map_or(0, |f| f.1);
+            done.push(Heard {
+                utterance,
+                fragment,
+            });
+        }
     }
 }

@@ -9,12 +9,13 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::audio::endpoint::Utterance;
 use crate::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use crate::metrics::EngineMetrics;
 use crate::redact::{Found, Redaction, mask_word};
 use crate::service::checkpoint::Checkpoints;
+use crate::service::confirmation::Confirmations;
 use crate::service::control::{Ending, SessionControl};
+use crate::service::track::Heard;
 use crate::store::Store;
 use crate::store::leases::LeaseToken;
 use crate::store::messages::{AppendError, Appended, Fence, NewMessage};
@@ -37,6 +38,8 @@ pub struct Conversation {
     pub lease: LeaseToken,
     /// Told when an utterance is done, so the track's resume position can move.
     pub checkpoints: Arc<Checkpoints>,
+    /// Whether an utterance's audio is known to be the contact's yet.
+    pub confirmations: Arc<Confirmations>,
     /// Ends the session if the lease turns out to be another replica's.
     pub control: Arc<SessionControl>,
 }
@@ -64,7 +67,7 @@ pub fn spawn(
     with: Transcribing,
     conversation: Arc<Conversation>,
     speaker: Speaker,
-    mut utterances: mpsc::UnboundedReceiver<Utterance>,
+    mut utterances: mpsc::UnboundedReceiver<Heard>,
 ) -> JoinHandle<i32> {
     tokio::spawn(async move {
         let mut produced = 0;
@@ -95,11 +98,15 @@ async fn transcribe(
     with: &Transcribing,
     conversation: &Conversation,
     speaker: &Speaker,
-    utterance: Utterance,
+    heard: Heard,
     previous: Option<&str>,
 ) -> Option<String> {
     let outcome = |name: &str| with.metrics.utterances.with_label_values(&[name]).inc();
     let role = speaker.role;
+    let Heard {
+        utterance,
+        fragment,
+    } = heard;
     let decoded = match with
         .engine
         .transcribe(utterance.audio, conversation.route)
@@ -119,6 +126,12 @@ async fn transcribe(
         conversation.checkpoints.finished(role);
         return None;
     };
+    if !confirmed(with, conversation, fragment).await {
+        outcome("unconfirmed");
+        tracing::info!(conversation = %conversation.id, start_ms = utterance.start_ms, "utterance of an unconfirmed fragment dropped: the reading ended before its contact was confirmed");
+        conversation.checkpoints.finished(role);
+        return None;
+    }
     outcome("message");
     let applied = conversation.redaction.apply(&transcript.text, previous);
     mask_tokens(&mut transcript, &applied.found);
@@ -162,6 +175,23 @@ async fn transcribe(
         message,
     }));
     Some(said)
+}
+
+/// Waits, if need be, for the reading to confirm that the utterance's speech began in a
+/// fragment of this contact; the wait is measured.
+async fn confirmed(with: &Transcribing, conversation: &Conversation, fragment: u64) -> bool {
+    let confirmations = &conversation.confirmations;
+    if confirmations.is_confirmed(fragment) {
+        return true;
+    }
+    let started = tokio::time::Instant::now();
+    let confirmed = confirmations.confirmed(fragment).await;
+    if confirmed {
+        with.metrics
+            .confirmation_wait_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+    confirmed
 }
 
 /// How long storing a message keeps retrying while the database is unreachable (a
@@ -283,6 +313,7 @@ mod tests {
             route: Route::DEFAULT,
             lease: started.lease.clone(),
             checkpoints: Arc::new(Checkpoints::new(&ResumePoint::default())),
+            confirmations: Arc::new(Confirmations::default()),
             control: Arc::new(SessionControl::default()),
         });
         let speaker = Speaker {
@@ -299,13 +330,16 @@ mod tests {
         }
     }
 
-    /// A second of audio starting at `start_ms`.
-    fn utterance(start_ms: i64) -> Utterance {
-        Utterance {
-            start_ms,
-            end_ms: start_ms + 1000,
-            audio_start_ms: start_ms - 200,
-            audio: vec![0.1; 16_000],
+    /// A second of audio starting at `start_ms`, not from a reader (confirmed).
+    fn utterance(start_ms: i64) -> Heard {
+        Heard {
+            utterance: crate::audio::endpoint::Utterance {
+                start_ms,
+                end_ms: start_ms + 1000,
+                audio_start_ms: start_ms - 200,
+                audio: vec![0.1; 16_000],
+            },
+            fragment: 0,
         }
     }
 

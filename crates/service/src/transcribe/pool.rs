@@ -1,12 +1,18 @@
-//! The shared engine: a fixed set of decode threads behind a bounded queue. Callers
-//! await a queue slot, so a burst of utterances waits its turn (and shows up in the
-//! queue metrics) instead of oversubscribing the CPU, whatever engine each conversation
-//! uses. Each thread owns its decoders, one per engine it has been asked for (the default
-//! engine's made at start); nothing of whisper.cpp or ONNX Runtime crosses threads.
+//! The shared engine: a fixed set of decode threads behind a priority queue. Final
+//! decodes (a complete utterance whose message waits on it) come before speculative ones
+//! (the utterance so far, decoded while the speaker may still be talking), and among
+//! equals the earliest submitted first (every final has the same latency budget, so this
+//! is earliest deadline first). Callers of a final decode await a queue slot, so a burst
+//! of utterances waits its turn (and shows up in the queue metrics) instead of
+//! oversubscribing the CPU. Speculative work is dropped first under load: it gets no slot
+//! when the few reserved for it are taken, and is discarded unstarted once it has waited
+//! longer than it could still be useful. Each thread owns its decoders, one per engine it
+//! has been asked for (the default engine's made at start); nothing of whisper.cpp or
+//! ONNX Runtime crosses threads.
 
-use std::collections::HashMap;
-use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -26,19 +32,142 @@ pub struct Decoded {
     pub decode: Duration,
 }
 
+/// How soon a decode is needed; the pool serves the most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Urgency {
+    /// A complete utterance: its message waits on it.
+    Final,
+    /// The utterance as it stands at a pause that may be its end: if it is, this
+    /// decode is the final one.
+    Tentative,
+    /// A partial hypothesis of speech still in progress.
+    Partial,
+}
+
+impl Urgency {
+    fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Final => "final",
+            Urgency::Tentative => "tentative",
+            Urgency::Partial => "partial",
+        }
+    }
+}
+
+/// A speculative decode that waited this long unstarted is dropped: by then the
+/// speaker has moved on (a newer partial) or the endpoint has come (the final decode).
+const SPECULATION_MAX_WAIT: Duration = Duration::from_millis(300);
+
 struct Job {
     audio: Vec<f32>,
     model: EngineModel,
     language: &'static str,
+    urgency: Urgency,
     submitted: Instant,
-    reply: oneshot::Sender<Result<Decoded, EngineError>>,
+    reply: oneshot::Sender<Result<Option<Decoded>, EngineError>>,
     /// Holds the caller's queue slot until the decode is done.
     _slot: OwnedSemaphorePermit,
 }
 
+/// A job in the queue, ordered by urgency, then submission.
+struct Queued {
+    seq: u64,
+    job: Job,
+}
+
+impl Queued {
+    fn key(&self) -> (Urgency, Instant, u64) {
+        (self.job.urgency, self.job.submitted, self.seq)
+    }
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+#[derive(Default)]
+struct QueueState {
+    heap: BinaryHeap<Reverse<Queued>>,
+    submitted: u64,
+    closed: bool,
+}
+
+/// The jobs waiting for a decode thread, most urgent first.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `job`; gives it back if the pool is shutting down.
+    fn push(&self, job: Job) -> Result<(), Job> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(job);
+        }
+        state.submitted += 1;
+        let seq = state.submitted;
+        state.heap.push(Reverse(Queued { seq, job }));
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The most urgent job; `None` once the pool is closed and drained.
+    fn pop(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if let Some(Reverse(queued)) = state.heap.pop() {
+                return Some(queued.job);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        drop(state);
+        self.ready.notify_all();
+    }
+}
+
 pub struct EnginePool {
-    jobs: std_mpsc::Sender<Job>,
+    queue: Arc<Queue>,
+    /// Final decodes queued or running.
     slots: Arc<Semaphore>,
+    /// Speculative decodes queued or running: two per decode thread, so speculation
+    /// never fills the queue.
+    speculative_slots: Arc<Semaphore>,
     engines: Arc<Engines>,
     metrics: EngineMetrics,
     workers: usize,
@@ -65,9 +194,8 @@ impl EnginePool {
         } else {
             workers
         };
-        let (jobs, inbox) = std_mpsc::channel::<Job>();
-        let inbox = Arc::new(Mutex::new(inbox));
-        let (ready_tx, ready_rx) = std_mpsc::channel();
+        let jobs = Arc::new(Queue::default());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let default = engines.default_model();
         // Decoders are made one at a time: loading folds Moonshine's weights through
         // temporaries, and two session pairs opened at once measured ~340 MB more peak RSS
@@ -76,7 +204,7 @@ impl EnginePool {
         for i in 0..workers {
             let opening = opening.clone();
             let engines = engines.clone();
-            let inbox = inbox.clone();
+            let jobs = jobs.clone();
             let ready = ready_tx.clone();
             let metrics = metrics.clone();
             std::thread::Builder::new()
@@ -90,7 +218,7 @@ impl EnginePool {
                         Ok(()) => {
                             let _ = ready.send(Ok(()));
                             drop(ready);
-                            work(decoders, &engines, &inbox, &metrics);
+                            work(decoders, &engines, &jobs, &metrics);
                         }
                         Err(e) => {
                             let _ = ready.send(Err(e));
@@ -101,19 +229,24 @@ impl EnginePool {
         }
         drop(ready_tx);
         for _ in 0..workers {
-            ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+            if let Err(e) = ready_rx.recv().map_err(|_| EngineError::Stopped)? {
+                jobs.close();
+                return Err(e);
+            }
         }
         Ok(EnginePool {
-            jobs,
+            queue: jobs,
             slots: Arc::new(Semaphore::new(workers + queue.max(1))),
+            speculative_slots: Arc::new(Semaphore::new(2 * workers)),
             engines,
             metrics,
             workers,
         })
     }
 
-    /// Decodes one utterance (16 kHz f32) as `route` says, waiting for its engine to be
-    /// loaded (the first use of a lazily loaded model) and for a queue slot first.
+    /// Decodes one complete utterance (16 kHz f32) as `route` says, waiting for its
+    /// engine to be loaded (the first use of a lazily loaded model) and for a queue slot
+    /// first.
     pub async fn transcribe(&self, audio: Vec<f32>, route: Route) -> Result<Decoded, EngineError> {
         let model = self.engines.model(route);
         self.engines.ready(model).await?;
@@ -124,20 +257,73 @@ impl EnginePool {
             self.metrics.queue_depth.dec();
             return Err(EngineError::Stopped);
         };
+        let answer = self.submit(audio, model, route, Urgency::Final, submitted, slot)?;
+        answer
+            .await
+            .map_err(|_| EngineError::Stopped)??
+            .ok_or(EngineError::Stopped)
+    }
+
+    /// Decodes the utterance so far, if the pool has room for speculation: `None` when
+    /// it had none, or the decode waited too long to be of use.
+    pub async fn speculate(
+        &self,
+        audio: Vec<f32>,
+        route: Route,
+        urgency: Urgency,
+    ) -> Result<Option<Decoded>, EngineError> {
+        let model = self.engines.model(route);
+        let dropped = || {
+            self.metrics
+                .speculations
+                .with_label_values(&[urgency.as_str(), "dropped"])
+                .inc();
+            Ok(None)
+        };
+        if self.engines.loaded(model).is_none() {
+            return dropped();
+        }
+        let Ok(slot) = self.speculative_slots.clone().try_acquire_owned() else {
+            return dropped();
+        };
+        self.metrics.queue_depth.inc();
+        let answer = self.submit(audio, model, route, urgency, Instant::now(), slot)?;
+        match answer.await.map_err(|_| EngineError::Stopped)?? {
+            Some(decoded) => {
+                self.metrics
+                    .speculations
+                    .with_label_values(&[urgency.as_str(), "decoded"])
+                    .inc();
+                Ok(Some(decoded))
+            }
+            None => dropped(),
+        }
+    }
+
+    fn submit(
+        &self,
+        audio: Vec<f32>,
+        model: EngineModel,
+        route: Route,
+        urgency: Urgency,
+        submitted: Instant,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<oneshot::Receiver<Result<Option<Decoded>, EngineError>>, EngineError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             audio,
             model,
             language: route.language,
+            urgency,
             submitted,
             reply,
             _slot: slot,
         };
-        if self.jobs.send(job).is_err() {
+        if self.queue.push(job).is_err() {
             self.metrics.queue_depth.dec();
             return Err(EngineError::Stopped);
         }
-        answer.await.map_err(|_| EngineError::Stopped)?
+        Ok(answer)
     }
 
     pub fn workers(&self) -> usize {
@@ -161,23 +347,27 @@ impl EnginePool {
     }
 }
 
+impl Drop for EnginePool {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
 fn work(
     mut decoders: HashMap<EngineModel, Box<dyn Decoder>>,
     engines: &Engines,
-    inbox: &Mutex<std_mpsc::Receiver<Job>>,
+    jobs: &Queue,
     metrics: &EngineMetrics,
 ) {
-    loop {
-        let job = {
-            let Ok(inbox) = inbox.lock() else { return };
-            match inbox.recv() {
-                Ok(job) => job,
-                Err(_) => return, // the pool is gone
-            }
-        };
+    while let Some(job) = jobs.pop() {
         metrics.queue_depth.dec();
         let waited = job.submitted.elapsed();
-        metrics.wait_seconds.observe(waited.as_secs_f64());
+        if job.urgency == Urgency::Final {
+            metrics.wait_seconds.observe(waited.as_secs_f64());
+        } else if waited > SPECULATION_MAX_WAIT {
+            let _ = job.reply.send(Ok(None));
+            continue;
+        }
         let started = Instant::now();
         let result = decoder_for(&mut decoders, engines, job.model)
             .and_then(|decoder| decoder.transcribe(&job.audio, job.language));
@@ -190,10 +380,12 @@ fn work(
         if result.as_ref().is_ok_and(|t| t.fallback) {
             metrics.fallbacks.inc();
         }
-        let _ = job.reply.send(result.map(|transcript| Decoded {
-            transcript,
-            waited,
-            decode,
+        let _ = job.reply.send(result.map(|transcript| {
+            Some(Decoded {
+                transcript,
+                waited,
+                decode,
+            })
         }));
     }
 }
@@ -293,6 +485,82 @@ mod tests {
         assert_eq!(peak.load(Ordering::SeqCst), 2);
         assert_eq!(metrics.queue_depth.get(), 0);
         assert_eq!(metrics.decode_seconds.get_sample_count(), 12);
+    }
+
+    /// Decodes by sleeping `audio.len()` milliseconds and records the order.
+    struct Recording(Arc<Mutex<Vec<usize>>>);
+
+    impl Engine for Recording {
+        fn decoder(&self) -> Result<Box<dyn Decoder>, EngineError> {
+            Ok(Box::new(Recording(self.0.clone())))
+        }
+        fn describe(&self) -> String {
+            "recording".into()
+        }
+    }
+
+    impl Decoder for Recording {
+        fn transcribe(
+            &mut self,
+            audio: &[f32],
+            _language: &str,
+        ) -> Result<Transcript, EngineError> {
+            std::thread::sleep(Duration::from_millis(audio.len() as u64));
+            self.0.lock().unwrap().push(audio.len());
+            Ok(Transcript::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn finals_go_first_and_stale_speculation_is_dropped() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let metrics = crate::metrics::Metrics::new().engine;
+        let engines = Arc::new(Engines::fixed(Arc::new(Recording(order.clone()))));
+        let pool = Arc::new(EnginePool::start(engines, 1, 4, metrics.clone()).unwrap());
+        let run = |len: usize, urgency: Urgency| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let audio = vec![0.0; len];
+                match urgency {
+                    Urgency::Final => pool.transcribe(audio, Route::DEFAULT).await.map(Some),
+                    _ => pool.speculate(audio, Route::DEFAULT, urgency).await,
+                }
+            })
+        };
+        // The only thread is busy for 100 ms while a partial, a tentative and a final
+        // queue up, in that order.
+        let busy = run(100, Urgency::Final);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let partial = run(1, Urgency::Partial);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let tentative = run(2, Urgency::Tentative);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let last = run(3, Urgency::Final);
+        for task in [busy, partial, tentative, last] {
+            assert!(task.await.unwrap().unwrap().is_some());
+        }
+        assert_eq!(*order.lock().unwrap(), [100, 3, 2, 1]);
+
+        // Speculation that waits past its use is dropped unstarted; a third one finds no
+        // room (two places per thread) and is refused at once.
+        let busy = run(400, Urgency::Final);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let stale = [run(4, Urgency::Partial), run(6, Urgency::Tentative)];
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let refused = run(5, Urgency::Partial);
+        assert!(refused.await.unwrap().unwrap().is_none());
+        assert!(busy.await.unwrap().unwrap().is_some());
+        for task in stale {
+            assert!(task.await.unwrap().unwrap().is_none());
+        }
+        assert_eq!(order.lock().unwrap().len(), 5, "the stale ones never ran");
+        let dropped = |urgency| {
+            metrics
+                .speculations
+                .with_label_values(&[urgency, "dropped"])
+                .get()
+        };
+        assert_eq!((dropped("partial"), dropped("tentative")), (2, 1));
     }
 
     struct Broken;
