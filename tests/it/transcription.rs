@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use callscribe::ids::Role;
+use callscribe::service::events::ConversationEvent;
+use callscribe::store::messages::NewMessage;
 use callscribe::webhook::publish::Published;
 use callscribe_devtools::emulator::{EmulatorHandle, Faults, Pacing, StreamSpec, stream_arn, wav};
 use serde_json::{Value, json};
@@ -360,6 +363,88 @@ async fn nothing_of_the_next_contact_is_published() {
         1,
         "the next contact's utterance was heard, decoded and dropped"
     );
+}
+
+/// A call's live events: partial hypotheses while each participant speaks, each
+/// utterance's final (the stored message), the participants' statuses, then `Stopped`.
+#[tokio::test]
+async fn partial_hypotheses_come_before_each_final_which_is_the_stored_message() {
+    let app = spawn_moonshine_app().await;
+    let (tenant, key) = app.tenant_with_key().await;
+    let (customer, agent) = two_party_call();
+    let spec = stream_of("speech", customer, agent, Faults::default());
+    let kvs = spawn_paced_emulator(vec![spec], 2.0, Pacing::Block);
+    start_stream_as(&app, &tenant, &key, &kvs, false).await;
+    let mut events = app
+        .state
+        .calls
+        .live_events(&callscribe::ids::TenantId(tenant.clone()), CONTACT)
+        .await
+        .unwrap()
+        .expect("the call is read here");
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(CALL_END_WAIT, events.recv()).await {
+            Ok(Ok(ConversationEvent::Stopped)) => break,
+            Ok(Ok(event)) => seen.push(event),
+            other => panic!("events ended without Stopped: {other:?}"),
+        }
+    }
+    let finals: Vec<&NewMessage> = seen
+        .iter()
+        .filter_map(|e| match e {
+            ConversationEvent::Final(p) => Some(&p.message),
+            _ => None,
+        })
+        .collect();
+    let stored = app.message_items(&key, CONTACT).await;
+    let stored_ids: Vec<&str> = stored
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap())
+        .collect();
+    let final_ids: Vec<&str> = finals.iter().map(|m| m.id.0.as_str()).collect();
+    assert!(final_ids.len() >= 7, "{seen:#?}");
+    let mut sorted = (stored_ids.clone(), final_ids.clone());
+    sorted.0.sort();
+    sorted.1.sort();
+    assert_eq!(sorted.0, sorted.1, "the finals are the stored messages");
+    for f in &finals {
+        let m = stored.iter().find(|m| m["messageId"] == f.id.0).unwrap();
+        assert_eq!(m["text"], f.text.as_str());
+    }
+    // Partials of an utterance come before its final, never after.
+    let mut with_partials = 0;
+    for (at, event) in seen.iter().enumerate() {
+        let ConversationEvent::Final(p) = event else {
+            continue;
+        };
+        let m = &p.message;
+        let of_it = |e: &ConversationEvent| {
+            matches!(e, ConversationEvent::Partial { role, start_ms, .. }
+                if *role == m.role && *start_ms == m.start_ms)
+        };
+        assert!(
+            !seen[at..].iter().any(of_it),
+            "a partial after the final {m:?}"
+        );
+        with_partials += usize::from(seen[..at].iter().any(of_it));
+    }
+    assert!(
+        with_partials >= 5,
+        "{with_partials} of 7 utterances had partials: {seen:#?}"
+    );
+    let ended: Vec<(Role, i32)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            ConversationEvent::Status {
+                role,
+                streaming: false,
+                status,
+            } => Some((*role, status.code.code())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [(Role::Customer, 1008), (Role::Agent, 1008)]);
 }
 
 #[tokio::test]

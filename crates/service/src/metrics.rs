@@ -132,6 +132,9 @@ pub struct EngineMetrics {
     /// Speculative decodes (utterances in progress) by urgency (`tentative`, `partial`)
     /// and outcome (`decoded`, `dropped` under load).
     pub speculations: IntCounterVec,
+    /// Complete utterances by where their transcript came from: `tentative` (decoded at
+    /// the first pause, before the endpoint) or `endpoint` (decoded after it).
+    pub finals: IntCounterVec,
 }
 
 const ENGINE_BUCKETS: &[f64] = &[
@@ -182,6 +185,14 @@ impl EngineMetrics {
                 &["urgency", "outcome"],
             )
             .expect("valid metric"),
+            finals: IntCounterVec::new(
+                Opts::new(
+                    "engine_finals_total",
+                    "Complete utterances by where their transcript came from.",
+                ),
+                &["source"],
+            )
+            .expect("valid metric"),
         }
     }
 
@@ -195,6 +206,7 @@ impl EngineMetrics {
             Box::new(self.decodes.clone()),
             Box::new(self.confirmation_wait_seconds.clone()),
             Box::new(self.speculations.clone()),
+            Box::new(self.finals.clone()),
         ] {
             registry.register(metric).expect("unique metric");
         }

@@ -27,8 +27,16 @@ const MIN_PAUSE_FRAMES: usize = 3;
 pub struct EndpointSettings {
     /// VAD score (0–1) from which a frame counts as voice.
     pub threshold: f32,
-    /// Silence that ends an utterance.
+    /// Silence that ends an utterance mid-phrase.
     pub hangover_ms: u32,
+    /// Silence that ends an utterance whose tentative hypothesis ends a sentence.
+    pub sentence_hangover_ms: u32,
+    /// After this much silence the utterance as it stands is decoded tentatively (0:
+    /// never; the endpoint then waits for a decode).
+    pub tentative_silence_ms: u32,
+    /// While the speaker talks, the utterance so far is decoded this often for partial
+    /// hypotheses (0: never).
+    pub partial_every_ms: u32,
     /// When the stream pauses between deliveries (KVS sends about one fragment a
     /// second), an utterance already followed by this much silence is closed at once
     /// instead of waiting for the next fragment to complete `hangover_ms`. 0 disables.
@@ -57,6 +65,9 @@ impl Default for EndpointSettings {
         EndpointSettings {
             threshold: 0.7,
             hangover_ms: 600,
+            sentence_hangover_ms: 320,
+            tentative_silence_ms: 160,
+            partial_every_ms: 640,
             pause_hangover_ms: 300,
             min_speech_ms: 250,
             confident_score: 0.9,
@@ -85,6 +96,23 @@ pub struct Utterance {
     pub audio: Vec<f32>,
 }
 
+/// The utterance in progress, offered for a speculative decode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speculation {
+    pub utterance: Utterance,
+    /// Taken after `tentative_silence_ms` of silence: the utterance as it will close if
+    /// no more speech comes (the same voiced span, [`Utterance::span`]).
+    pub tentative: bool,
+}
+
+impl Utterance {
+    /// The voiced span: an utterance closed with the same span as a tentative
+    /// speculation holds the same speech.
+    pub fn span(&self) -> (i64, i64) {
+        (self.start_ms, self.end_ms)
+    }
+}
+
 /// The utterance being collected.
 struct Open {
     /// Frame index of `audio[0]`.
@@ -95,6 +123,16 @@ struct Open {
     first_voiced: usize,
     last_voiced: usize,
     voiced_frames: usize,
+    /// Frame index of the last partial speculation.
+    partial_at: usize,
+    /// `last_voiced` when the tentative speculation was taken.
+    tentative_for: Option<usize>,
+}
+
+impl Open {
+    fn silent_frames(&self, position: usize) -> usize {
+        position.saturating_sub(self.last_voiced + 1)
+    }
 }
 
 pub struct Endpointer {
@@ -150,8 +188,63 @@ impl Endpointer {
     pub fn close_at_pause(&mut self) -> Option<Utterance> {
         let open = self.open.as_ref()?;
         let pause = self.settings.pause_hangover_ms;
-        let silent_frames = self.position.saturating_sub(open.last_voiced + 1);
-        if pause == 0 || silent_frames < EndpointSettings::frames(pause) {
+        if pause == 0 || open.silent_frames(self.position) < EndpointSettings::frames(pause) {
+            return None;
+        }
+        let open = self.open.take()?;
+        self.finish(open, usize::MAX)
+    }
+
+    /// The utterance in progress, when it is due for a speculative decode: tentatively
+    /// once `tentative_silence_ms` of silence follow its last voiced frame, or as a
+    /// partial every `partial_every_ms` of speech. Only utterances that would pass the
+    /// voice checks at their close are offered.
+    pub fn speculation(&mut self) -> Option<Speculation> {
+        let settings = &self.settings;
+        let open = self.open.as_ref()?;
+        let silent = open.silent_frames(self.position);
+        let tentative = settings.tentative_silence_ms > 0
+            && silent >= EndpointSettings::frames(settings.tentative_silence_ms)
+            && open.tentative_for != Some(open.last_voiced);
+        let partial = settings.partial_every_ms > 0
+            && silent < EndpointSettings::frames(settings.tentative_silence_ms.max(1))
+            && self.position - open.partial_at
+                >= EndpointSettings::frames(settings.partial_every_ms);
+        if !(tentative || partial) || !self.would_keep(open) {
+            return None;
+        }
+        let position = self.position;
+        let open = self.open.as_mut()?;
+        open.partial_at = position;
+        let audio = if tentative {
+            open.tentative_for = Some(open.last_voiced);
+            let padding = EndpointSettings::frames(self.settings.padding_ms);
+            let end_frame = (open.last_voiced + 1 + padding).min(position);
+            open.audio[..((end_frame - open.audio_start) * FRAME).min(open.audio.len())].to_vec()
+        } else {
+            open.audio.clone()
+        };
+        Some(Speculation {
+            utterance: Utterance {
+                start_ms: open.first_voiced as i64 * FRAME_MS,
+                end_ms: (open.last_voiced as i64 + 1) * FRAME_MS,
+                audio_start_ms: open.audio_start as i64 * FRAME_MS,
+                audio,
+            },
+            tentative,
+        })
+    }
+
+    /// Closes the utterance in progress if its voiced span is `span` (its tentative
+    /// hypothesis ended a sentence) and `sentence_hangover_ms` of silence follow it.
+    pub fn close_at_sentence_end(&mut self, span: (i64, i64)) -> Option<Utterance> {
+        let open = self.open.as_ref()?;
+        let open_span = (
+            open.first_voiced as i64 * FRAME_MS,
+            (open.last_voiced as i64 + 1) * FRAME_MS,
+        );
+        let wait = EndpointSettings::frames(self.settings.sentence_hangover_ms);
+        if open_span != span || open.silent_frames(self.position) < wait {
             return None;
         }
         let open = self.open.take()?;
@@ -184,6 +277,8 @@ impl Endpointer {
                     first_voiced: index,
                     last_voiced: index,
                     voiced_frames: 1,
+                    partial_at: index,
+                    tentative_for: None,
                 });
             }
             None => self.remember(&frame),
@@ -231,22 +326,29 @@ impl Endpointer {
         let padding = EndpointSettings::frames(self.settings.padding_ms);
         let end_frame = cut.min(open.last_voiced + 1 + padding);
         let keep = ((end_frame - open.audio_start) * FRAME).min(open.audio.len());
+        let kept = self.would_keep(&open);
         let mut audio = open.audio;
         let rest = audio.split_off(keep);
         self.history.clear();
         self.remember(&rest);
+        kept.then(|| Utterance {
+            start_ms: open.first_voiced as i64 * FRAME_MS,
+            end_ms: (open.last_voiced as i64 + 1) * FRAME_MS,
+            audio_start_ms: open.audio_start as i64 * FRAME_MS,
+            audio,
+        })
+    }
+
+    /// Whether `open`, closed now, holds enough voice to be an utterance: enough voiced
+    /// frames, and short or with a run of unmistakable speech.
+    fn would_keep(&self, open: &Open) -> bool {
         let enough_voice =
             open.voiced_frames >= EndpointSettings::frames(self.settings.min_speech_ms);
         let short = open.last_voiced + 1 - open.first_voiced
             <= EndpointSettings::frames(self.settings.short_utterance_ms);
         let confident = longest_run(&open.scores, |s| s >= self.settings.confident_score)
             >= EndpointSettings::frames(self.settings.confident_run_ms);
-        (enough_voice && (short || confident)).then(|| Utterance {
-            start_ms: open.first_voiced as i64 * FRAME_MS,
-            end_ms: (open.last_voiced as i64 + 1) * FRAME_MS,
-            audio_start_ms: open.audio_start as i64 * FRAME_MS,
-            audio,
-        })
+        enough_voice && (short || confident)
     }
 
     /// The open utterance reached the maximum length: cut it in the middle of its
@@ -294,6 +396,8 @@ impl Endpointer {
                 first_voiced: first,
                 last_voiced: last,
                 voiced_frames: voiced.len(),
+                partial_at: self.position,
+                tentative_for: None,
             });
         } else {
             self.remember(&tail_audio);
@@ -395,6 +499,39 @@ mod tests {
         let mut e = Endpointer::new(never);
         e.push(&audio[..at(2_700)], &mut done);
         assert!(e.close_at_pause().is_none(), "disabled");
+    }
+
+    #[test]
+    fn the_utterance_is_offered_while_spoken_and_tentatively_at_its_first_silence() {
+        let audio = jfk();
+        let block = 64 * SAMPLES_PER_MS;
+        let mut e = Endpointer::new(EndpointSettings::default());
+        let (mut done, mut offered) = (Vec::new(), Vec::new());
+        let mut pushed = 0;
+        // Until 500 ms after JFK's "Americans" (voiced until ~2.27 s).
+        while pushed < 2_800 * SAMPLES_PER_MS {
+            e.push(&audio[pushed..pushed + block], &mut done);
+            pushed += block;
+            offered.extend(e.speculation().map(|s| (pushed / SAMPLES_PER_MS, s)));
+        }
+        let partials: Vec<_> = offered.iter().filter(|(_, s)| !s.tentative).collect();
+        let tentative: Vec<_> = offered.iter().filter(|(_, s)| s.tentative).collect();
+        assert!(
+            partials.len() >= 2,
+            "partials while he speaks: {}",
+            partials.len()
+        );
+        assert!(partials.windows(2).all(|w| w[1].0 - w[0].0 >= 640));
+        let (at_ms, first) = tentative.first().expect("a tentative at the first silence");
+        assert!(*at_ms - first.utterance.end_ms as usize >= 160, "{at_ms}");
+        // The tentative holds what the utterance will be when no speech follows...
+        assert!(e.close_at_sentence_end((0, 1)).is_none(), "another span");
+        let closed = e
+            .close_at_sentence_end(first.utterance.span())
+            .expect("closed after the sentence hangover");
+        assert_eq!(closed.span(), first.utterance.span());
+        assert!(closed.audio.len() >= first.utterance.audio.len());
+        assert!(done.is_empty(), "not by the mid-phrase hangover");
     }
 
     #[test]

@@ -9,10 +9,12 @@ use std::time::Duration;
 use chrono::Utc;
 use entity::{StartSelectorType, stream};
 
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::control::STOP_WAIT;
 use super::error::{Doing, ServiceError, ServiceResult};
+use super::events::ConversationEvent;
 use super::session::{self, SessionDeps, SessionPlan};
 use super::sessions::Sessions;
 use crate::config::EngineModel;
@@ -103,6 +105,21 @@ impl Calls {
 
     pub(super) fn spawn(&self, plan: SessionPlan) {
         self.sessions.spawn(self.session_deps.clone(), plan);
+    }
+
+    /// The live events of the tenant's conversation `external_id`, from now on, while
+    /// this replica reads it; `None` when it is not read here.
+    pub async fn live_events(
+        &self,
+        tenant: &TenantId,
+        external_id: &str,
+    ) -> ServiceResult<Option<broadcast::Receiver<ConversationEvent>>> {
+        let conversation = self
+            .store
+            .conversation_by_external_id(tenant, external_id)
+            .await
+            .doing("finding the conversation")?;
+        Ok(conversation.and_then(|c| self.sessions.subscribe(&ConversationId(c.id))))
     }
 
     /// Shutdown has begun.

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod confirmation;
 pub mod control;
 pub mod error;
+pub mod events;
 pub mod keeper;
 pub mod session;
 pub mod sessions;

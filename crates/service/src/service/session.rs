@@ -19,7 +19,8 @@ use crate::kvs::reader::{ReaderEvent, ReaderOutcome, ReaderSettings, is_after, r
 use crate::service::checkpoint::Checkpoints;
 use crate::service::confirmation::Confirmations;
 use crate::service::control::{Ending, SessionControl};
-use crate::service::track::{Heard, TrackAudio};
+use crate::service::events::{ConversationEvent, ConversationEvents};
+use crate::service::track::{Heard, SentenceEnds, TrackAudio};
 use crate::service::transcriber::{self, Conversation, Speaker, Transcribing};
 use crate::status::StreamStatus;
 use crate::store::Store;
@@ -108,8 +109,16 @@ pub(super) async fn run(
     plan: SessionPlan,
     control: Arc<SessionControl>,
     checkpoints: Arc<Checkpoints>,
+    events: ConversationEvents,
 ) -> SessionResult {
     let (tx, mut rx) = mpsc::channel(256);
+    for role in Role::BOTH {
+        events.send(ConversationEvent::Status {
+            role,
+            streaming: true,
+            status: StreamStatus::ok(),
+        });
+    }
     let reader = read_stream(
         &plan.sdk,
         &plan.target,
@@ -118,21 +127,44 @@ pub(super) async fn run(
         control.cancelled(),
     );
     let mut result = PerRole::from_fn(|role| continuing(plan.participant(role)));
-    let confirmations = Arc::new(Confirmations::default());
-    let mut tracks = Tracks::start(&deps, &plan, &control, &checkpoints, &confirmations);
+    let shared = Shared {
+        control: control.clone(),
+        checkpoints: checkpoints.clone(),
+        confirmations: Arc::new(Confirmations::default()),
+        sentence_ends: Arc::new(SentenceEnds::default()),
+        events: events.clone(),
+    };
+    let confirmations = shared.confirmations.clone();
+    let sentence_ends = shared.sentence_ends.clone();
+    let mut tracks = Tracks::start(&deps, &plan, shared);
+    // Participants whose end was already announced (a missing track).
+    let mut announced = PerRole::<bool>::default();
     let consume = async {
+        let mut paused = false;
         loop {
-            let event = match tokio::time::timeout(STREAM_PAUSE, rx.recv()).await {
-                Ok(Some(event)) => event,
-                Ok(None) => break,
-                Err(_) => {
-                    tracks.pause();
-                    match rx.recv().await {
-                        Some(event) => event,
-                        None => break,
+            let next = tokio::select! {
+                next = async {
+                    if paused {
+                        Some(rx.recv().await)
+                    } else {
+                        tokio::time::timeout(STREAM_PAUSE, rx.recv()).await.ok()
                     }
+                } => next,
+                () = sentence_ends.changed.notified() => {
+                    tracks.close_at_sentence_ends();
+                    continue;
                 }
             };
+            let event = match next {
+                Some(Some(event)) => event,
+                Some(None) => break,
+                None => {
+                    tracks.pause();
+                    paused = true;
+                    continue;
+                }
+            };
+            paused = false;
             match event {
                 ReaderEvent::Audio {
                     role,
@@ -143,7 +175,15 @@ pub(super) async fn run(
                     result.of_mut(role).total_audio_bytes += pcm.len() as i64;
                     tracks.push(role, &pcm, fragment);
                 }
-                ReaderEvent::TrackEnded { role, status } => result.of_mut(role).status = status,
+                ReaderEvent::TrackEnded { role, status } => {
+                    *announced.of_mut(role) = true;
+                    events.send(ConversationEvent::Status {
+                        role,
+                        streaming: false,
+                        status: status.clone(),
+                    });
+                    result.of_mut(role).status = status;
+                }
                 ReaderEvent::Position {
                     fragment,
                     fragment_number,
@@ -183,6 +223,16 @@ pub(super) async fn run(
         Some(Ending::HandBack) => hand_back(&deps, &plan, &checkpoints).await,
         None => ended_by_itself(&deps, &plan, &result).await,
     }
+    for (role, summary) in result.iter() {
+        if !announced.of(role) {
+            events.send(ConversationEvent::Status {
+                role,
+                streaming: false,
+                status: summary.status.clone(),
+            });
+        }
+    }
+    events.send(ConversationEvent::Stopped);
     result
 }
 
@@ -243,9 +293,19 @@ impl SessionPlan {
 /// (rather than a burst of fragments being read in catch-up).
 const STREAM_PAUSE: Duration = Duration::from_millis(100);
 
+/// What a session shares with its transcribers.
+struct Shared {
+    control: Arc<SessionControl>,
+    checkpoints: Arc<Checkpoints>,
+    confirmations: Arc<Confirmations>,
+    sentence_ends: Arc<SentenceEnds>,
+    events: ConversationEvents,
+}
+
 /// Both participants' audio paths and their transcribers.
 struct Tracks {
     audio: PerRole<TrackAudio>,
+    sentence_ends: Arc<SentenceEnds>,
     utterances: PerRole<Option<mpsc::UnboundedSender<Heard>>>,
     transcribers: Vec<(Role, JoinHandle<i32>)>,
     done: Vec<Heard>,
@@ -254,13 +314,7 @@ struct Tracks {
 }
 
 impl Tracks {
-    fn start(
-        deps: &SessionDeps,
-        plan: &SessionPlan,
-        control: &Arc<SessionControl>,
-        checkpoints: &Arc<Checkpoints>,
-        confirmations: &Arc<Confirmations>,
-    ) -> Tracks {
+    fn start(deps: &SessionDeps, plan: &SessionPlan, shared: Shared) -> Tracks {
         let resumed_ms = |role| {
             plan.participant(role)
                 .resume
@@ -271,11 +325,12 @@ impl Tracks {
             audio: PerRole::from_fn(|role| {
                 TrackAudio::continuing_at(&deps.endpointing, resumed_ms(role))
             }),
+            sentence_ends: shared.sentence_ends.clone(),
             utterances: PerRole::default(),
             transcribers: Vec::new(),
             done: Vec::new(),
             said_until_ms: PerRole::from_fn(|role| plan.participant(role).said_until_ms),
-            checkpoints: checkpoints.clone(),
+            checkpoints: shared.checkpoints.clone(),
         };
         let Some(with) = &deps.transcribing else {
             return tracks;
@@ -288,9 +343,11 @@ impl Tracks {
             redaction: plan.redaction.clone(),
             route: plan.route,
             lease: plan.lease.clone(),
-            checkpoints: checkpoints.clone(),
-            confirmations: confirmations.clone(),
-            control: control.clone(),
+            checkpoints: shared.checkpoints,
+            confirmations: shared.confirmations,
+            sentence_ends: shared.sentence_ends,
+            events: shared.events,
+            control: shared.control,
         });
         for role in Role::BOTH {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -308,8 +365,19 @@ impl Tracks {
     }
 
     fn push(&mut self, role: Role, pcm: &[u8], fragment: u64) {
-        self.audio.of_mut(role).push(pcm, fragment, &mut self.done);
+        let audio = self.audio.of_mut(role);
+        audio.push(pcm, fragment, &mut self.done);
+        audio.close_at_sentence_end(role, &self.sentence_ends, &mut self.done);
         self.hand_over(role);
+    }
+
+    /// A transcriber found that its utterance in progress ends a sentence.
+    fn close_at_sentence_ends(&mut self) {
+        for role in Role::BOTH {
+            let audio = self.audio.of_mut(role);
+            audio.close_at_sentence_end(role, &self.sentence_ends, &mut self.done);
+            self.hand_over(role);
+        }
     }
 
     fn is_idle(&self, role: Role) -> bool {
@@ -326,17 +394,24 @@ impl Tracks {
 
     fn hand_over(&mut self, role: Role) {
         for heard in self.done.drain(..) {
-            let utterance = &heard.utterance;
+            let (utterance, complete) = match &heard {
+                Heard::Growing { utterance, .. } => (utterance, false),
+                Heard::Done { utterance, .. } => (utterance, true),
+            };
             // Re-read after a takeover and already stored by the earlier owner.
             if (utterance.start_ms + utterance.end_ms) / 2 <= *self.said_until_ms.of(role) {
-                tracing::debug!(
-                    start_ms = utterance.start_ms,
-                    "utterance already stored before the takeover"
-                );
+                if complete {
+                    tracing::debug!(
+                        start_ms = utterance.start_ms,
+                        "utterance already stored before the takeover"
+                    );
+                }
                 continue;
             }
             if let Some(tx) = self.utterances.of(role) {
-                self.checkpoints.handed(role);
+                if complete {
+                    self.checkpoints.handed(role);
+                }
                 let _ = tx.send(heard);
             }
         }

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::ids::ConversationId;
 use crate::service::checkpoint::Checkpoints;
 use crate::service::control::{Ending, STOP_WAIT, SessionControl};
+use crate::service::events::{ConversationEvent, ConversationEvents};
 use crate::service::session::{SessionDeps, SessionPlan, SessionResult, run};
 use crate::store::leases::{LeaseToken, ResumePoint};
 
@@ -18,6 +19,7 @@ struct Running {
     lease: LeaseToken,
     control: Arc<SessionControl>,
     checkpoints: Arc<Checkpoints>,
+    events: ConversationEvents,
     task: JoinHandle<SessionResult>,
 }
 
@@ -40,11 +42,19 @@ impl Sessions {
         let checkpoints = Arc::new(Checkpoints::new(&plan.resume_point()));
         let conversation = plan.conversation.clone();
         let lease = plan.lease.clone();
-        let task = tokio::spawn(run(deps, plan, control.clone(), checkpoints.clone()));
+        let events = ConversationEvents::default();
+        let task = tokio::spawn(run(
+            deps,
+            plan,
+            control.clone(),
+            checkpoints.clone(),
+            events.clone(),
+        ));
         let running = Running {
             lease,
             control,
             checkpoints,
+            events,
             task,
         };
         if let Some(previous) = lock(&self.running).insert(conversation, running) {
@@ -64,6 +74,17 @@ impl Sessions {
     pub fn is_here(&self, conversation: &ConversationId) -> bool {
         let running = lock(&self.running);
         running.contains_key(conversation) || lock(&self.stopping).contains(conversation)
+    }
+
+    /// The live events of a conversation read here, from now on; `None` when no session
+    /// reads it in this process.
+    pub fn subscribe(
+        &self,
+        conversation: &ConversationId,
+    ) -> Option<tokio::sync::broadcast::Receiver<ConversationEvent>> {
+        lock(&self.running)
+            .get(conversation)
+            .map(|r| r.events.subscribe())
     }
 
     pub fn is_stopping(&self, conversation: &ConversationId) -> bool {

@@ -1,19 +1,59 @@
 //! One participant's audio path inside a session: Connect's 8 kHz PCM in, utterances
 //! out (upsampled to 16 kHz, endpointed on this track alone), each with the reader's
-//! count of the fragment its speech began in.
+//! count of the fragment its speech began in, and the utterance in progress offered for
+//! speculative decoding. The track's transcriber tells it, through [`SentenceEnds`],
+//! when the utterance in progress ends a sentence, so it may close early.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
 
 use crate::audio::endpoint::{EndpointSettings, Endpointer, Utterance};
 use crate::audio::pcm_bytes_to_f32;
 use crate::audio::resample::Upsampler;
+use crate::ids::{PerRole, Role};
 
-/// An utterance and the fragment its speech began in: it is published once that
-/// fragment is confirmed as the contact's.
+/// What a track hands its transcriber, in order.
 #[derive(Debug, Clone)]
-pub struct Heard {
-    pub utterance: Utterance,
-    pub fragment: u64,
+pub enum Heard {
+    /// The utterance in progress, to decode speculatively (see
+    /// [`crate::audio::endpoint::Speculation`]).
+    Growing {
+        utterance: Utterance,
+        tentative: bool,
+    },
+    /// A complete utterance and the fragment its speech began in: it is published once
+    /// that fragment is confirmed as the contact's.
+    Done { utterance: Utterance, fragment: u64 },
+}
+
+/// Per participant, the voiced span whose tentative hypothesis ended a sentence: set by
+/// the transcriber, read by the endpointer, which then needs less silence to close it.
+#[derive(Default)]
+pub struct SentenceEnds {
+    spans: Mutex<PerRole<Option<(i64, i64)>>>,
+    /// Wakes the session to close the utterance without waiting for the next block.
+    pub changed: Notify,
+}
+
+impl SentenceEnds {
+    pub fn mark(&self, role: Role, span: (i64, i64)) {
+        *self
+            .spans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .of_mut(role) = Some(span);
+        self.changed.notify_one();
+    }
+
+    fn of(&self, role: Role) -> Option<(i64, i64)> {
+        *self
+            .spans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .of(role)
+    }
 }
 
 /// How far back fragment starts are remembered: longer than any utterance.
@@ -49,7 +89,8 @@ impl TrackAudio {
     }
 
     /// Takes a block of 16-bit little-endian PCM of fragment `fragment`; adds the
-    /// utterances it completed.
+    /// utterances it completed and the utterance in progress when it is due for a
+    /// speculative decode.
     pub fn push(&mut self, pcm: &[u8], fragment: u64, done: &mut Vec<Heard>) {
         if self.fragment_starts.back().map(|f| f.1) != Some(fragment) {
             self.fragment_starts.push_back((self.heard_ms, fragment));
@@ -67,6 +108,26 @@ impl TrackAudio {
             .push(pcm_bytes_to_f32(pcm), &mut self.upsampled);
         self.endpointer.push(&self.upsampled, &mut self.cut);
         self.label(done);
+        if let Some(s) = self.endpointer.speculation() {
+            done.push(Heard::Growing {
+                utterance: s.utterance,
+                tentative: s.tentative,
+            });
+        }
+    }
+
+    /// Closes the utterance in progress if its tentative hypothesis ended a sentence and
+    /// enough silence follows it.
+    pub fn close_at_sentence_end(
+        &mut self,
+        role: Role,
+        ends: &SentenceEnds,
+        done: &mut Vec<Heard>,
+    ) {
+        if let Some(span) = ends.of(role) {
+            self.cut.extend(self.endpointer.close_at_sentence_end(span));
+            self.label(done);
+        }
     }
 
     /// No audio arrived for a moment: the utterance in progress, if enough silence
@@ -95,7 +156,7 @@ impl TrackAudio {
                 .find(|(ms, _)| *ms <= utterance.start_ms)
                 .or(self.fragment_starts.front())
                 .map_or(0, |f| f.1);
-            done.push(Heard {
+            done.push(Heard::Done {
                 utterance,
                 fragment,
             });

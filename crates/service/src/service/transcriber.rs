@@ -1,6 +1,10 @@
 //! Utterance → message, for one participant of one conversation, in order: decode on
-//! the shared engine, drop what is not speech, store and publish. Runs as its own task
-//! so the session keeps reading and endpointing while decodes wait for the engine.
+//! the shared engine, drop what is not speech, wait for the audio to be confirmed as the
+//! contact's, store and publish. While the participant speaks, the utterance so far is
+//! decoded speculatively: partial hypotheses go out on the conversation's events, and
+//! the tentative decode taken at the first pause becomes the final transcript when the
+//! utterance ends there, so the endpoint itself costs no decode. Runs as its own task so
+//! the session keeps reading and endpointing while decodes wait for the engine.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,19 +13,22 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::audio::endpoint::Utterance;
 use crate::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use crate::metrics::EngineMetrics;
 use crate::redact::{Found, Redaction, mask_word};
 use crate::service::checkpoint::Checkpoints;
 use crate::service::confirmation::Confirmations;
 use crate::service::control::{Ending, SessionControl};
-use crate::service::track::Heard;
+use crate::service::events::{ConversationEvent, ConversationEvents};
+use crate::service::track::{Heard, SentenceEnds};
 use crate::store::Store;
 use crate::store::leases::LeaseToken;
 use crate::store::messages::{AppendError, Appended, Fence, NewMessage};
+use crate::transcribe::EngineError;
 use crate::transcribe::filter::speech_only;
 use crate::transcribe::language::Route;
-use crate::transcribe::pool::EnginePool;
+use crate::transcribe::pool::{Decoded, EnginePool, Urgency};
 use crate::transcribe::{Transcript, Word};
 use crate::webhook::publish::{Published, Publisher};
 
@@ -40,6 +47,10 @@ pub struct Conversation {
     pub checkpoints: Arc<Checkpoints>,
     /// Whether an utterance's audio is known to be the contact's yet.
     pub confirmations: Arc<Confirmations>,
+    /// Where a tentative hypothesis that ends a sentence is told to the endpointer.
+    pub sentence_ends: Arc<SentenceEnds>,
+    /// Partial hypotheses and final messages, as they happen.
+    pub events: ConversationEvents,
     /// Ends the session if the lease turns out to be another replica's.
     pub control: Arc<SessionControl>,
 }
@@ -61,121 +72,313 @@ pub struct Transcribing {
     pub metrics: EngineMetrics,
 }
 
-/// Starts the speaker's transcriber; it ends when `utterances` closes and returns how
-/// many messages it produced.
+/// Starts the speaker's transcriber; it ends when `heard` closes and returns how many
+/// messages it produced.
 pub fn spawn(
     with: Transcribing,
     conversation: Arc<Conversation>,
     speaker: Speaker,
-    mut utterances: mpsc::UnboundedReceiver<Heard>,
+    mut heard: mpsc::UnboundedReceiver<Heard>,
 ) -> JoinHandle<i32> {
     tokio::spawn(async move {
-        let mut produced = 0;
-        // The previous utterance's words, unredacted, in memory only: a number split by
-        // a pause is redacted in the continuation.
-        let mut previous: Option<String> = None;
-        while let Some(utterance) = utterances.recv().await {
-            if let Some(said) = transcribe(
-                &with,
-                &conversation,
-                &speaker,
-                utterance,
-                previous.as_deref(),
-            )
-            .await
-            {
-                produced += 1;
-                previous = Some(said);
+        let mut state = State::default();
+        let mut in_flight: Option<InFlight> = None;
+        loop {
+            let step = tokio::select! {
+                received = heard.recv() => Step::Heard(received),
+                (flight, result) = landed(&mut in_flight), if in_flight.is_some() => {
+                    Step::Speculated(flight, result)
+                }
+            };
+            let t = Transcriber {
+                with: &with,
+                conversation: &conversation,
+                speaker: &speaker,
+            };
+            match step {
+                Step::Heard(None) => break,
+                Step::Heard(Some(Heard::Growing {
+                    utterance,
+                    tentative,
+                })) => {
+                    if in_flight.is_some() {
+                        state.next = Some((utterance, tentative));
+                    } else {
+                        in_flight = Some(t.speculate(utterance, tentative));
+                    }
+                }
+                Step::Heard(Some(Heard::Done {
+                    utterance,
+                    fragment,
+                })) => {
+                    let decoded = t.final_decode(&utterance, &mut in_flight, &mut state).await;
+                    if let Some(said) = t
+                        .publish(utterance, fragment, decoded, state.previous.as_deref())
+                        .await
+                    {
+                        state.produced += 1;
+                        state.previous = Some(said);
+                    }
+                }
+                Step::Speculated(flight, result) => {
+                    t.speculated(flight, result, &mut state);
+                    if let Some((utterance, tentative)) = state.next.take() {
+                        in_flight = Some(t.speculate(utterance, tentative));
+                    }
+                }
             }
         }
-        produced
+        state.produced
     })
 }
 
-/// Decodes, filters, redacts, stores and publishes one utterance; the unredacted text
-/// if it became a message.
-async fn transcribe(
-    with: &Transcribing,
-    conversation: &Conversation,
-    speaker: &Speaker,
-    heard: Heard,
-    previous: Option<&str>,
-) -> Option<String> {
-    let outcome = |name: &str| with.metrics.utterances.with_label_values(&[name]).inc();
-    let role = speaker.role;
-    let Heard {
-        utterance,
-        fragment,
-    } = heard;
-    let decoded = match with
-        .engine
-        .transcribe(utterance.audio, conversation.route)
-        .await
-    {
-        Ok(decoded) => decoded,
-        Err(e) => {
-            outcome("failed");
-            tracing::error!(conversation = %conversation.id, role = role.as_str(), error = %e, "utterance not transcribed");
+/// What the transcriber's loop woke up for.
+enum Step {
+    Heard(Option<Heard>),
+    Speculated(Flight, Result<Option<Decoded>, EngineError>),
+}
+
+/// A speculative decode in flight.
+struct InFlight {
+    flight: Flight,
+    task: JoinHandle<Result<Option<Decoded>, EngineError>>,
+}
+
+/// What a speculative decode decodes: the utterance's voiced span so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Flight {
+    span: (i64, i64),
+    tentative: bool,
+}
+
+/// The speculative decode's result, once it lands.
+async fn landed(
+    in_flight: &mut Option<InFlight>,
+) -> (Flight, Result<Option<Decoded>, EngineError>) {
+    let Some(f) = in_flight.as_mut() else {
+        return std::future::pending().await;
+    };
+    let result = match (&mut f.task).await {
+        Ok(result) => result,
+        Err(_) => Err(EngineError::Stopped),
+    };
+    let flight = f.flight;
+    *in_flight = None;
+    (flight, result)
+}
+
+/// One speaker's transcriber, between messages.
+#[derive(Default)]
+struct State {
+    produced: i32,
+    /// The previous utterance's words, unredacted, in memory only: a number split by a
+    /// pause is redacted in the continuation.
+    previous: Option<String>,
+    /// The newest utterance in progress that came while a speculation was in flight.
+    next: Option<(Utterance, bool)>,
+    /// The last tentative decode: its span and transcript.
+    tentative: Option<((i64, i64), Transcript)>,
+}
+
+/// What one step of a speaker's transcriber works with.
+struct Transcriber<'a> {
+    with: &'a Transcribing,
+    conversation: &'a Conversation,
+    speaker: &'a Speaker,
+}
+
+impl Transcriber<'_> {
+    /// Starts a speculative decode of the utterance so far.
+    fn speculate(&self, utterance: Utterance, tentative: bool) -> InFlight {
+        let engine = self.with.engine.clone();
+        let route = self.conversation.route;
+        let urgency = if tentative {
+            Urgency::Tentative
+        } else {
+            Urgency::Partial
+        };
+        let flight = Flight {
+            span: utterance.span(),
+            tentative,
+        };
+        let task =
+            tokio::spawn(async move { engine.speculate(utterance.audio, route, urgency).await });
+        InFlight { flight, task }
+    }
+
+    /// A speculative decode landed: its hypothesis goes out as a partial; a tentative
+    /// one is kept for the endpoint, and one that ends a sentence lets the endpointer
+    /// close the utterance sooner.
+    fn speculated(
+        &self,
+        flight: Flight,
+        result: Result<Option<Decoded>, EngineError>,
+        state: &mut State,
+    ) {
+        let Ok(Some(decoded)) = result else {
+            return;
+        };
+        let transcript = decoded.transcript;
+        if flight.tentative {
+            state.tentative = Some((flight.span, transcript.clone()));
+        }
+        let Some(heard) = speech_only(transcript) else {
+            return;
+        };
+        if flight.tentative && ends_sentence(&heard.text) {
+            self.conversation
+                .sentence_ends
+                .mark(self.speaker.role, flight.span);
+        }
+        let redacted = self
+            .conversation
+            .redaction
+            .apply(&heard.text, state.previous.as_deref());
+        self.conversation.events.send(ConversationEvent::Partial {
+            role: self.speaker.role,
+            start_ms: flight.span.0,
+            end_ms: flight.span.1,
+            text: redacted.text,
+        });
+    }
+
+    /// The complete utterance's transcript: the tentative decode's when it holds the
+    /// same speech (landed, or awaited if still in flight), otherwise a final decode.
+    async fn final_decode(
+        &self,
+        utterance: &Utterance,
+        in_flight: &mut Option<InFlight>,
+        state: &mut State,
+    ) -> Result<Transcript, EngineError> {
+        let span = utterance.span();
+        let tentative = std::mem::take(&mut state.tentative);
+        state.next = None;
+        let same = Flight {
+            span,
+            tentative: true,
+        };
+        let mut reused = tentative.filter(|(s, _)| *s == span).map(|(_, t)| t);
+        if let Some(f) = in_flight.take() {
+            if reused.is_none() && f.flight == same {
+                if let Ok(Ok(Some(decoded))) = f.task.await {
+                    reused = Some(decoded.transcript);
+                }
+            } else {
+                f.task.abort(); // a partial of this utterance: too late to matter
+            }
+        }
+        let source = if reused.is_some() {
+            "tentative"
+        } else {
+            "endpoint"
+        };
+        self.with.metrics.finals.with_label_values(&[source]).inc();
+        match reused {
+            Some(transcript) => Ok(transcript),
+            None => self
+                .with
+                .engine
+                .transcribe(utterance.audio.clone(), self.conversation.route)
+                .await
+                .map(|decoded| decoded.transcript),
+        }
+    }
+
+    /// Filters, redacts, stores and publishes one decoded utterance; the unredacted
+    /// text if it became a message.
+    async fn publish(
+        &self,
+        utterance: Utterance,
+        fragment: u64,
+        decoded: Result<Transcript, EngineError>,
+        previous: Option<&str>,
+    ) -> Option<String> {
+        let (with, conversation, speaker) = (self.with, self.conversation, self.speaker);
+        let outcome = |name: &str| with.metrics.utterances.with_label_values(&[name]).inc();
+        let role = speaker.role;
+        let decoded = match decoded {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                outcome("failed");
+                tracing::error!(conversation = %conversation.id, role = role.as_str(), error = %e, "utterance not transcribed");
+                conversation.checkpoints.finished(role);
+                return None;
+            }
+        };
+        let Some(mut transcript) = speech_only(decoded) else {
+            outcome("not_speech");
+            tracing::debug!(conversation = %conversation.id, "decoded audio was not speech");
+            conversation.checkpoints.finished(role);
+            return None;
+        };
+        if !confirmed(with, conversation, fragment).await {
+            outcome("unconfirmed");
+            tracing::info!(conversation = %conversation.id, start_ms = utterance.start_ms, "utterance of an unconfirmed fragment dropped: the reading ended before its contact was confirmed");
             conversation.checkpoints.finished(role);
             return None;
         }
-    };
-    let Some(mut transcript) = speech_only(decoded.transcript) else {
-        outcome("not_speech");
-        tracing::debug!(conversation = %conversation.id, "decoded audio was not speech");
-        conversation.checkpoints.finished(role);
-        return None;
-    };
-    if !confirmed(with, conversation, fragment).await {
-        outcome("unconfirmed");
-        tracing::info!(conversation = %conversation.id, start_ms = utterance.start_ms, "utterance of an unconfirmed fragment dropped: the reading ended before its contact was confirmed");
-        conversation.checkpoints.finished(role);
-        return None;
+        outcome("message");
+        let applied = conversation.redaction.apply(&transcript.text, previous);
+        mask_tokens(&mut transcript, &applied.found);
+        let said = std::mem::take(&mut transcript.text);
+        let message = NewMessage {
+            id: MessageId::generate(),
+            conversation_id: conversation.id.clone(),
+            stream_id: speaker.stream_id.clone(),
+            role: speaker.role,
+            sender_external_id: speaker.external_id.clone(),
+            start_ms: utterance.start_ms,
+            end_ms: utterance.end_ms,
+            tokens: conversation
+                .detailed_token
+                .then(|| tokens_json(&transcript, utterance.audio_start_ms)),
+            text: applied.text,
+            unredacted_text: applied.unredacted_text,
+            created_at: Utc::now(),
+        };
+        let position = conversation.checkpoints.finished(role);
+        let fence = Fence {
+            lease: &conversation.lease,
+            position: position.as_ref(),
+        };
+        match store_message(&with.store, &message, &fence).await {
+            Ok(appended) if !appended.retrievable() => {
+                tracing::debug!(conversation = %conversation.id, "past the after-call cap: stored for the feed only");
+            }
+            Ok(_) => {}
+            Err(AppendError::LeaseLost) => {
+                conversation.control.end(Ending::Lost);
+                return None;
+            }
+            Err(AppendError::Db(e)) => {
+                tracing::error!(conversation = %conversation.id, error = %e, "message not stored");
+            }
+        }
+        let published = Arc::new(Published {
+            tenant_id: conversation.tenant_id.clone(),
+            external_conversation_id: conversation.external_id.clone(),
+            message,
+        });
+        with.publisher.publish(published.clone());
+        conversation
+            .events
+            .send(ConversationEvent::Final(published));
+        Some(said)
     }
-    outcome("message");
-    let applied = conversation.redaction.apply(&transcript.text, previous);
-    mask_tokens(&mut transcript, &applied.found);
-    let said = std::mem::take(&mut transcript.text);
-    let message = NewMessage {
-        id: MessageId::generate(),
-        conversation_id: conversation.id.clone(),
-        stream_id: speaker.stream_id.clone(),
-        role: speaker.role,
-        sender_external_id: speaker.external_id.clone(),
-        start_ms: utterance.start_ms,
-        end_ms: utterance.end_ms,
-        tokens: conversation
-            .detailed_token
-            .then(|| tokens_json(&transcript, utterance.audio_start_ms)),
-        text: applied.text,
-        unredacted_text: applied.unredacted_text,
-        created_at: Utc::now(),
-    };
-    let position = conversation.checkpoints.finished(role);
-    let fence = Fence {
-        lease: &conversation.lease,
-        position: position.as_ref(),
-    };
-    match store_message(&with.store, &message, &fence).await {
-        Ok(appended) if !appended.retrievable() => {
-            tracing::debug!(conversation = %conversation.id, "past the after-call cap: stored for the feed only");
-        }
-        Ok(_) => {}
-        Err(AppendError::LeaseLost) => {
-            conversation.control.end(Ending::Lost);
-            return None;
-        }
-        Err(AppendError::Db(e)) => {
-            tracing::error!(conversation = %conversation.id, error = %e, "message not stored");
-        }
-    }
-    with.publisher.publish(Arc::new(Published {
-        tenant_id: conversation.tenant_id.clone(),
-        external_conversation_id: conversation.external_id.clone(),
-        message,
-    }));
-    Some(said)
 }
+
+/// Whether a hypothesis ends a sentence: sentence punctuation at the end (a trailing
+/// ellipsis trails off instead) after at least [`SENTENCE_MIN_WORDS`] words. The engine
+/// punctuates the end of whatever clip it is given, so a one- or two-word clip cut at a
+/// pause ("Ask not.") says little about whether the speaker is done.
+fn ends_sentence(text: &str) -> bool {
+    let text = text.trim_end();
+    text.ends_with(['.', '?', '!'])
+        && !text.ends_with("..")
+        && text.split_whitespace().count() >= SENTENCE_MIN_WORDS
+}
+
+const SENTENCE_MIN_WORDS: usize = 3;
 
 /// Waits, if need be, for the reading to confirm that the utterance's speech began in a
 /// fragment of this contact; the wait is measured.
@@ -314,6 +517,8 @@ mod tests {
             lease: started.lease.clone(),
             checkpoints: Arc::new(Checkpoints::new(&ResumePoint::default())),
             confirmations: Arc::new(Confirmations::default()),
+            sentence_ends: Arc::default(),
+            events: ConversationEvents::default(),
             control: Arc::new(SessionControl::default()),
         });
         let speaker = Speaker {
@@ -332,8 +537,8 @@ mod tests {
 
     /// A second of audio starting at `start_ms`, not from a reader (confirmed).
     fn utterance(start_ms: i64) -> Heard {
-        Heard {
-            utterance: crate::audio::endpoint::Utterance {
+        Heard::Done {
+            utterance: Utterance {
                 start_ms,
                 end_ms: start_ms + 1000,
                 audio_start_ms: start_ms - 200,
@@ -341,6 +546,15 @@ mod tests {
             },
             fragment: 0,
         }
+    }
+
+    #[test]
+    fn a_sentence_ends_with_its_punctuation_after_a_few_words() {
+        assert!(ends_sentence("And so my fellow Americans."));
+        assert!(ends_sentence("Can you hear me? "));
+        assert!(!ends_sentence("Ask not."), "too short to tell");
+        assert!(!ends_sentence("and then I said"));
+        assert!(!ends_sentence("well, I was thinking..."));
     }
 
     #[tokio::test]

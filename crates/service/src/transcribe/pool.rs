@@ -364,7 +364,8 @@ fn work(
         let waited = job.submitted.elapsed();
         if job.urgency == Urgency::Final {
             metrics.wait_seconds.observe(waited.as_secs_f64());
-        } else if waited > SPECULATION_MAX_WAIT {
+        } else if waited > SPECULATION_MAX_WAIT || job.reply.is_closed() {
+            // Too late to be of use, or nobody waits for it any more.
             let _ = job.reply.send(Ok(None));
             continue;
         }
