@@ -10,8 +10,13 @@
 //!
 //! With `--calls-from DIR` it plays the stereo WAVs in DIR instead (one call each, all at
 //! once), with redaction off, and `--hypotheses FILE` writes every delivered message as
-//! a JSON line `{"file": "DIR/NAME.wav.customer", "text": ...}` in stream order, for
-//! `scripts/wer.py` (what `scripts/bench-calls` does).
+//! a JSON line `{"file": "DIR/NAME.wav.customer", "text", "start", "end", "post_ms"}` in
+//! stream order, for `scripts/wer.py` and `scripts/bench_turns.py` (`post_ms`: when the
+//! sink had the POST, in media ms from the start of the streams). `--pacing block` sends
+//! each 64 ms block as it is spoken instead of whole ~1 s fragments. A second line gives
+//! where the latency goes: tentative finals (no decode after the endpoint) against
+//! finals decoded at the endpoint, speculative decodes made and dropped, messages held
+//! for their fragment's ContactId (count, p50/p95 wait), and webhook delivery p50/p95.
 
 mod support;
 
@@ -357,10 +362,10 @@ async fn main() -> anyhow::Result<()> {
         if let Some(ms) = end_to_end_ms(&kvs, &r) {
             latencies_ms.push(ms);
         }
-        heard.push(r.body);
+        heard.push(r);
     }
     if let Some(out) = &a.hypotheses {
-        write_hypotheses(out, &files, heard)?;
+        write_hypotheses(out, &files, heard, &kvs)?;
     }
     let delivered = latencies_ms.len();
     latencies_ms.sort_by(f64::total_cmp);
@@ -409,18 +414,51 @@ async fn main() -> anyhow::Result<()> {
         undelivered,
         peak_rss,
     );
+    print_floor(&metrics);
     if a.rss_every > 0 {
         print_rss(&samples, a.seconds, transcripts, delivered);
     }
     Ok(())
 }
 
+/// Where the latency goes, from the service's own metrics.
+fn print_floor(metrics: &str) {
+    let count = |series: &str| counter(metrics, &format!("callscribe_{series}"));
+    let (held, _) = histogram(metrics, "confirmation_wait_seconds");
+    let (delivery, _) = histogram(metrics, "webhook_delivery_seconds");
+    let speculation = |urgency: &str, outcome: &str| {
+        count(&format!(
+            "engine_speculations_total{{outcome=\"{outcome}\",urgency=\"{urgency}\"}}"
+        ))
+    };
+    println!(
+        "      finals: {} tentative, {} decoded at the endpoint; speculation: tentative {}/{} partial {}/{} (decoded/dropped); held for ContactId: {} (p50 {:.0} ms, p95 {:.0} ms); delivery p50 {:.0} ms p95 {:.0} ms",
+        count("engine_finals_total{source=\"tentative\"}"),
+        count("engine_finals_total{source=\"endpoint\"}"),
+        speculation("tentative", "decoded"),
+        speculation("tentative", "dropped"),
+        speculation("partial", "decoded"),
+        speculation("partial", "dropped"),
+        held.last().map_or(0.0, |b| b.1),
+        quantile(&held, 0.5) * 1000.0,
+        quantile(&held, 0.95) * 1000.0,
+        quantile(&delivery, 0.5) * 1000.0,
+        quantile(&delivery, 0.95) * 1000.0,
+    );
+}
+
 /// The delivered messages as `{"file": "CALL.wav.<role>", "text"}` lines, in stream order
 /// per participant (`scripts/wer.py` joins a file's lines in order).
-fn write_hypotheses(out: &Path, files: &[PathBuf], messages: Vec<Value>) -> anyhow::Result<()> {
-    let mut lines: Vec<(String, i64, String)> = messages
+fn write_hypotheses(
+    out: &Path,
+    files: &[PathBuf],
+    messages: Vec<Received>,
+    kvs: &EmulatorHandle,
+) -> anyhow::Result<()> {
+    let mut lines: Vec<(String, i64, Value)> = messages
         .iter()
-        .filter_map(|m| {
+        .filter_map(|r| {
+            let m = &r.body;
             let n: usize = m["externalConversationId"]
                 .as_str()?
                 .strip_prefix("contact-")?
@@ -433,13 +471,17 @@ fn write_hypotheses(out: &Path, files: &[PathBuf], messages: Vec<Value>) -> anyh
             );
             let response = &m["autotranscribeResponse"];
             let text = response["utterance"][0]["text"].as_str()?.to_owned();
-            Some((file, response["start"].as_i64()?, text))
+            let (start, end) = (response["start"].as_i64()?, response["end"].as_i64()?);
+            let post_ms = kvs.media_ms_at(r.received_instant).round();
+            let line =
+                json!({"file": file, "text": text, "start": start, "end": end, "post_ms": post_ms});
+            Some((file, start, line))
         })
         .collect();
-    lines.sort();
+    lines.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let mut body = String::new();
-    for (file, _, text) in lines {
-        body.push_str(&json!({"file": file, "text": text}).to_string());
+    for (_, _, line) in lines {
+        body.push_str(&line.to_string());
         body.push('\n');
     }
     std::fs::write(out, body).with_context(|| format!("cannot write {}", out.display()))

@@ -84,9 +84,20 @@ async fn read_locked(
     stop: CancellationToken,
     contact_id: Option<String>,
 ) -> Run {
+    read_from(&emulator.url, name, selector, stop, contact_id).await
+}
+
+/// Reads stream `name` of the emulator at `url` until the reader ends.
+async fn read_from(
+    url: &str,
+    name: &str,
+    selector: Selector,
+    stop: CancellationToken,
+    contact_id: Option<String>,
+) -> Run {
     let target = KvsTarget {
         region: "us-east-1".into(),
-        endpoint_url: Some(emulator.url.clone()),
+        endpoint_url: Some(url.to_owned()),
         role_arn: None,
         external_id: None,
         session_name: "test".into(),
@@ -150,12 +161,22 @@ async fn read_all(
     seconds: usize,
     speed: f64,
 ) -> (Run, Vec<i16>, Vec<i16>, EmulatorHandle) {
+    read_all_paced(faults, seconds, speed, Pacing::Fragment).await
+}
+
+/// A stream of `seconds` of test audio with `faults`, read from the start to its end.
+async fn read_all_paced(
+    faults: Faults,
+    seconds: usize,
+    speed: f64,
+    pacing: Pacing,
+) -> (Run, Vec<i16>, Vec<i16>, EmulatorHandle) {
     let spec = stream("call", seconds, faults);
     let (customer, agent) = (
         spec.media.customer.clone(),
         spec.media.agent.clone().unwrap(),
     );
-    let emulator = spawn_emulator(vec![spec], speed);
+    let emulator = spawn_paced_emulator(vec![spec], speed, pacing);
     let run = read(
         &emulator,
         "call",
@@ -218,19 +239,7 @@ async fn a_block_paced_stream_resumes_mid_fragment_without_gap_or_duplicate() {
         drop_once_in_fragment: Some(3),
         ..Faults::default()
     };
-    let spec = stream("call", 6, faults);
-    let (customer, agent) = (
-        spec.media.customer.clone(),
-        spec.media.agent.clone().unwrap(),
-    );
-    let emulator = spawn_paced_emulator(vec![spec], 10.0, Pacing::Block);
-    let run = read(
-        &emulator,
-        "call",
-        Selector::Earliest,
-        CancellationToken::new(),
-    )
-    .await;
+    let (run, customer, agent, emulator) = read_all_paced(faults, 6, 10.0, Pacing::Block).await;
     assert_exact(&run, &customer, &agent);
     let counters = emulator.counters("call");
     assert!(counters.get_media_calls >= 4, "{counters:?}");
@@ -457,34 +466,15 @@ async fn emulator_command_plays_a_wav_with_faults_from_toml() {
                 .map(|r| r.split(' ').next().unwrap().to_owned())
         })
         .expect("the emulator prints its URL");
-    let target = KvsTarget {
-        region: "us-east-1".into(),
-        endpoint_url: Some(url),
-        role_arn: None,
-        external_id: None,
-        session_name: "t".into(),
-    };
-    let config = sdk_config(&target).await;
-    let settings = ReaderSettings::new(stream_arn("call"), Selector::Earliest);
-    let (tx, mut rx) = mpsc::channel(64);
-    let reader = tokio::spawn(async move {
-        read_stream(&config, &target, &settings, tx, CancellationToken::new()).await
-    });
-    let mut kept = Kept::default();
-    while let Some(event) = rx.recv().await {
-        match event {
-            ReaderEvent::Audio {
-                role,
-                pcm,
-                fragment,
-                ..
-            } => kept.audio(role, &pcm, fragment),
-            ReaderEvent::Position { fragment, .. } => kept.confirm_through(fragment),
-            ReaderEvent::TrackEnded { .. } => {}
-        }
-    }
-    let received = kept.customer;
-    let outcome = reader.await.unwrap();
+    let run = read_from(
+        &url,
+        "call",
+        Selector::Earliest,
+        CancellationToken::new(),
+        None,
+    )
+    .await;
+    let (outcome, received) = (run.outcome, run.customer);
     child.kill().ok();
     child.wait().ok();
     assert_eq!(

@@ -84,6 +84,12 @@ impl EmulatorHandle {
         self.state.wall_at(StreamMedia::available_at_ms(index))
     }
 
+    /// The media time (ms from the start of every stream) at wall-clock `at`.
+    pub fn media_ms_at(&self, at: Instant) -> f64 {
+        let since = at.saturating_duration_since(self.state.started);
+        since.as_secs_f64() * 1000.0 * self.state.speed
+    }
+
     /// When the audio at `media_ms` (from the start of every stream) left the emulator:
     /// its block's or its fragment's sending time, as the pacing is.
     pub fn sent_at(&self, media_ms: i64) -> Instant {

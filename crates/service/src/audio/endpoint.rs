@@ -34,6 +34,11 @@ pub struct EndpointSettings {
     /// After this much silence the utterance as it stands is decoded tentatively (0:
     /// never; the endpoint then waits for a decode).
     pub tentative_silence_ms: u32,
+    /// After this much silence it is decoded tentatively once more (0: never): the
+    /// engine punctuates the end of a clip more surely with more silence after it, so a
+    /// sentence end the first decode missed ("locked," for "locked.") is found before
+    /// `hangover_ms`.
+    pub tentative_again_ms: u32,
     /// While the speaker talks, the utterance so far is decoded this often for partial
     /// hypotheses (0: never).
     pub partial_every_ms: u32,
@@ -64,9 +69,10 @@ impl Default for EndpointSettings {
     fn default() -> Self {
         EndpointSettings {
             threshold: 0.7,
-            hangover_ms: 600,
-            sentence_hangover_ms: 320,
-            tentative_silence_ms: 160,
+            hangover_ms: 480,
+            sentence_hangover_ms: 200,
+            tentative_silence_ms: 96,
+            tentative_again_ms: 288,
             partial_every_ms: 640,
             pause_hangover_ms: 300,
             min_speech_ms: 250,
@@ -125,8 +131,8 @@ struct Open {
     voiced_frames: usize,
     /// Frame index of the last partial speculation.
     partial_at: usize,
-    /// `last_voiced` when the tentative speculation was taken.
-    tentative_for: Option<usize>,
+    /// Tentative speculations taken since the last voiced frame (0, 1 or 2).
+    tentatives: u8,
 }
 
 impl Open {
@@ -196,16 +202,19 @@ impl Endpointer {
     }
 
     /// The utterance in progress, when it is due for a speculative decode: tentatively
-    /// once `tentative_silence_ms` of silence follow its last voiced frame, or as a
-    /// partial every `partial_every_ms` of speech. Only utterances that would pass the
+    /// once `tentative_silence_ms` and once `tentative_again_ms` of silence follow its
+    /// last voiced frame, or as a partial every `partial_every_ms` of speech. Only utterances that would pass the
     /// voice checks at their close are offered.
     pub fn speculation(&mut self) -> Option<Speculation> {
         let settings = &self.settings;
         let open = self.open.as_ref()?;
         let silent = open.silent_frames(self.position);
-        let tentative = settings.tentative_silence_ms > 0
-            && silent >= EndpointSettings::frames(settings.tentative_silence_ms)
-            && open.tentative_for != Some(open.last_voiced);
+        let due = |ms: u32| ms > 0 && silent >= EndpointSettings::frames(ms);
+        let tentative = match open.tentatives {
+            0 => due(settings.tentative_silence_ms),
+            1 => due(settings.tentative_again_ms),
+            _ => false,
+        };
         let partial = settings.partial_every_ms > 0
             && silent < EndpointSettings::frames(settings.tentative_silence_ms.max(1))
             && self.position - open.partial_at
@@ -217,7 +226,7 @@ impl Endpointer {
         let open = self.open.as_mut()?;
         open.partial_at = position;
         let audio = if tentative {
-            open.tentative_for = Some(open.last_voiced);
+            open.tentatives += 1;
             let padding = EndpointSettings::frames(self.settings.padding_ms);
             let end_frame = (open.last_voiced + 1 + padding).min(position);
             open.audio[..((end_frame - open.audio_start) * FRAME).min(open.audio.len())].to_vec()
@@ -278,7 +287,7 @@ impl Endpointer {
                     last_voiced: index,
                     voiced_frames: 1,
                     partial_at: index,
-                    tentative_for: None,
+                    tentatives: 0,
                 });
             }
             None => self.remember(&frame),
@@ -288,6 +297,7 @@ impl Endpointer {
                 if voiced {
                     open.last_voiced = index;
                     open.voiced_frames += 1;
+                    open.tentatives = 0;
                 }
                 let silent_frames = index - open.last_voiced;
                 let length = index + 1 - open.audio_start;
@@ -397,7 +407,7 @@ impl Endpointer {
                 last_voiced: last,
                 voiced_frames: voiced.len(),
                 partial_at: self.position,
-                tentative_for: None,
+                tentatives: 0,
             });
         } else {
             self.remember(&tail_audio);
@@ -508,8 +518,9 @@ mod tests {
         let mut e = Endpointer::new(EndpointSettings::default());
         let (mut done, mut offered) = (Vec::new(), Vec::new());
         let mut pushed = 0;
-        // Until 500 ms after JFK's "Americans" (voiced until ~2.27 s).
-        while pushed < 2_800 * SAMPLES_PER_MS {
+        // Until ~350 ms after JFK's "Americans" (voiced until ~2.27 s): past both
+        // tentative points, before the mid-phrase hangover.
+        while pushed < 2_600 * SAMPLES_PER_MS {
             e.push(&audio[pushed..pushed + block], &mut done);
             pushed += block;
             offered.extend(e.speculation().map(|s| (pushed / SAMPLES_PER_MS, s)));
@@ -523,7 +534,15 @@ mod tests {
         );
         assert!(partials.windows(2).all(|w| w[1].0 - w[0].0 >= 640));
         let (at_ms, first) = tentative.first().expect("a tentative at the first silence");
-        assert!(*at_ms - first.utterance.end_ms as usize >= 160, "{at_ms}");
+        assert!(*at_ms - first.utterance.end_ms as usize >= 96, "{at_ms}");
+        let (again_ms, again) = tentative.get(1).expect("and again at a longer silence");
+        assert!(
+            *again_ms - first.utterance.end_ms as usize >= 288,
+            "{again_ms}"
+        );
+        assert_eq!(again.utterance.span(), first.utterance.span());
+        assert!(again.utterance.audio.len() > first.utterance.audio.len());
+        assert_eq!(tentative.len(), 2, "no more while the silence lasts");
         // The tentative holds what the utterance will be when no speech follows...
         assert!(e.close_at_sentence_end((0, 1)).is_none(), "another span");
         let closed = e

@@ -368,17 +368,11 @@ impl Transcriber<'_> {
 }
 
 /// Whether a hypothesis ends a sentence: sentence punctuation at the end (a trailing
-/// ellipsis trails off instead) after at least [`SENTENCE_MIN_WORDS`] words. The engine
-/// punctuates the end of whatever clip it is given, so a one- or two-word clip cut at a
-/// pause ("Ask not.") says little about whether the speaker is done.
+/// ellipsis trails off instead).
 fn ends_sentence(text: &str) -> bool {
     let text = text.trim_end();
-    text.ends_with(['.', '?', '!'])
-        && !text.ends_with("..")
-        && text.split_whitespace().count() >= SENTENCE_MIN_WORDS
+    text.ends_with(['.', '?', '!']) && !text.ends_with("..")
 }
-
-const SENTENCE_MIN_WORDS: usize = 3;
 
 /// Waits, if need be, for the reading to confirm that the utterance's speech began in a
 /// fragment of this contact; the wait is measured.
@@ -549,10 +543,11 @@ mod tests {
     }
 
     #[test]
-    fn a_sentence_ends_with_its_punctuation_after_a_few_words() {
+    fn a_sentence_ends_with_its_punctuation() {
         assert!(ends_sentence("And so my fellow Americans."));
         assert!(ends_sentence("Can you hear me? "));
-        assert!(!ends_sentence("Ask not."), "too short to tell");
+        assert!(ends_sentence("Saved."));
+        assert!(!ends_sentence("The conference is now locked,"));
         assert!(!ends_sentence("and then I said"));
         assert!(!ends_sentence("well, I was thinking..."));
     }
