@@ -1,9 +1,13 @@
 //! Reads one conversation's KVS stream with GetMedia and hands each participant's PCM
-//! to the session, surviving what real streams do: the response ending at the session
-//! limit or when the connection drops (resume from the last continuation token, never
-//! replaying or skipping a fragment), a stalled body (idle watchdog), throttling
+//! to the session block by block, as it is parsed, surviving what real streams do: the
+//! response ending at the session limit or when the connection drops (resume from the
+//! last continuation token, never replaying or skipping a block, even of a fragment the
+//! broken session was in the middle of), a stalled body (idle watchdog), throttling
 //! (backoff, bounded attempts), the stream being reused by the next contact (stop with
-//! 1008), and a missing track (4040 for that participant, the other goes on).
+//! 1008), and a missing track (4040 for that participant, the other goes on). A
+//! fragment's blocks come before its ContactId tag, so each block carries the count of
+//! its fragment and [`ReaderEvent::Position`] confirms the fragment once its tags say it
+//! is the contact's.
 
 use std::time::Duration;
 
