@@ -582,6 +582,56 @@ mod tests {
         }
     }
 
+    /// The utterance at `start_ms` as it stands while spoken.
+    fn growing(start_ms: i64, tentative: bool) -> Heard {
+        let Heard::Done { utterance, .. } = utterance(start_ms) else {
+            unreachable!("utterance() is complete");
+        };
+        Heard::Growing {
+            utterance,
+            tentative,
+        }
+    }
+
+    #[tokio::test]
+    async fn partials_are_redacted_and_the_tentative_decode_becomes_the_final() {
+        let card = "my card is 4539 1488 0343 6467.";
+        // Decoded twice: the partial, then the tentative. A final decode would say
+        // "decoded again".
+        let f = fixture(&["my card is 4539 1488 0343 6467", card, "decoded again"]).await;
+        let mut events = f.conversation.events.subscribe();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = spawn(f.with.clone(), f.conversation.clone(), f.speaker, rx);
+        let mut next_partial = async || loop {
+            match events.recv().await.unwrap() {
+                ConversationEvent::Partial { text, .. } => return text,
+                other => panic!("{other:?}"),
+            }
+        };
+        tx.send(growing(1000, false)).unwrap();
+        assert_eq!(next_partial().await, "my card is #### #### #### ####");
+        tx.send(growing(1000, true)).unwrap();
+        assert_eq!(next_partial().await, "my card is #### #### #### ####.");
+        f.conversation.checkpoints.handed(Role::Customer);
+        tx.send(utterance(1000)).unwrap();
+        drop(tx);
+        assert_eq!(task.await.unwrap(), 1);
+        let ConversationEvent::Final(published) = events.recv().await.unwrap() else {
+            panic!("the final follows");
+        };
+        assert_eq!(published.message.text, "my card is #### #### #### ####.");
+        assert_eq!(
+            f.with
+                .metrics
+                .finals
+                .with_label_values(&["tentative"])
+                .get(),
+            1
+        );
+        let stored = f.with.store.messages(&f.conversation.id).await.unwrap();
+        assert_eq!(stored[0].text, published.message.text);
+    }
+
     #[tokio::test]
     async fn non_speech_is_dropped_and_a_lost_lease_ends_the_session_without_publishing() {
         let mut f = fixture(&["[BLANK_AUDIO]", "after the takeover"]).await;
