@@ -602,11 +602,9 @@ mod tests {
         let mut events = f.conversation.events.subscribe();
         let (tx, rx) = mpsc::unbounded_channel();
         let task = spawn(f.with.clone(), f.conversation.clone(), f.speaker, rx);
-        let mut next_partial = async || loop {
-            match events.recv().await.unwrap() {
-                ConversationEvent::Partial { text, .. } => return text,
-                other => panic!("{other:?}"),
-            }
+        let mut next_partial = async || match events.recv().await.unwrap() {
+            ConversationEvent::Partial { text, .. } => text,
+            other => panic!("{other:?}"),
         };
         tx.send(growing(1000, false)).unwrap();
         assert_eq!(next_partial().await, "my card is #### #### #### ####");
