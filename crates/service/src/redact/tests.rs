@@ -41,6 +41,23 @@ fn card_numbers_written_and_spoken() {
     );
 }
 
+/// Issue 22's first class: a number directly followed by punctuation was left whole.
+#[test]
+fn a_number_ending_in_sentence_punctuation_is_masked_whole() {
+    assert_eq!(
+        redact("my credit card number is 2720-5931-0341-3166?"),
+        "my credit card number is ####-####-####-####?"
+    );
+    assert_eq!(
+        redact("Can I change my PIN to 9696?"),
+        "Can I change my PIN to ####?"
+    );
+    assert_eq!(
+        redact("my card is 4111 1111 1111 1111!"),
+        "my card is #### #### #### ####!"
+    );
+}
+
 #[test]
 fn short_numbers_need_context() {
     assert_eq!(redact("my PIN number is 4321"), "my PIN number is ####");

@@ -5,6 +5,9 @@
 
 use std::ops::Range;
 
+/// Sentence punctuation and quotes around a written number, never inside one.
+const NOT_IN_NUMBERS: &[char] = &['?', '!', ';', '"', '\'', '“', '”', '‘', '’', '…'];
+
 /// One whitespace-separated word.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Word {
@@ -156,13 +159,17 @@ pub fn digit_runs(text: &str, words: &[Word]) -> Vec<DigitRun> {
                 run.words.start = i;
             }
         };
-        let written = raw.chars().any(|c| c.is_ascii_digit())
-            && raw
+        // Punctuation that cannot belong to a written number ("3166?", "\"9696\"") is
+        // not part of the word's number.
+        let core = raw.trim_matches(NOT_IN_NUMBERS);
+        let core_at = raw.len() - raw.trim_start_matches(NOT_IN_NUMBERS).len();
+        let written = core.chars().any(|c| c.is_ascii_digit())
+            && core
                 .chars()
                 .all(|c| c.is_ascii_digit() || "-.,()/+$#:".contains(c));
         if written {
             start_if_new(&mut run);
-            for (at, c) in raw.char_indices() {
+            for (at, c) in core.char_indices().map(|(at, c)| (at + core_at, c)) {
                 let pos = w.span.start + at;
                 if c.is_ascii_digit() {
                     run.digits.push(c);
@@ -277,6 +284,10 @@ mod tests {
         assert_eq!(runs("nine hundred"), ["900"]);
         assert_eq!(runs("123-45-6789"), ["123456789"]);
         assert_eq!(runs("call 5 5 5 dash 1 2 1 2"), ["5551212"]);
+        // Sentence punctuation or quotes around the last group are not part of it.
+        assert_eq!(runs("is 2720-5931-0341-3166?"), ["2720593103413166"]);
+        assert_eq!(runs("my PIN to \"9696\"!"), ["9696"]);
+        assert_eq!(runs("card 4111 1111 1111 1111? yes"), ["4111111111111111"]);
     }
 
     #[test]
