@@ -78,12 +78,6 @@ pub struct EmulatorHandle {
 }
 
 impl EmulatorHandle {
-    /// When fragment `index` of every stream is (or was) due: benchmarks measure
-    /// latency from the moment a fragment's audio left the emulator.
-    pub fn fragment_sent_at(&self, index: usize) -> Instant {
-        self.state.wall_at(StreamMedia::available_at_ms(index))
-    }
-
     /// The media time (ms from the start of every stream) at wall-clock `at`.
     pub fn media_ms_at(&self, at: Instant) -> f64 {
         let since = at.saturating_duration_since(self.state.started);
@@ -357,18 +351,18 @@ async fn play(
         if fire_once(&stream, "stall", faults.stall_once_at_fragment, index) {
             tokio::time::sleep(faults.stall.unwrap_or(Duration::from_secs(30))).await;
         }
-        let chunk = Bytes::from(media.chunk(index, state.media_now_ms()));
-        if let Some(last_words) = injected_fault(&stream, index, &chunk) {
+        let now = state.media_now_ms();
+        let whole = || Bytes::from(media.chunk(index, now));
+        if let Some(last_words) = injected_fault(&stream, index, whole) {
             for item in last_words {
                 let _ = tx.send(item).await;
             }
             break;
         }
         let sent = match state.pacing {
-            Pacing::Fragment => tx.send(Ok(chunk)).await.is_ok(),
+            Pacing::Fragment => tx.send(Ok(whole())).await.is_ok(),
             Pacing::Block => {
-                let pieces = media.paced_chunk(index, state.media_now_ms());
-                send_paced(&state, pieces, session_end, &tx).await
+                send_paced(&state, media.paced_chunk(index, now), session_end, &tx).await
             }
         };
         if !sent {
@@ -409,10 +403,13 @@ async fn send_paced(
 fn injected_fault(
     stream: &EmulatedStream,
     index: usize,
-    chunk: &Bytes,
+    chunk: impl Fn() -> Bytes,
 ) -> Option<Vec<Result<Bytes, std::io::Error>>> {
     let faults = &stream.spec.faults;
-    let half = || chunk.slice(..chunk.len() / 2);
+    let half = || {
+        let chunk = chunk();
+        chunk.slice(..chunk.len() / 2)
+    };
     if fire_once(stream, "error", faults.error_once_at_fragment, index) {
         let number = StreamMedia::fragment_number(index);
         return Some(vec![Ok(Bytes::from(error_chunk(

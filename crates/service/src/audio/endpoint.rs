@@ -139,6 +139,25 @@ impl Open {
     fn silent_frames(&self, position: usize) -> usize {
         position.saturating_sub(self.last_voiced + 1)
     }
+
+    /// The voiced span in milliseconds ([`Utterance::span`]).
+    fn span(&self) -> (i64, i64) {
+        (
+            self.first_voiced as i64 * FRAME_MS,
+            (self.last_voiced as i64 + 1) * FRAME_MS,
+        )
+    }
+
+    /// This utterance with `audio` (all or the first part of its own).
+    fn utterance(&self, audio: Vec<f32>) -> Utterance {
+        let (start_ms, end_ms) = self.span();
+        Utterance {
+            start_ms,
+            end_ms,
+            audio_start_ms: self.audio_start as i64 * FRAME_MS,
+            audio,
+        }
+    }
 }
 
 pub struct Endpointer {
@@ -203,8 +222,8 @@ impl Endpointer {
 
     /// The utterance in progress, when it is due for a speculative decode: tentatively
     /// once `tentative_silence_ms` and once `tentative_again_ms` of silence follow its
-    /// last voiced frame, or as a partial every `partial_every_ms` of speech. Only utterances that would pass the
-    /// voice checks at their close are offered.
+    /// last voiced frame, or as a partial every `partial_every_ms` of speech. Only
+    /// utterances that would pass the voice checks at their close are offered.
     pub fn speculation(&mut self) -> Option<Speculation> {
         let settings = &self.settings;
         let open = self.open.as_ref()?;
@@ -234,12 +253,7 @@ impl Endpointer {
             open.audio.clone()
         };
         Some(Speculation {
-            utterance: Utterance {
-                start_ms: open.first_voiced as i64 * FRAME_MS,
-                end_ms: (open.last_voiced as i64 + 1) * FRAME_MS,
-                audio_start_ms: open.audio_start as i64 * FRAME_MS,
-                audio,
-            },
+            utterance: open.utterance(audio),
             tentative,
         })
     }
@@ -248,12 +262,8 @@ impl Endpointer {
     /// hypothesis ended a sentence) and `sentence_hangover_ms` of silence follow it.
     pub fn close_at_sentence_end(&mut self, span: (i64, i64)) -> Option<Utterance> {
         let open = self.open.as_ref()?;
-        let open_span = (
-            open.first_voiced as i64 * FRAME_MS,
-            (open.last_voiced as i64 + 1) * FRAME_MS,
-        );
         let wait = EndpointSettings::frames(self.settings.sentence_hangover_ms);
-        if open_span != span || open.silent_frames(self.position) < wait {
+        if open.span() != span || open.silent_frames(self.position) < wait {
             return None;
         }
         let open = self.open.take()?;
@@ -332,20 +342,16 @@ impl Endpointer {
     /// Closes `open` at `cut` (a frame index, exclusive; `usize::MAX` = after the
     /// trailing padding) and returns it if it holds enough voice. Audio after the cut
     /// becomes the next pre-roll.
-    fn finish(&mut self, open: Open, cut: usize) -> Option<Utterance> {
+    fn finish(&mut self, mut open: Open, cut: usize) -> Option<Utterance> {
         let padding = EndpointSettings::frames(self.settings.padding_ms);
         let end_frame = cut.min(open.last_voiced + 1 + padding);
         let keep = ((end_frame - open.audio_start) * FRAME).min(open.audio.len());
-        let kept = self.would_keep(&open);
-        let mut audio = open.audio;
-        let rest = audio.split_off(keep);
+        let rest = open.audio.split_off(keep);
         self.history.clear();
         self.remember(&rest);
-        kept.then(|| Utterance {
-            start_ms: open.first_voiced as i64 * FRAME_MS,
-            end_ms: (open.last_voiced as i64 + 1) * FRAME_MS,
-            audio_start_ms: open.audio_start as i64 * FRAME_MS,
-            audio,
+        self.would_keep(&open).then(|| {
+            let audio = std::mem::take(&mut open.audio);
+            open.utterance(audio)
         })
     }
 

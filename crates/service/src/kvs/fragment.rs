@@ -199,7 +199,9 @@ impl FragmentReader {
     }
 
     fn assemble(&mut self, out: &mut Vec<Piece>) {
-        for event in std::mem::take(&mut self.events) {
+        // Taken and put back, so its allocation serves every read.
+        let mut events = std::mem::take(&mut self.events);
+        for event in events.drain(..) {
             match event {
                 MkvEvent::ChunkStart => {
                     self.head_yielded = false;
@@ -238,6 +240,7 @@ impl FragmentReader {
                 MkvEvent::ChunkEnd => self.complete(out),
             }
         }
+        self.events = events;
     }
 }
 

@@ -108,10 +108,12 @@ pub fn spawn(
                     }
                 }
                 Step::Heard(Some(Heard::Done {
-                    utterance,
+                    mut utterance,
                     fragment,
                 })) => {
-                    let decoded = t.final_decode(&utterance, &mut in_flight, &mut state).await;
+                    let decoded = t
+                        .final_decode(&mut utterance, &mut in_flight, &mut state)
+                        .await;
                     if let Some(said) = t
                         .publish(utterance, fragment, decoded, state.previous.as_deref())
                         .await
@@ -243,10 +245,11 @@ impl Transcriber<'_> {
     }
 
     /// The complete utterance's transcript: the tentative decode's when it holds the
-    /// same speech (landed, or awaited if still in flight), otherwise a final decode.
+    /// same speech (landed, or awaited if still in flight), otherwise a final decode of
+    /// its audio (taken: only its times are needed after this).
     async fn final_decode(
         &self,
-        utterance: &Utterance,
+        utterance: &mut Utterance,
         in_flight: &mut Option<InFlight>,
         state: &mut State,
     ) -> Result<Transcript, EngineError> {
@@ -278,7 +281,10 @@ impl Transcriber<'_> {
             None => self
                 .with
                 .engine
-                .transcribe(utterance.audio.clone(), self.conversation.route)
+                .transcribe(
+                    std::mem::take(&mut utterance.audio),
+                    self.conversation.route,
+                )
                 .await
                 .map(|decoded| decoded.transcript),
         }
