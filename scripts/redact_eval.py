@@ -2,6 +2,7 @@
 """Redaction evaluation: a labelled set of conversations, and a scorer.
 
   redact_eval.py generate OUT.jsonl        # the set (seeded, reproducible)
+  redact_eval.py turns SET.jsonl           # its conversations, for `callscribe redact`
   redact_eval.py score SET.jsonl RESULTS.jsonl NAME [--part dev|test|all] [--misses N]
 
 The set is built from templates in scripts/redact-eval-data/ (see its README):
@@ -13,7 +14,10 @@ The set is built from templates in scripts/redact-eval-data/ (see its README):
     presidio-evaluator 0.3.2 (MIT), written by others;
   - house-en.jsonl: the project's earlier templates;
   - spoken-transcripts.jsonl: what the engine wrote for spoken PII sentences read by a
-    speech synthesiser over telephone audio (scripts/redact-eval-spoken), labelled.
+    speech synthesiser over telephone audio (scripts/redact-eval-spoken), labelled from
+    the first to the last number word; form "engine" when the engine heard every digit
+    right, "engine-misheard" otherwise (reported apart: a mask cannot cover digits the
+    engine wrote as other words).
 Every template's placeholders are filled with values rendered in several forms: written
 digits with varied grouping, spoken digit words ("oh", "double five"), digit pairs
 ("forty one twelve"), digits and words mixed, and ASR-style (no case or punctuation,
@@ -238,7 +242,15 @@ def lookalike_value(name, rng, spoken, lang):
     if name == "YEAR":
         y = rng.randint(1950, 2026)
         return say_pairs(str(y), rng, lang) if spoken else str(y)
-    if name in ("QTY", "AGE", "DURATION", "PERCENT", "ROOM"):
+    if name == "DURATION":
+        n = rng.randint(2, 90)
+        unit = rng.choice(["days", "minutes", "hours", "weeks", "months"] if lang == "en" else
+                          ["días", "minutos", "horas", "semanas", "meses"])
+        return f"{num(n)} {unit}"
+    if name == "PERCENT":
+        n = rng.randint(1, 40)
+        return rng.choice([f"{n}%", f"{num(n)} percent" if lang == "en" else f"{num(n)} por ciento"])
+    if name in ("QTY", "AGE", "ROOM"):
         n = rng.choice([rng.randint(2, 99), rng.randint(100, 999)]) if name != "AGE" else rng.randint(18, 95)
         return num(n)
     if name == "EXT":
@@ -374,9 +386,12 @@ def generate(out):
             s = json.loads(line)
             if s.get("lost"):
                 continue
-            pii = [dict(p, form="engine") for p in s["pii"]]
+            # Digits the engine heard right, or misheard (a synthetic voice over the
+            # telephone band: "for" for four, letters glued to digits).
+            form = "engine" if s.get("heard") == s.get("expected") else "engine-misheard"
+            pii = [dict(p, form=form) for p in s["pii"]]
             cases.append({"id": s["id"], "source": "engine", "part": part_of("engine", s["id"]),
-                          "lang": s["lang"], "kind": "single", "form": "engine",
+                          "lang": s["lang"], "kind": "single", "form": form,
                           "turns": [{"speaker": "customer", "text": s["text"], "pii": pii,
                                      "lookalike": s["entity"] == "NONE"}]})
     with open(out, "w", encoding="utf-8") as f:
@@ -447,7 +462,7 @@ def score(set_path, results_path, name, part="test", misses=0):
         for entity in sorted({k[1] for k in by if k[0] == lang}):
             cells = []
             total = [0, 0]
-            for form in FORMS + ["engine"]:
+            for form in FORMS + ["engine", "engine-misheard"]:
                 c = by.get((lang, entity, form))
                 if c:
                     cells.append(f"{form} {c[0]}/{c[1]}={c[0] / c[1]:.3f}")
@@ -461,10 +476,20 @@ def score(set_path, results_path, name, part="test", misses=0):
         print("   miss", m)
 
 
+def turns(set_path):
+    """The set as `callscribe redact --conversations` reads it."""
+    for line in open(set_path, encoding="utf-8"):
+        case = json.loads(line)
+        print(json.dumps({"lang": case["lang"], "turns": [{"speaker": t["speaker"], "text": t["text"]}
+                                                          for t in case["turns"]]}, ensure_ascii=False))
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     if args[:1] == ["generate"]:
         generate(args[1])
+    elif args[:1] == ["turns"]:
+        turns(args[1])
     elif args[:1] == ["score"]:
         part = args[args.index("--part") + 1] if "--part" in args else "test"
         misses = int(args[args.index("--misses") + 1]) if "--misses" in args else 0

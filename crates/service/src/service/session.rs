@@ -348,6 +348,7 @@ impl Tracks {
             sentence_ends: shared.sentence_ends,
             events: shared.events,
             control: shared.control,
+            said: Default::default(),
         });
         for role in Role::BOTH {
             let (tx, rx) = mpsc::unbounded_channel();

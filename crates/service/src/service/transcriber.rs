@@ -3,10 +3,13 @@
 //! contact's, store and publish. While the participant speaks, the utterance so far is
 //! decoded speculatively: partial hypotheses go out on the conversation's events, and
 //! the tentative decode taken at the first pause becomes the final transcript when the
-//! utterance ends there, so the endpoint itself costs no decode. Runs as its own task so
-//! the session keeps reading and endpointing while decodes wait for the engine.
+//! utterance ends there, so the endpoint itself costs no decode. A message whose
+//! utterance ends inside a number to redact ("my card number is 4111 1111") is held for
+//! the speaker's next utterance, at most [`HOLD_FOR`], so the number is judged whole.
+//! Runs as its own task so the session keeps reading and endpointing while decodes wait
+//! for the engine.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::audio::endpoint::Utterance;
 use crate::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
 use crate::metrics::EngineMetrics;
-use crate::redact::{Found, Redaction, mask_word};
+use crate::redact::{Applied, ConversationContext, Found, Redaction, mask_word};
 use crate::service::checkpoint::Checkpoints;
 use crate::service::confirmation::Confirmations;
 use crate::service::control::{Ending, SessionControl};
@@ -51,6 +54,9 @@ pub struct Conversation {
     pub sentence_ends: Arc<SentenceEnds>,
     /// Partial hypotheses and final messages, as they happen.
     pub events: ConversationEvents,
+    /// Both participants' last few utterances, unredacted, in memory only: the context
+    /// redaction judges numbers with.
+    pub said: Mutex<ConversationContext>,
     /// Ends the session if the lease turns out to be another replica's.
     pub control: Arc<SessionControl>,
 }
@@ -89,6 +95,7 @@ pub fn spawn(
                 (flight, result) = landed(&mut in_flight), if in_flight.is_some() => {
                     Step::Speculated(flight, result)
                 }
+                () = hold_over(&state.held), if state.held.is_some() => Step::HoldOver,
             };
             let t = Transcriber {
                 with: &with,
@@ -114,12 +121,13 @@ pub fn spawn(
                     let decoded = t
                         .final_decode(&mut utterance, &mut in_flight, &mut state)
                         .await;
-                    if let Some(said) = t
-                        .publish(utterance, fragment, decoded, state.previous.as_deref())
-                        .await
-                    {
-                        state.produced += 1;
-                        state.previous = Some(said);
+                    if let Some(ready) = t.ready(utterance, fragment, decoded).await {
+                        t.release(ready, &mut state).await;
+                    }
+                }
+                Step::HoldOver => {
+                    if let Some(held) = state.held.take() {
+                        t.publish(held, None, &mut state).await;
                     }
                 }
                 Step::Speculated(flight, result) => {
@@ -130,14 +138,47 @@ pub fn spawn(
                 }
             }
         }
+        if let Some(held) = state.held.take() {
+            // Stopped: nothing more will come to complete it.
+            Transcriber {
+                with: &with,
+                conversation: &conversation,
+                speaker: &speaker,
+            }
+            .publish(held, None, &mut state)
+            .await;
+        }
         state.produced
     })
+}
+
+/// The longest a message waits for the rest of the number its utterance ended in.
+pub const HOLD_FOR: Duration = Duration::from_millis(1500);
+
+/// A transcribed utterance of the contact, ready to be redacted and sent.
+struct Ready {
+    utterance: Utterance,
+    transcript: Transcript,
+    /// When it became ready: a held message's wait is measured from here.
+    at: tokio::time::Instant,
+    /// It waited for the speaker's next utterance.
+    held: bool,
+}
+
+/// When the held message's wait is over.
+async fn hold_over(held: &Option<Ready>) {
+    match held {
+        Some(ready) => tokio::time::sleep_until(ready.at + HOLD_FOR).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What the transcriber's loop woke up for.
 enum Step {
     Heard(Option<Heard>),
     Speculated(Flight, Result<Option<Decoded>, EngineError>),
+    /// The held message waited [`HOLD_FOR`].
+    HoldOver,
 }
 
 /// A speculative decode in flight.
@@ -173,9 +214,8 @@ async fn landed(
 #[derive(Default)]
 struct State {
     produced: i32,
-    /// The previous utterance's words, unredacted, in memory only: a number split by a
-    /// pause is redacted in the continuation.
-    previous: Option<String>,
+    /// A message held for the speaker's next utterance: it ended inside a number.
+    held: Option<Ready>,
     /// The newest utterance in progress that came while a speculation was in flight.
     next: Option<(Utterance, bool)>,
     /// The last tentative decode: its span and transcript.
@@ -232,10 +272,7 @@ impl Transcriber<'_> {
                 .sentence_ends
                 .mark(self.speaker.role, flight.span);
         }
-        let redacted = self
-            .conversation
-            .redaction
-            .apply(&heard.text, state.previous.as_deref());
+        let redacted = self.redact(&heard.text, flight.span.1, None);
         self.conversation.events.send(ConversationEvent::Partial {
             role: self.speaker.role,
             start_ms: flight.span.0,
@@ -290,18 +327,33 @@ impl Transcriber<'_> {
         }
     }
 
-    /// Filters, redacts, stores and publishes one decoded utterance; the unredacted
-    /// text if it became a message.
-    async fn publish(
+    /// `text` redacted as the conversation asks, judged with what was said before it
+    /// ended (at `end_ms`) and, for a held message, the speaker's next utterance.
+    fn redact(&self, text: &str, end_ms: i64, next: Option<&str>) -> Applied {
+        let said = self.said();
+        let mut context = said.before(self.speaker.role.as_str(), Some(end_ms));
+        context.next = next;
+        self.conversation.redaction.apply(text, &context)
+    }
+
+    fn said(&self) -> std::sync::MutexGuard<'_, ConversationContext> {
+        // A panic elsewhere cannot leave the context half-written: use it as it is.
+        self.conversation
+            .said
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Filters a decoded utterance and waits for its audio to be confirmed as the
+    /// contact's: what is left becomes a message.
+    async fn ready(
         &self,
         utterance: Utterance,
         fragment: u64,
         decoded: Result<Transcript, EngineError>,
-        previous: Option<&str>,
-    ) -> Option<String> {
-        let (with, conversation, speaker) = (self.with, self.conversation, self.speaker);
+    ) -> Option<Ready> {
+        let (with, conversation, role) = (self.with, self.conversation, self.speaker.role);
         let outcome = |name: &str| with.metrics.utterances.with_label_values(&[name]).inc();
-        let role = speaker.role;
         let decoded = match decoded {
             Ok(decoded) => decoded,
             Err(e) => {
@@ -311,7 +363,7 @@ impl Transcriber<'_> {
                 return None;
             }
         };
-        let Some(mut transcript) = speech_only(decoded) else {
+        let Some(transcript) = speech_only(decoded) else {
             outcome("not_speech");
             tracing::debug!(conversation = %conversation.id, "decoded audio was not speech");
             conversation.checkpoints.finished(role);
@@ -324,9 +376,60 @@ impl Transcriber<'_> {
             return None;
         }
         outcome("message");
-        let applied = conversation.redaction.apply(&transcript.text, previous);
+        Some(Ready {
+            utterance,
+            transcript,
+            at: tokio::time::Instant::now(),
+            held: false,
+        })
+    }
+
+    /// Sends a ready message: first the held one, judged with this one as its
+    /// continuation; then this one, unless it ends inside a number itself and waits.
+    async fn release(&self, ready: Ready, state: &mut State) {
+        if let Some(held) = state.held.take() {
+            self.publish(held, Some(&ready.transcript.text), state)
+                .await;
+        }
+        let open = {
+            let said = self.said();
+            let context = said.before(self.speaker.role.as_str(), Some(ready.utterance.end_ms));
+            self.conversation
+                .redaction
+                .ends_open(&ready.transcript.text, &context)
+        };
+        if open {
+            state.held = Some(Ready {
+                held: true,
+                ..ready
+            });
+        } else {
+            self.publish(ready, None, state).await;
+        }
+    }
+
+    /// Redacts, stores and publishes one message; `next` is the speaker's next
+    /// utterance when the message was held for it.
+    async fn publish(&self, ready: Ready, next: Option<&str>, state: &mut State) {
+        let (with, conversation, speaker) = (self.with, self.conversation, self.speaker);
+        let Ready {
+            utterance,
+            mut transcript,
+            at,
+            held,
+        } = ready;
+        if held {
+            with.metrics
+                .redaction_hold_seconds
+                .observe(at.elapsed().as_secs_f64());
+        }
+        let applied = self.redact(&transcript.text, utterance.end_ms, next);
+        self.said().heard(
+            speaker.role.as_str(),
+            &transcript.text,
+            Some(utterance.end_ms),
+        );
         mask_tokens(&mut transcript, &applied.found);
-        let said = std::mem::take(&mut transcript.text);
         let message = NewMessage {
             id: MessageId::generate(),
             conversation_id: conversation.id.clone(),
@@ -342,7 +445,7 @@ impl Transcriber<'_> {
             unredacted_text: applied.unredacted_text,
             created_at: Utc::now(),
         };
-        let position = conversation.checkpoints.finished(role);
+        let position = conversation.checkpoints.finished(speaker.role);
         let fence = Fence {
             lease: &conversation.lease,
             position: position.as_ref(),
@@ -354,7 +457,7 @@ impl Transcriber<'_> {
             Ok(_) => {}
             Err(AppendError::LeaseLost) => {
                 conversation.control.end(Ending::Lost);
-                return None;
+                return;
             }
             Err(AppendError::Db(e)) => {
                 tracing::error!(conversation = %conversation.id, error = %e, "message not stored");
@@ -369,7 +472,7 @@ impl Transcriber<'_> {
         conversation
             .events
             .send(ConversationEvent::Final(published));
-        Some(said)
+        state.produced += 1;
     }
 }
 
@@ -520,6 +623,7 @@ mod tests {
             sentence_ends: Arc::default(),
             events: ConversationEvents::default(),
             control: Arc::new(SessionControl::default()),
+            said: Default::default(),
         });
         let speaker = Speaker {
             role: Role::Customer,

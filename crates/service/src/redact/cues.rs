@@ -1,0 +1,453 @@
+//! What the words around a number say it is: a lexicon of cue words and phrases per
+//! entity, and of words that mark a number as something else (an order, an amount, a
+//! time). A number is judged by the nearest cue whose entity its length fits, looking
+//! back a few words in its own utterance, then at "… is my PIN" after it, then at the
+//! conversation's earlier utterances (the agent's "what's the code on the back?" before
+//! the customer's "four two nine").
+
+use super::words::{DigitRun, Word};
+
+/// What a cue says a number is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Card,
+    Cvv,
+    Pin,
+    Ssn,
+    Phone,
+    /// An order, amount, date, address, …: not personal information.
+    Other,
+}
+
+/// The words of one language that say what a number is.
+pub(super) struct Lexicon {
+    /// Cue words and phrases (lower case, as [`Word::key`]s), by what they announce.
+    /// At one position the longest phrase wins: "back of the card" is a CVV, "card" a
+    /// card.
+    pub cues: &'static [(&'static str, Kind)],
+    /// Words right after a number that make it a quantity, an amount or a time.
+    pub units_after: &'static [&'static str],
+    /// Words that make a four-digit number the end of a longer one: "the last four of
+    /// my social", "the card ending in 4242".
+    pub last_four: &'static [&'static str],
+    /// Words right before a short number that make it a time, a date or a place: "at
+    /// ten twenty six", "in 1986", "until June 27" ("on" is not one: "hold on, 4111").
+    pub time_or_place_before: &'static [&'static str],
+    /// Prepositions after which a cue qualifies what comes before: "the social on the
+    /// account" is a social, "the pin for my phone" a PIN, "the zip code for the card"
+    /// a zip code.
+    pub qualifiers: &'static [&'static str],
+    pub determiners: &'static [&'static str],
+    /// Cues that say little on their own: what qualifies them decides ("the code on
+    /// the coupon").
+    pub weak: &'static [&'static str],
+}
+
+pub(super) static ENGLISH: Lexicon = Lexicon {
+    cues: ENGLISH_CUES,
+    units_after: &[
+        "dollars",
+        "dollar",
+        "bucks",
+        "cents",
+        "percent",
+        "minutes",
+        "minute",
+        "hours",
+        "hour",
+        "days",
+        "day",
+        "weeks",
+        "week",
+        "months",
+        "month",
+        "years",
+        "year",
+        "times",
+        "am",
+        "pm",
+        "a.m",
+        "p.m",
+        "o'clock",
+        "units",
+        "items",
+        "pieces",
+        "people",
+        "kids",
+        "miles",
+        "pounds",
+        "gigabytes",
+        "gb",
+        "kilos",
+        "feet",
+        "degrees",
+        "points",
+        "calls",
+    ],
+    last_four: &[
+        "last four",
+        "last 4",
+        "final four",
+        "ending",
+        "ends",
+        "last digits",
+    ],
+    time_or_place_before: &[
+        "at", "by", "until", "till", "around", "since", "before", "after", "in", "from", "for",
+    ],
+    qualifiers: &["for", "of", "on", "to", "from", "with", "at"],
+    determiners: &[
+        "the", "my", "your", "a", "an", "this", "that", "his", "her", "our", "their",
+    ],
+    weak: &["code", "number"],
+};
+
+const ENGLISH_CUES: &[(&str, Kind)] = &[
+    // Payment cards.
+    ("card", Kind::Card),
+    ("cards", Kind::Card),
+    ("card's", Kind::Card),
+    ("visa", Kind::Card),
+    ("mastercard", Kind::Card),
+    ("master card", Kind::Card),
+    ("amex", Kind::Card),
+    ("american express", Kind::Card),
+    ("discover", Kind::Card),
+    ("credit", Kind::Card),
+    ("debit", Kind::Card),
+    ("cc", Kind::Card),
+    ("long number", Kind::Card),
+    ("number on the front", Kind::Card),
+    ("number on the card", Kind::Card),
+    ("number on my card", Kind::Card),
+    ("number on your card", Kind::Card),
+    ("digits on the card", Kind::Card),
+    ("front of the card", Kind::Card),
+    ("sixteen digit", Kind::Card),
+    ("16 digit", Kind::Card),
+    ("16-digit", Kind::Card),
+    // Card security codes.
+    ("cvv", Kind::Cvv),
+    ("cvv2", Kind::Cvv),
+    ("cvc", Kind::Cvv),
+    ("cvc2", Kind::Cvv),
+    ("csc", Kind::Cvv),
+    ("cid", Kind::Cvv),
+    ("cvn", Kind::Cvv),
+    ("c v v", Kind::Cvv),
+    ("c v c", Kind::Cvv),
+    ("security code", Kind::Cvv),
+    ("security number", Kind::Cvv),
+    ("security digits", Kind::Cvv),
+    ("verification code", Kind::Cvv),
+    ("verification value", Kind::Cvv),
+    ("verification number", Kind::Cvv),
+    ("card code", Kind::Cvv),
+    ("code", Kind::Cvv),
+    ("on the back", Kind::Cvv),
+    ("back of the card", Kind::Cvv),
+    ("back of my card", Kind::Cvv),
+    ("back of your card", Kind::Cvv),
+    ("back of it", Kind::Cvv),
+    ("the back", Kind::Cvv),
+    ("signature", Kind::Cvv),
+    ("signature strip", Kind::Cvv),
+    ("signature panel", Kind::Cvv),
+    ("signature box", Kind::Cvv),
+    ("three digit", Kind::Cvv),
+    ("three digits", Kind::Cvv),
+    ("3 digit", Kind::Cvv),
+    ("3 digits", Kind::Cvv),
+    ("three-digit", Kind::Cvv),
+    ("3-digit", Kind::Cvv),
+    ("three numbers", Kind::Cvv),
+    ("last three", Kind::Cvv),
+    // PINs and passcodes.
+    ("pin", Kind::Pin),
+    ("pins", Kind::Pin),
+    ("pin's", Kind::Pin),
+    ("pin number", Kind::Pin),
+    ("pin code", Kind::Pin),
+    ("passcode", Kind::Pin),
+    ("pass code", Kind::Pin),
+    ("passcode's", Kind::Pin),
+    ("access code", Kind::Pin),
+    ("password", Kind::Pin),
+    ("personal identification", Kind::Pin),
+    ("p i n", Kind::Pin),
+    // Social security numbers.
+    ("social", Kind::Ssn),
+    ("social's", Kind::Ssn),
+    ("ssn", Kind::Ssn),
+    ("s s n", Kind::Ssn),
+    ("s.s.n", Kind::Ssn),
+    ("social security", Kind::Ssn),
+    ("ss number", Kind::Ssn),
+    // Phone numbers (an entity of its own, off by default).
+    ("phone", Kind::Phone),
+    ("cell", Kind::Phone),
+    ("mobile", Kind::Phone),
+    ("telephone", Kind::Phone),
+    ("call me", Kind::Phone),
+    ("reach me", Kind::Phone),
+    ("call back", Kind::Phone),
+    ("callback", Kind::Phone),
+    ("text me", Kind::Phone),
+    ("fax", Kind::Phone),
+    // Numbers that are something else.
+    ("order", Kind::Other),
+    ("confirmation", Kind::Other),
+    ("confirmation code", Kind::Other),
+    ("reference", Kind::Other),
+    ("ref", Kind::Other),
+    ("case", Kind::Other),
+    ("ticket", Kind::Other),
+    ("tracking", Kind::Other),
+    ("invoice", Kind::Other),
+    ("receipt", Kind::Other),
+    ("transaction", Kind::Other),
+    ("request", Kind::Other),
+    ("account", Kind::Other),
+    ("member", Kind::Other),
+    ("membership", Kind::Other),
+    ("loyalty", Kind::Other),
+    ("rewards", Kind::Other),
+    ("policy", Kind::Other),
+    ("claim", Kind::Other),
+    ("zip", Kind::Other),
+    ("zip code", Kind::Other),
+    ("postal code", Kind::Other),
+    ("area code", Kind::Other),
+    ("promo code", Kind::Other),
+    ("discount code", Kind::Other),
+    ("error code", Kind::Other),
+    ("coupon", Kind::Other),
+    ("street", Kind::Other),
+    ("avenue", Kind::Other),
+    ("apartment", Kind::Other),
+    ("apt", Kind::Other),
+    ("suite", Kind::Other),
+    ("unit", Kind::Other),
+    ("room", Kind::Other),
+    ("floor", Kind::Other),
+    ("flight", Kind::Other),
+    ("gate", Kind::Other),
+    ("seat", Kind::Other),
+    ("model", Kind::Other),
+    ("serial", Kind::Other),
+    ("version", Kind::Other),
+    ("extension", Kind::Other),
+    ("ext", Kind::Other),
+    ("balance", Kind::Other),
+    ("total", Kind::Other),
+    ("amount", Kind::Other),
+    ("charge", Kind::Other),
+    ("charged", Kind::Other),
+    ("payment", Kind::Other),
+    ("paid", Kind::Other),
+    ("pay", Kind::Other),
+    ("owe", Kind::Other),
+    ("cost", Kind::Other),
+    ("costs", Kind::Other),
+    ("price", Kind::Other),
+    ("fee", Kind::Other),
+    ("limit", Kind::Other),
+    ("refund", Kind::Other),
+    ("bill", Kind::Other),
+    ("statement", Kind::Other),
+    ("card statement", Kind::Other),
+    ("apr", Kind::Other),
+    ("interest", Kind::Other),
+    ("rate", Kind::Other),
+    ("expiration", Kind::Other),
+    ("expiry", Kind::Other),
+    ("expires", Kind::Other),
+    ("exp", Kind::Other),
+    ("expiration date", Kind::Other),
+    ("date", Kind::Other),
+    ("since", Kind::Other),
+    ("age", Kind::Other),
+    ("year", Kind::Other),
+    ("package", Kind::Other),
+    ("shipment", Kind::Other),
+    ("store", Kind::Other),
+    ("branch", Kind::Other),
+    ("route", Kind::Other),
+    ("item", Kind::Other),
+    ("sku", Kind::Other),
+    ("part number", Kind::Other),
+    ("social security check", Kind::Other),
+    ("social security checks", Kind::Other),
+    ("social security benefits", Kind::Other),
+    ("social security office", Kind::Other),
+    ("social security payment", Kind::Other),
+    ("social security deposit", Kind::Other),
+    ("social security administration", Kind::Other),
+    ("social security income", Kind::Other),
+    ("january", Kind::Other),
+    ("february", Kind::Other),
+    ("march", Kind::Other),
+    ("april", Kind::Other),
+    ("june", Kind::Other),
+    ("july", Kind::Other),
+    ("august", Kind::Other),
+    ("september", Kind::Other),
+    ("october", Kind::Other),
+    ("november", Kind::Other),
+    ("december", Kind::Other),
+];
+
+/// Words a cue looks this far back for, in the number's own utterance and the
+/// previous one (numbers not counted).
+const WINDOW: usize = 12;
+/// And this far after it ("429, the three numbers on the back").
+const WINDOW_AFTER: usize = 8;
+/// And this far back into the conversation's earlier utterances.
+const CONTEXT_WINDOW: usize = 30;
+
+/// The cues among `words`, nearest first. A cue after a preposition gives way to a cue
+/// right before the preposition ("zip code for the card" is a zip code).
+pub(super) fn before(lex: &Lexicon, words: &[Word]) -> Vec<Kind> {
+    let mut found = Vec::new();
+    let mut j = words.len();
+    while j > 0 {
+        j -= 1;
+        let Some((mut kind, len)) = cue_ending_at(lex, words, j) else {
+            continue;
+        };
+        let mut start = j + 1 - len;
+        let mut q = start;
+        if q > 0 && lex.determiners.contains(&words[q - 1].key.as_str()) {
+            q -= 1;
+        }
+        let qualifies = q > 1 && lex.qualifiers.contains(&words[q - 1].key.as_str());
+        let weak_head = q > 1 && lex.weak.contains(&words[q - 2].key.as_str());
+        if qualifies && kind == Kind::Other && j + 1 < words.len() && !weak_head {
+            // "the social on the account is …": the account only says whose it is
+            // (unless the number follows at once, "on September 25", or the head says
+            // little, "the code on the coupon").
+            j = start;
+            continue;
+        }
+        if qualifies
+            && kind != Kind::Other
+            && let Some((head, head_len)) = cue_ending_at(lex, words, q - 2)
+        {
+            kind = head;
+            start = q - 1 - head_len;
+        }
+        found.push(kind);
+        j = start;
+    }
+    found
+}
+
+/// The longest lexicon phrase whose last word is `words[j]`, and its length in words.
+fn cue_ending_at(lex: &Lexicon, words: &[Word], j: usize) -> Option<(Kind, usize)> {
+    lex.cues
+        .iter()
+        .filter_map(|(phrase, kind)| {
+            let parts: Vec<&str> = phrase.split(' ').collect();
+            let n = parts.len();
+            (j + 1 >= n
+                && words[j + 1 - n..=j]
+                    .iter()
+                    .zip(&parts)
+                    .all(|(w, p)| w.key == *p))
+            .then_some((*kind, n))
+        })
+        .max_by_key(|(_, n)| *n)
+}
+
+/// What the words around `run` say it is: the cues before it in its own utterance
+/// (which begins at word `utterance_start`) and in the previous one, nearest first,
+/// and those after it up to the next number, nearest first.
+pub(super) struct Around {
+    /// In the number's own utterance.
+    pub before: Vec<Kind>,
+    /// In the same participant's previous utterance, within the window.
+    pub previous: Vec<Kind>,
+    pub after: Vec<Kind>,
+    /// A unit right after the number ("4321 dollars", "45 minutes") or a time or
+    /// place word right before it ("at ten twenty six", but not "ends in 4242").
+    pub not_an_identifier: bool,
+    pub last_four: bool,
+}
+
+pub(super) fn around(
+    lex: &Lexicon,
+    words: &[Word],
+    run: &DigitRun,
+    utterance_start: usize,
+) -> Around {
+    let from = window_start(words, run.words.start, WINDOW);
+    let own_from = from.max(utterance_start.min(run.words.start));
+    let window = &words[from..run.words.start];
+    let end = run.words.end.min(words.len());
+    // Up to the next number: its cues are its own.
+    let tail_end = (end..(end + WINDOW_AFTER).min(words.len()))
+        .find(|&i| words[i].key.chars().any(|c| c.is_ascii_digit()))
+        .unwrap_or_else(|| (end + WINDOW_AFTER).min(words.len()));
+    let tail = &words[end..tail_end];
+    Around {
+        before: before(lex, &words[own_from..run.words.start]),
+        previous: before(lex, &words[from..own_from]),
+        after: before_reversed(lex, tail),
+        not_an_identifier: tail
+            .first()
+            .is_some_and(|w| lex.units_after.contains(&w.key.as_str()))
+            || window.split_last().is_some_and(|(w, rest)| {
+                // "at ten twenty six", but not "call me at …" or "ends in 4242".
+                let cue_before = !rest.is_empty()
+                    && cue_ending_at(lex, rest, rest.len() - 1)
+                        .is_some_and(|(k, _)| k == Kind::Phone);
+                lex.time_or_place_before.contains(&w.key.as_str())
+                    && !cue_before
+                    && !says_last_four(lex, window)
+            }),
+        last_four: says_last_four(lex, window) || says_last_four(lex, tail),
+    }
+}
+
+/// Where a window of `size` words before word `at` starts, not counting numbers (a
+/// long number between the cue and the next part of it is not distance).
+fn window_start(words: &[Word], at: usize, size: usize) -> usize {
+    let mut counted = 0;
+    let mut start = at;
+    while start > 0 && counted < size {
+        start -= 1;
+        if !is_number_token(&words[start].key) {
+            counted += 1;
+        }
+    }
+    start
+}
+
+fn is_number_token(key: &str) -> bool {
+    key.chars().any(|c| c.is_ascii_digit()) || super::words::is_number_word(key)
+}
+
+/// The cues in `words` that follow a number, nearest first.
+fn before_reversed(lex: &Lexicon, words: &[Word]) -> Vec<Kind> {
+    let mut kinds = before(lex, words);
+    kinds.reverse();
+    kinds
+}
+
+/// The cues at the end of the conversation's earlier utterances, nearest first.
+pub(super) fn earlier(lex: &Lexicon, words: &[Word]) -> (Vec<Kind>, bool) {
+    let from = window_start(words, words.len(), CONTEXT_WINDOW);
+    (
+        before(lex, &words[from..]),
+        says_last_four(lex, &words[from..]),
+    )
+}
+
+fn says_last_four(lex: &Lexicon, words: &[Word]) -> bool {
+    lex.last_four.iter().any(|phrase| {
+        let parts: Vec<&str> = phrase.split(' ').collect();
+        words
+            .windows(parts.len())
+            .any(|w| w.iter().zip(&parts).all(|(w, p)| w.key == *p))
+    })
+}
