@@ -425,6 +425,7 @@ async fn main() -> anyhow::Result<()> {
 fn print_floor(metrics: &str) {
     let count = |series: &str| counter(metrics, &format!("callscribe_{series}"));
     let (held, _) = histogram(metrics, "confirmation_wait_seconds");
+    let (redaction_held, _) = histogram(metrics, "redaction_hold_seconds");
     let (delivery, _) = histogram(metrics, "webhook_delivery_seconds");
     let speculation = |urgency: &str, outcome: &str| {
         count(&format!(
@@ -432,7 +433,7 @@ fn print_floor(metrics: &str) {
         ))
     };
     println!(
-        "      finals: {} tentative, {} decoded at the endpoint; speculation: tentative {}/{} partial {}/{} (decoded/dropped); held for ContactId: {} (p50 {:.0} ms, p95 {:.0} ms); delivery p50 {:.0} ms p95 {:.0} ms",
+        "      finals: {} tentative, {} decoded at the endpoint; speculation: tentative {}/{} partial {}/{} (decoded/dropped); held for ContactId: {} (p50 {:.0} ms, p95 {:.0} ms); held for the rest of a number: {} (p50 {:.0} ms, max {:.0} ms); delivery p50 {:.0} ms p95 {:.0} ms",
         count("engine_finals_total{source=\"tentative\"}"),
         count("engine_finals_total{source=\"endpoint\"}"),
         speculation("tentative", "decoded"),
@@ -442,6 +443,9 @@ fn print_floor(metrics: &str) {
         held.last().map_or(0.0, |b| b.1),
         quantile(&held, 0.5) * 1000.0,
         quantile(&held, 0.95) * 1000.0,
+        redaction_held.last().map_or(0.0, |b| b.1),
+        quantile(&redaction_held, 0.5) * 1000.0,
+        quantile(&redaction_held, 1.0) * 1000.0,
         quantile(&delivery, 0.5) * 1000.0,
         quantile(&delivery, 0.95) * 1000.0,
     );

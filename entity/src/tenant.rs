@@ -18,6 +18,8 @@ pub struct Model {
     /// The speech engine of its English conversations (`engine.model`'s names); NULL =
     /// the replica's default.
     pub engine_model: Option<String>,
+    /// Redacted text keeps a card number's last four digits.
+    pub card_keep_last_four: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -10,6 +10,7 @@ mod m20261129_000004_leases;
 mod m20261129_000005_audit_log;
 mod m20261203_000006_tenant_engine;
 mod m20261204_000007_lease_contact;
+mod m20261204_000008_card_keep_last_four;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_audit_log::Migration),
             Box::new(m20261203_000006_tenant_engine::Migration),
             Box::new(m20261204_000007_lease_contact::Migration),
+            Box::new(m20261204_000008_card_keep_last_four::Migration),
         ]
     }
 }

@@ -138,9 +138,12 @@ async fn an_unknown_engine_or_tenant_is_a_clear_error() {
 }
 
 /// Real Spanish speech (Allison Smith's Mexican Spanish Asterisk prompts): the agent's
-/// prompt is transcribed in Spanish by Whisper base, and the customer's digits are masked.
+/// prompt is transcribed in Spanish by Whisper base, and the customer's digits, the new
+/// location's number the prompt asks for, are judged by Spanish cue words: no personal
+/// number was asked for, so they stay (a card, CVV, PIN or SSN cue would mask them; the
+/// redaction unit tests and `scripts/redact-eval` cover those).
 #[tokio::test]
-async fn a_spanish_call_is_transcribed_by_whisper_base_with_its_numbers_masked() {
+async fn a_spanish_call_is_transcribed_by_whisper_base_and_judged_by_spanish_cues() {
     let app = spawn_moonshine_app().await;
     let (tenant, key) = app.tenant_with_key().await;
     // The agent asks, the customer answers a second after.
@@ -163,13 +166,10 @@ async fn a_spanish_call_is_transcribed_by_whisper_base_with_its_numbers_masked()
     }
     let customer_said = text("customer");
     assert!(
-        customer_said.matches('#').count() >= 3,
-        "digits not masked: {customer_said:?}"
+        customer_said.chars().filter(char::is_ascii_digit).count() >= 3,
+        "a location number is no personal information: {customer_said:?}"
     );
-    assert!(
-        !customer_said.chars().any(|c| c.is_ascii_digit()),
-        "{customer_said:?}"
-    );
+    assert!(!customer_said.contains('#'), "{customer_said:?}");
     assert!(decodes(&app, "whisper-base") >= 2);
     assert_eq!(decodes(&app, "moonshine-base-en"), 0);
 }

@@ -13,7 +13,7 @@ use crate::kvs_emulator::{CONTACT, spawn_emulator, stream_of};
 
 const CARD: &str = "4539148803436467";
 
-async fn read_card_number(app: &TestApp, output: &str) -> Vec<Value> {
+async fn read_card_number(app: &TestApp, output: &str, keep_last_four: bool) -> Vec<Value> {
     let customer = crate::transcription::fixture("allison-card-digits.wav");
     let agent = vec![0i16; customer.len()];
     let _kvs = spawn_emulator(
@@ -22,6 +22,12 @@ async fn read_card_number(app: &TestApp, output: &str) -> Vec<Value> {
     );
     let (tenant, key) = app.tenant_with_key().await;
     app.point_tenant_at(&tenant, &_kvs.url).await;
+    if keep_last_four {
+        let keep = json!({"entities": ["CREDIT_CARD_NUMBER"], "cardKeepLastFour": true});
+        let path = format!("/tenants/{tenant}/redaction");
+        let res = app.admin(reqwest::Method::PUT, &path, Some(keep)).await;
+        assert_eq!(res.status(), 200);
+    }
     let mut b = start_body(CONTACT);
     b["autotranscribeParams"] = json!({"detailedToken": true, "redactionOutput": output});
     b["amazonConnectParams"] =
@@ -65,7 +71,7 @@ fn digits(text: &str) -> String {
 async fn a_spoken_card_number_is_masked_everywhere() {
     let app = spawn_speech_app().await;
     let mut published = app.state.publisher.subscribe();
-    let items = read_card_number(&app, "redacted").await;
+    let items = read_card_number(&app, "redacted", false).await;
     assert_eq!(items.len(), 1, "{items:#?}");
     let text = items[0]["text"].as_str().unwrap();
     assert_eq!(text.matches('#').count(), 16, "{text}");
@@ -82,9 +88,15 @@ async fn a_spoken_card_number_is_masked_everywhere() {
 
     // Asked for both: the unredacted text is kept beside the masked one.
     let app = spawn_speech_app().await;
-    let items = read_card_number(&app, "redacted_and_unredacted").await;
+    let items = read_card_number(&app, "redacted_and_unredacted", false).await;
     assert_eq!(digits(items[0]["text"].as_str().unwrap()), "");
     assert_eq!(digits(items[0]["unredactedText"].as_str().unwrap()), CARD);
+
+    // The tenant keeps a card's last four: only they are left.
+    let app = spawn_speech_app().await;
+    let items = read_card_number(&app, "redacted", true).await;
+    let text = items[0]["text"].as_str().unwrap();
+    assert_eq!(digits(text), CARD[12..], "{text}");
 }
 
 #[tokio::test]
@@ -97,11 +109,22 @@ async fn the_tenant_sets_default_entities_and_a_start_may_override_them() {
     let shown = body(app.admin(Method::GET, &path, None).await).await;
     assert_eq!(
         shown,
-        json!({"entities": ["CREDIT_CARD_NUMBER", "CVV", "PIN", "SSN", "PASSWORD"]})
+        json!({"entities": ["CREDIT_CARD_NUMBER", "CVV", "PIN", "SSN", "PASSWORD"],
+            "cardKeepLastFour": false})
     );
-    let set = json!({"entities": ["EMAIL", "PIN", "EMAIL"]});
+    let set = json!({"entities": ["EMAIL", "PIN", "EMAIL"], "cardKeepLastFour": true});
     let shown = body(app.admin(Method::PUT, &path, Some(set)).await).await;
-    assert_eq!(shown, json!({"entities": ["EMAIL", "PIN"]}));
+    assert_eq!(
+        shown,
+        json!({"entities": ["EMAIL", "PIN"], "cardKeepLastFour": true})
+    );
+    let set = json!({"entities": ["EMAIL", "PIN"]});
+    let shown = body(app.admin(Method::PUT, &path, Some(set)).await).await;
+    assert_eq!(
+        shown["cardKeepLastFour"],
+        json!(false),
+        "off unless it is asked for"
+    );
     crate::helpers::assert_error(
         app.admin(Method::PUT, &path, Some(json!({"entities": ["SHOE_SIZE"]})))
             .await,

@@ -27,8 +27,8 @@ pub const NAMESPACES: &[&str] = &["amazonconnect"];
 pub struct AutotranscribeParams {
     /// BCP-47 language of the call. Default `en-US`; also `en-GB`, `en-AU`, `en-IN`,
     /// `en-IE`, `en-NZ`, `en-ZA`, `en-CA`, and Spanish `es-US` and `es-ES`, which Whisper
-    /// base transcribes whatever the tenant's engine (redaction then masks every run of
-    /// three or more digits or number words). Others are refused with 400-03.
+    /// base transcribes whatever the tenant's engine (redaction then reads Spanish number
+    /// and cue words). Others are refused with 400-03.
     #[oai(validator(max_length = 16))]
     pub language: Option<String>,
     /// When true, each utterance carries word tokens with start/end milliseconds.

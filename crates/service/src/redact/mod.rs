@@ -185,6 +185,13 @@ impl Redaction {
         self.output == Output::Unredacted || self.redactor.is_empty()
     }
 
+    /// Leaves a card number's last four digits unmasked (the tenant's
+    /// `cardKeepLastFour`).
+    pub fn keeping_card_last_four(mut self, keep: bool) -> Redaction {
+        self.redactor = self.redactor.keeping_card_last_four(keep);
+        self
+    }
+
     /// Whether the utterance ends in the middle of a number to redact: its message
     /// waits (briefly) for the rest, so both are judged whole.
     pub fn ends_open(&self, text: &str, context: &Context) -> bool {
@@ -522,10 +529,9 @@ fn is_amount_time_or_date(pattern: &str, n: usize) -> bool {
         let cents = word
             .rsplit_once('.')
             .is_some_and(|(_, cents)| (1..=2).contains(&cents.len()));
-        let thousands = word
-            .split_once(',')
-            .is_some_and(|(_, rest)| rest.starts_with("ddd"));
-        cents || thousands
+        // "1,234" alone may be a PIN said as a number (written "6,843"); with cents
+        // it is an amount.
+        cents
     });
     let iso_date = pattern.starts_with("dddd-dd-dd");
     pattern.contains(['$', ':', '/']) || n < 12 && (grouped || iso_date)

@@ -29,20 +29,44 @@ pub fn words(text: &str) -> Vec<Word> {
         match (c.is_whitespace(), start) {
             (false, None) => start = Some(i),
             (true, Some(s)) => {
-                let raw = &text[s..i];
-                let key = key_of(raw);
-                out.push(Word {
-                    span: s..i,
-                    key,
-                    ends_clause: raw.ends_with([',', ';', ':']),
-                    ends_sentence: raw.ends_with(['.', '?', '!']),
-                });
+                for span in letters_apart_from_digits(&text[s..i]) {
+                    let raw = &text[s + span.start..s + span.end];
+                    out.push(Word {
+                        span: s + span.start..s + span.end,
+                        key: key_of(raw),
+                        ends_clause: raw.ends_with([',', ';', ':']),
+                        ends_sentence: raw.ends_with(['.', '?', '!']),
+                    });
+                }
                 start = None;
             }
             _ => {}
         }
     }
     out
+}
+
+/// A token's parts, split at a hyphen between letters and digits, as recognisers
+/// write "SSN-5741" or "V-353" ("4111-1111" and "forty-one" stay whole).
+fn letters_apart_from_digits(raw: &str) -> Vec<Range<usize>> {
+    let has_digit = |part: &str| part.chars().any(|c| c.is_ascii_digit());
+    let mut parts = Vec::with_capacity(1);
+    if !raw.contains('-') || !has_digit(raw) || !raw.chars().any(char::is_alphabetic) {
+        parts.push(0..raw.len());
+        return parts;
+    }
+    let mut start = 0;
+    let mut at = 0;
+    for piece in raw.split('-') {
+        let end = at + piece.len();
+        if at > start && has_digit(&raw[start..at]) != has_digit(piece) {
+            parts.push(start..at - 1);
+            start = at;
+        }
+        at = end + 1;
+    }
+    parts.push(start..raw.len());
+    parts
 }
 
 /// A word's key: lower case, without surrounding punctuation, with Spanish accents
@@ -154,14 +178,26 @@ fn unit(key: &str) -> Option<u32> {
     UNITS.iter().position(|u| *u == key).map(|d| d as u32)
 }
 
-/// The digits a single spoken word stands for, if it is a number word ("forty-one"
-/// written with a hyphen is one word).
+/// The digits a single spoken word stands for, if it is a number word; number words
+/// joined by hyphens are one ("forty-one", "five-four-five", "six-oh-oh").
 fn spoken(key: &str) -> Option<String> {
-    if let Some((tens, u)) = key.split_once('-')
-        && let Some(t) = TENS.iter().position(|t| *t == tens)
-        && let Some(u) = unit(u).filter(|u| *u > 0)
-    {
-        return Some(((t as u32 + 2) * 10 + u).to_string());
+    if key.contains('-') {
+        let mut digits = String::new();
+        let mut tens_open = false;
+        for part in key.split('-') {
+            match unit(part) {
+                Some(u) if tens_open && u > 0 => {
+                    digits.pop();
+                    digits.push_str(&u.to_string());
+                }
+                _ => digits.push_str(&match part {
+                    "oh" | "o" => "0".to_owned(),
+                    _ => spoken(part)?,
+                }),
+            }
+            tens_open = TENS.contains(&part);
+        }
+        return Some(digits);
     }
     if let Some(d) = unit(key) {
         return Some(d.to_string());

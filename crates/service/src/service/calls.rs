@@ -236,7 +236,8 @@ impl Calls {
                 conversation.redaction_output,
                 &entities,
                 language.whisper,
-            ),
+            )
+            .keeping_card_last_four(tenant.card_keep_last_four),
             route: Route::choose(language, tenant_engine),
             target,
             sdk,

@@ -692,6 +692,46 @@ mod tests {
         }
     }
 
+    /// Issue 22: "my card number is 4539 1488" | "0343 6467": the first message waits
+    /// for the second, both are masked, and the wait is measured; a message left open
+    /// when the participant stops is sent (masked) at once.
+    #[tokio::test]
+    async fn a_message_ending_inside_a_number_waits_for_the_rest() {
+        let mut f = fixture(&[
+            "my card number is 4539 1488",
+            "0343 6467",
+            "and the card is 4539",
+        ])
+        .await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = spawn(f.with.clone(), f.conversation.clone(), f.speaker, rx);
+        for start in [1000, 3000, 6000] {
+            f.conversation.checkpoints.handed(Role::Customer);
+            tx.send(utterance(start)).unwrap();
+            if start == 1000 {
+                // Decoded and held: nothing is sent before the rest of the number.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                assert!(f.published.try_recv().is_err(), "held");
+            }
+        }
+        drop(tx);
+        assert_eq!(task.await.unwrap(), 3);
+        let mut texts = Vec::new();
+        while let Ok(sent) = f.published.try_recv() {
+            texts.push(sent.message.text.clone());
+        }
+        assert_eq!(
+            texts,
+            [
+                "my card number is #### ####",
+                "#### ####",
+                "and the card is ####"
+            ]
+        );
+        let held = f.with.metrics.redaction_hold_seconds.get_sample_count();
+        assert_eq!(held, 2, "the first waited for the second; the last was flushed");
+    }
+
     /// The utterance at `start_ms` as it stands while spoken.
     fn growing(start_ms: i64, tentative: bool) -> Heard {
         let Heard::Done { utterance, .. } = utterance(start_ms) else {

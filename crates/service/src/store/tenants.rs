@@ -41,6 +41,7 @@ impl Store {
             aws_region: Set(None),
             aws_endpoint_url: Set(None),
             redaction_entities: Set(None),
+            card_keep_last_four: Set(false),
             engine_model: Set(None),
             created_at: Set(Utc::now()),
         }
@@ -78,18 +79,21 @@ impl Store {
         am.update(self.db()).await.map(Some)
     }
 
-    /// Sets the tenant's default redaction entities (`None`: the built-in defaults);
-    /// `None` when the tenant does not exist.
+    /// Sets the tenant's default redaction entities (`None`: the built-in defaults)
+    /// and whether a card's last four digits are kept; `None` when the tenant does not
+    /// exist.
     pub async fn set_redaction_defaults(
         &self,
         id: &TenantId,
         entities: Option<&[String]>,
+        card_keep_last_four: bool,
     ) -> Result<Option<tenant::Model>, sea_orm::DbErr> {
         let Some(t) = self.tenant(id).await? else {
             return Ok(None);
         };
         let mut am: tenant::ActiveModel = t.into();
         am.redaction_entities = Set(entities.map(|e| serde_json::Value::from(e).to_string()));
+        am.card_keep_last_four = Set(card_keep_last_four);
         am.update(self.db()).await.map(Some)
     }
 

@@ -35,14 +35,20 @@ pub struct TenantAws {
     pub endpoint_url: Option<String>,
 }
 
-/// The entities redacted when start-streaming names none.
+/// The entities redacted when start-streaming names none, and how card numbers are
+/// masked.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(example, rename_all = "camelCase")]
 pub struct TenantRedaction {
     /// Without a tenant setting: CREDIT_CARD_NUMBER, CVV, PIN, SSN, PASSWORD. An empty
     /// list turns redaction off by default.
     #[oai(validator(max_items = 16))]
     pub entities: Vec<RedactionEntity>,
+    /// Keep a card number's last four digits in redacted text (`#### #### #### 4242`);
+    /// off by default, when the whole number is masked. Applies to conversations
+    /// started (or taken over by another replica) after it is set.
+    #[oai(default)]
+    pub card_keep_last_four: bool,
 }
 
 impl poem_openapi::types::Example for TenantAws {
@@ -66,6 +72,7 @@ impl poem_openapi::types::Example for TenantRedaction {
                 RedactionEntity::Ssn,
                 RedactionEntity::Password,
             ],
+            card_keep_last_four: false,
         }
     }
 }
@@ -91,10 +98,11 @@ impl SettingsApi {
         Ok(Success::json(aws_view(AwsSettings::from(&t))))
     }
 
-    /// Get the tenant's default redaction entities
+    /// Get the tenant's redaction defaults
     ///
-    /// The entities redacted when a start-streaming request names none: the tenant's
-    /// setting, or the built-in defaults.
+    /// The entities redacted when a start-streaming request names none (the tenant's
+    /// setting, or the built-in defaults) and whether a card's last four digits are
+    /// kept.
     #[oai(
         path = "/tenants/:id/redaction",
         method = "get",
@@ -109,10 +117,11 @@ impl SettingsApi {
         Ok(Success::json(redaction_view(&t)))
     }
 
-    /// Set the tenant's default redaction entities
+    /// Set the tenant's redaction defaults
     ///
-    /// Used for every conversation whose start-streaming request has no
-    /// `redactionEntities`; conversations already running keep their settings.
+    /// The entities are used for every conversation whose start-streaming request has
+    /// no `redactionEntities`; `cardKeepLastFour` for every conversation. Conversations
+    /// already running keep their settings.
     #[oai(
         path = "/tenants/:id/redaction",
         method = "put",
@@ -131,7 +140,7 @@ impl SettingsApi {
         let saved = self
             .state
             .store
-            .set_redaction_defaults(&tenant, Some(&names))
+            .set_redaction_defaults(&tenant, Some(&names), body.0.card_keep_last_four)
             .await?
             .ok_or_else(|| ApiError::not_found("no such tenant"))?;
         Ok(Success::json(redaction_view(&saved)))
@@ -203,5 +212,6 @@ fn redaction_view(t: &entity::tenant::Model) -> TenantRedaction {
                 RedactionEntity::parse_from_json(Some(serde_json::Value::from(n.as_str()))).ok()
             })
             .collect(),
+        card_keep_last_four: t.card_keep_last_four,
     }
 }
