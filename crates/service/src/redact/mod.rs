@@ -8,6 +8,7 @@
 mod conversation;
 mod cues;
 mod spanish;
+mod spanish_cues;
 pub mod words;
 
 use std::collections::BTreeSet;
@@ -121,7 +122,7 @@ impl Language {
     fn lexicon(self) -> &'static cues::Lexicon {
         match self {
             Language::English => &cues::ENGLISH,
-            Language::Spanish => &spanish::LEXICON,
+            Language::Spanish => &spanish_cues::SPANISH,
         }
     }
 }

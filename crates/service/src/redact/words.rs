@@ -262,7 +262,9 @@ pub fn digit_runs(text: &str, words: &[Word], language: Language) -> Vec<DigitRu
             i += 1;
         } else if let Some((digits, used)) = match language {
             Language::English => spoken_at(words, i, &run),
-            Language::Spanish => spanish::spoken_at(words, i),
+            Language::Spanish => {
+                spanish::spoken_at(|at| words.get(at).map_or("", |w| w.key.as_str()), i)
+            }
         } {
             start_if_new(&mut run);
             // The words, without the punctuation after the last ("nine," → "nine").

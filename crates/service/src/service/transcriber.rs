@@ -729,7 +729,10 @@ mod tests {
             ]
         );
         let held = f.with.metrics.redaction_hold_seconds.get_sample_count();
-        assert_eq!(held, 2, "the first waited for the second; the last was flushed");
+        assert_eq!(
+            held, 2,
+            "the first waited for the second; the last was flushed"
+        );
     }
 
     /// The utterance at `start_ms` as it stands while spoken.
