@@ -13,6 +13,8 @@ The set is built from templates in scripts/redact-eval-data/ (see its README):
   - presidio-evaluator-templates.txt: the card, SSN and phone templates of Microsoft's
     presidio-evaluator 0.3.2 (MIT), written by others;
   - house-en.jsonl: the project's earlier templates;
+  - independent2-en.jsonl: a second set written (after the split was fixed) by another
+    session that had seen neither the rules nor the other templates: development only;
   - spoken-transcripts.jsonl: what the engine wrote for spoken PII sentences read by a
     speech synthesiser over telephone audio (scripts/redact-eval-spoken), labelled from
     the first to the last number word; form "engine" when the engine heard every digit
@@ -22,8 +24,9 @@ Every template's placeholders are filled with values rendered in several forms: 
 digits with varied grouping, spoken digit words ("oh", "double five"), digit pairs
 ("forty one twelve"), digits and words mixed, and ASR-style (no case or punctuation,
 fillers between groups). The development and test parts are fixed by a hash of each
-template's source and id, decided before any tuning: house templates are development
-only, presidio-evaluator templates are test only, the rest is split half and half.
+template's source and id, decided before any tuning: house and independent2 templates are
+development only, presidio-evaluator templates are test only, the rest is split half and
+half.
 Report the test part.
 
 Each line of SET: {"id", "source", "part", "lang", "kind", "form", "turns": [{"speaker",
@@ -56,7 +59,7 @@ FILLERS = ["uh", "um", "uh", "er"]
 
 def part_of(source, tid):
     """dev or test, from the template's source and id only (fixed before tuning)."""
-    if source == "house":
+    if source in ("house", "independent2"):
         return "dev"
     if source == "presidio-evaluator":
         return "test"
@@ -293,6 +296,13 @@ def load_templates():
             if line and not line.startswith("#"):
                 out.append({"id": f"pe-{i:03d}", "kind": "single", "source": "presidio-evaluator",
                             "lang": "en", "turns": [{"speaker": "customer", "text": line}]})
+    # Added after the split was fixed, development only; last, so that every earlier
+    # template renders the same values as before.
+    path = os.path.join(DATA, "independent2-en.jsonl")
+    if os.path.exists(path):
+        for line in open(path, encoding="utf-8"):
+            if line.strip():
+                out.append(dict(json.loads(line), source="independent2", lang="en"))
     return out
 
 
