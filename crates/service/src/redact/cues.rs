@@ -5,7 +5,7 @@
 //! conversation's earlier utterances (the agent's "what's the code on the back?" before
 //! the customer's "four two nine").
 
-use super::words::{DigitRun, Word};
+use super::words::{DigitRun, Word, counts_digits};
 
 /// What a cue says a number is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,12 @@ pub(super) struct Lexicon {
     /// Cues that say little on their own: what qualifies them decides ("the code on
     /// the coupon").
     pub weak: &'static [&'static str],
+    /// The prepositions of the qualifiers after which the cue before names the number
+    /// ("the zip code for the card"; "pay with my visa" is still a card).
+    pub heads_after: &'static [&'static str],
+    /// Words that may follow the start of a number at the end of an utterance before
+    /// the rest comes in the next ("4111 1111, hold on"; "… Oak Avenue" ends none).
+    pub stalls: &'static [&'static str],
 }
 
 pub(super) static ENGLISH: Lexicon = Lexicon {
@@ -100,6 +106,11 @@ pub(super) static ENGLISH: Lexicon = Lexicon {
         "the", "my", "your", "a", "an", "this", "that", "his", "her", "our", "their",
     ],
     weak: &["code", "number"],
+    heads_after: &["for", "of", "on"],
+    stalls: &[
+        "hold", "on", "sorry", "wait", "um", "uh", "er", "hmm", "one", "sec", "second", "moment",
+        "let", "me", "see", "okay", "ok", "yeah", "so", "and", "then", "the", "rest", "is", "it's",
+    ],
 };
 
 const ENGLISH_CUES: &[(&str, Kind)] = &[
@@ -275,6 +286,8 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("route", Kind::Other),
     ("item", Kind::Other),
     ("sku", Kind::Other),
+    ("customer number", Kind::Other),
+    ("atm", Kind::Card),
     ("part number", Kind::Other),
     ("social security check", Kind::Other),
     ("social security checks", Kind::Other),
@@ -329,12 +342,24 @@ pub(super) fn before(lex: &Lexicon, words: &[Word]) -> Vec<Kind> {
             j = start;
             continue;
         }
+        // The head of "the case number for my card": skip "number", "#", "no".
+        let mut h = q.saturating_sub(1);
+        if h > 1
+            && matches!(
+                words[h - 1].key.as_str(),
+                "number" | "numbers" | "no" | "numero"
+            )
+        {
+            h -= 1;
+        }
         if qualifies
             && kind != Kind::Other
-            && let Some((head, head_len)) = cue_ending_at(lex, words, q - 2)
+            && h > 0
+            && lex.heads_after.contains(&words[q - 1].key.as_str())
+            && let Some((head, head_len)) = cue_ending_at(lex, words, h - 1)
         {
             kind = head;
-            start = q - 1 - head_len;
+            start = h - head_len;
         }
         found.push(kind);
         j = start;
@@ -384,15 +409,41 @@ pub(super) fn around(
     let own_from = from.max(utterance_start.min(run.words.start));
     let window = &words[from..run.words.start];
     let end = run.words.end.min(words.len());
-    // Up to the next number: its cues are its own.
+    // Up to the next number (its cues are its own) and, for words that say a number is
+    // something else, up to the end of the clause ("4111 …, and the expiry is 2/26").
+    let is_number = |i: usize| is_number_token(&words[i].key) && !counts_digits(words, i);
     let tail_end = (end..(end + WINDOW_AFTER).min(words.len()))
-        .find(|&i| words[i].key.chars().any(|c| c.is_ascii_digit()))
+        .find(|&i| is_number(i))
         .unwrap_or_else(|| (end + WINDOW_AFTER).min(words.len()));
     let tail = &words[end..tail_end];
+    let clause_end = if words[end.max(1) - 1].ends_clause {
+        0
+    } else {
+        tail.iter()
+            .position(|w| matches!(w.key.as_str(), "and" | "but" | "then" | "y" | "pero"))
+            .unwrap_or(tail.len())
+    };
+    // Likewise before it: an "other" word beyond an earlier number is that number's.
+    let own = &words[own_from..run.words.start];
+    let near_from = (own_from..run.words.start)
+        .rposition(is_number)
+        .map_or(0, |i| i + 1);
+    let mut before_kinds = before(lex, &own[near_from..]);
+    before_kinds.extend(
+        before(lex, &own[..near_from])
+            .into_iter()
+            .filter(|k| *k != Kind::Other),
+    );
+    let mut after = before_reversed(lex, &tail[..clause_end]);
+    after.extend(
+        before_reversed(lex, &tail[clause_end..])
+            .into_iter()
+            .filter(|k| *k != Kind::Other),
+    );
     Around {
-        before: before(lex, &words[own_from..run.words.start]),
+        before: before_kinds,
         previous: before(lex, &words[from..own_from]),
-        after: before_reversed(lex, tail),
+        after,
         not_an_identifier: tail
             .first()
             .is_some_and(|w| lex.units_after.contains(&w.key.as_str()))

@@ -349,7 +349,11 @@ impl Redactor {
                 .map(|end| words.partition_point(|w| w.span.start < *end))
                 .min()
                 .unwrap_or(words.len());
-            let at_end = utterance_end.saturating_sub(run.words.end) <= TRAILING_WORDS;
+            let trailing = &words[run.words.end.min(utterance_end)..utterance_end];
+            let at_end = trailing.len() <= TRAILING_WORDS
+                && trailing
+                    .iter()
+                    .all(|w| lexicon.stalls.contains(&w.key.as_str()));
             let first = &words[run.words.start];
             let utterance_start = ends
                 .iter()
@@ -511,8 +515,8 @@ fn without_final_stop(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Words that may follow the start of a number at the end of an utterance ("hold
-/// on", "uh wait") before the rest comes in the next one.
+/// How many stalling words ("hold on", "uh wait") may follow the start of a number at
+/// the end of an utterance before the rest comes in the next one.
 const TRAILING_WORDS: usize = 2;
 
 /// A digit run judged an entity; not complete when it may go on in the next

@@ -139,6 +139,11 @@ pub(super) static SPANISH: Lexicon = Lexicon {
     time_or_place_before: &["las", "en", "desde", "hasta", "antes", "despues"],
     qualifiers: &["de", "del", "para", "en", "con"],
     weak: &["codigo", "numero"],
+    heads_after: &["de", "del", "para"],
+    stalls: &[
+        "espere", "perdon", "un", "momento", "este", "eh", "em", "bueno", "y", "luego", "el",
+        "resto", "es", "ok", "si",
+    ],
     determiners: &[
         "el", "la", "los", "las", "mi", "su", "tu", "un", "una", "este", "esta",
     ],

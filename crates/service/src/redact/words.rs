@@ -309,7 +309,7 @@ const FILLERS: &[&str] = &[
 
 /// Word `i` is a number that counts digits rather than being one: "the last four",
 /// "last 4", "a three digit code", "the 3-digit code", "sixteen numbers".
-fn counts_digits(words: &[Word], i: usize) -> bool {
+pub(super) fn counts_digits(words: &[Word], i: usize) -> bool {
     let key = words[i].key.as_str();
     let is_number = key.chars().all(|c| c.is_ascii_digit()) || spoken_digits(key).is_some();
     if !is_number || key.is_empty() {
