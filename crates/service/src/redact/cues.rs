@@ -106,7 +106,7 @@ pub(super) static ENGLISH: Lexicon = Lexicon {
         "the", "my", "your", "a", "an", "this", "that", "his", "her", "our", "their",
     ],
     weak: &["code", "number"],
-    heads_after: &["for", "of", "on"],
+    heads_after: &["for", "of", "on", "from"],
     stalls: &[
         "hold", "on", "sorry", "wait", "um", "uh", "er", "hmm", "one", "sec", "second", "moment",
         "let", "me", "see", "okay", "ok", "yeah", "so", "and", "then", "the", "rest", "is", "it's",
@@ -287,6 +287,10 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("item", Kind::Other),
     ("sku", Kind::Other),
     ("customer number", Kind::Other),
+    ("member id", Kind::Other),
+    ("id", Kind::Other),
+    ("how many", Kind::Other),
+    ("how much", Kind::Other),
     ("atm", Kind::Card),
     ("part number", Kind::Other),
     ("social security check", Kind::Other),
@@ -318,9 +322,10 @@ const WINDOW_AFTER: usize = 8;
 /// And this far back into the conversation's earlier utterances.
 const CONTEXT_WINDOW: usize = 30;
 
-/// The cues among `words`, nearest first. A cue after a preposition gives way to a cue
-/// right before the preposition ("zip code for the card" is a zip code).
-pub(super) fn before(lex: &Lexicon, words: &[Word]) -> Vec<Kind> {
+/// The cues among `words`, nearest first (`number_follows`: the number comes right
+/// after the last word). A cue after a preposition gives way to a cue right before
+/// the preposition ("zip code for the card" is a zip code).
+pub(super) fn before(lex: &Lexicon, words: &[Word], number_follows: bool) -> Vec<Kind> {
     let mut found = Vec::new();
     let mut j = words.len();
     while j > 0 {
@@ -335,7 +340,8 @@ pub(super) fn before(lex: &Lexicon, words: &[Word]) -> Vec<Kind> {
         }
         let qualifies = q > 1 && lex.qualifiers.contains(&words[q - 1].key.as_str());
         let weak_head = q > 1 && lex.weak.contains(&words[q - 2].key.as_str());
-        if qualifies && kind == Kind::Other && j + 1 < words.len() && !weak_head {
+        let at_once = number_follows && j + 1 == words.len();
+        if qualifies && kind == Kind::Other && !at_once && !weak_head {
             // "the social on the account is …": the account only says whose it is
             // (unless the number follows at once, "on September 25", or the head says
             // little, "the code on the coupon").
@@ -428,9 +434,9 @@ pub(super) fn around(
     let near_from = (own_from..run.words.start)
         .rposition(is_number)
         .map_or(0, |i| i + 1);
-    let mut before_kinds = before(lex, &own[near_from..]);
+    let mut before_kinds = before(lex, &own[near_from..], true);
     before_kinds.extend(
-        before(lex, &own[..near_from])
+        before(lex, &own[..near_from], false)
             .into_iter()
             .filter(|k| *k != Kind::Other),
     );
@@ -442,7 +448,7 @@ pub(super) fn around(
     );
     Around {
         before: before_kinds,
-        previous: before(lex, &words[from..own_from]),
+        previous: before(lex, &words[from..own_from], false),
         after,
         not_an_identifier: tail
             .first()
@@ -480,7 +486,7 @@ fn is_number_token(key: &str) -> bool {
 
 /// The cues in `words` that follow a number, nearest first.
 fn before_reversed(lex: &Lexicon, words: &[Word]) -> Vec<Kind> {
-    let mut kinds = before(lex, words);
+    let mut kinds = before(lex, words, false);
     kinds.reverse();
     kinds
 }
@@ -489,7 +495,7 @@ fn before_reversed(lex: &Lexicon, words: &[Word]) -> Vec<Kind> {
 pub(super) fn earlier(lex: &Lexicon, words: &[Word]) -> (Vec<Kind>, bool) {
     let from = window_start(words, words.len(), CONTEXT_WINDOW);
     (
-        before(lex, &words[from..]),
+        before(lex, &words[from..], false),
         says_last_four(lex, &words[from..]),
     )
 }

@@ -451,7 +451,7 @@ impl Redactor {
                 complete: true,
             });
         }
-        enabled(judge(&earlier.0, earlier.1 || around.last_four, false).flatten())
+        enabled(judge(&earlier.0, earlier.1 || around.last_four, true).flatten())
     }
 
     /// The masks of a digit entity: every digit, but the last four of a card number
@@ -496,7 +496,11 @@ fn fits(kind: Kind, n: usize, at_end: bool, last_four: bool) -> Option<Judged> {
         Kind::Phone => (Entity::PhoneNumber, 7..=11, false, 7),
         Kind::Other => return None,
     };
-    let complete = full.contains(&n) || last_four;
+    let complete = match kind {
+        // A local number, one with its area code, or with the country code too.
+        Kind::Phone => matches!(n, 7 | 10 | 11),
+        _ => full.contains(&n) || last_four,
+    };
     let started = at_end && (shortest_start..*full.start()).contains(&n);
     (complete || started).then_some(Judged { entity, complete })
 }
