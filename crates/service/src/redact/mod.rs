@@ -325,11 +325,6 @@ impl Redactor {
         (found, open && context.next.is_none())
     }
 
-    /// Every enabled entity in `text`, in order, not overlapping.
-    pub fn find(&self, text: &str) -> Vec<Found> {
-        self.find_with(text, &[], &[]).0
-    }
-
     /// Every enabled entity in `text`, with `earlier` the words said before it and
     /// `ends` the byte offsets where an utterance joined into `text` ends; and whether
     /// the text ends in a number that is not complete yet.
