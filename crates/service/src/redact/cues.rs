@@ -2,8 +2,8 @@
 //! entity, and of words that mark a number as something else (an order, an amount, a
 //! time). A number is judged by the nearest cue whose entity its length fits, looking
 //! back a few words in its own utterance, then at "… is my PIN" after it, then at the
-//! conversation's earlier utterances (the agent's "what's the code on the back?" before
-//! the customer's "four two nine").
+//! speaker's previous utterance, then at the conversation's earlier utterances (the
+//! agent's "what's the code on the back?" before the customer's "four two nine").
 
 use super::words::{DigitRun, Word, counts_digits};
 
@@ -377,17 +377,20 @@ pub(super) fn before(lex: &Lexicon, words: &[Word], number_follows: bool) -> Vec
 fn cue_ending_at(lex: &Lexicon, words: &[Word], j: usize) -> Option<(Kind, usize)> {
     lex.cues
         .iter()
-        .filter_map(|(phrase, kind)| {
-            let parts: Vec<&str> = phrase.split(' ').collect();
-            let n = parts.len();
-            (j + 1 >= n
-                && words[j + 1 - n..=j]
-                    .iter()
-                    .zip(&parts)
-                    .all(|(w, p)| w.key == *p))
-            .then_some((*kind, n))
-        })
+        .filter_map(|(phrase, kind)| Some((*kind, phrase_ending_at(words, j, phrase)?)))
         .max_by_key(|(_, n)| *n)
+}
+
+/// The length in words of `phrase` ("back of the card") if it ends at `words[j]`.
+fn phrase_ending_at(words: &[Word], j: usize, phrase: &str) -> Option<usize> {
+    let mut at = j + 1;
+    for part in phrase.rsplit(' ') {
+        at = at.checked_sub(1)?;
+        if words[at].key != part {
+            return None;
+        }
+    }
+    Some(j + 1 - at)
 }
 
 /// What the words around `run` say it is: the cues before it in its own utterance
@@ -501,10 +504,7 @@ pub(super) fn earlier(lex: &Lexicon, words: &[Word]) -> (Vec<Kind>, bool) {
 }
 
 fn says_last_four(lex: &Lexicon, words: &[Word]) -> bool {
-    lex.last_four.iter().any(|phrase| {
-        let parts: Vec<&str> = phrase.split(' ').collect();
-        words
-            .windows(parts.len())
-            .any(|w| w.iter().zip(&parts).all(|(w, p)| w.key == *p))
-    })
+    lex.last_four
+        .iter()
+        .any(|phrase| (0..words.len()).any(|j| phrase_ending_at(words, j, phrase).is_some()))
 }

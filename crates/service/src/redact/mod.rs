@@ -70,18 +70,6 @@ impl Entity {
     pub fn parse(s: &str) -> Option<Entity> {
         Entity::ALL.into_iter().find(|e| e.as_str() == s)
     }
-
-    /// Recognised from a run of digits.
-    pub fn is_number(self) -> bool {
-        matches!(
-            self,
-            Entity::CreditCardNumber
-                | Entity::Cvv
-                | Entity::Pin
-                | Entity::Ssn
-                | Entity::PhoneNumber
-        )
-    }
 }
 
 /// One detected entity: where it is in the text and how to mask it.
@@ -178,9 +166,7 @@ impl Redaction {
             found,
         }
     }
-}
 
-impl Redaction {
     /// Nothing is redacted: unredacted output, or no entity chosen.
     pub fn is_off(&self) -> bool {
         self.output == Output::Unredacted || self.redactor.is_empty()
@@ -528,17 +514,14 @@ struct Judged {
 /// Written like an amount ("$49.99", "1,234.56"), a time ("3:45") or a date
 /// ("12/05/2024").
 fn is_amount_time_or_date(pattern: &str, n: usize) -> bool {
-    let grouped = pattern.split(' ').any(|word| {
-        let word = word.trim_end_matches([',', '.']);
-        let cents = word
+    // Only cents make an amount: "6,843" alone may be a PIN said as a number.
+    let cents = pattern.split(' ').any(|word| {
+        word.trim_end_matches([',', '.'])
             .rsplit_once('.')
-            .is_some_and(|(_, cents)| (1..=2).contains(&cents.len()));
-        // "1,234" alone may be a PIN said as a number (written "6,843"); with cents
-        // it is an amount.
-        cents
+            .is_some_and(|(_, cents)| (1..=2).contains(&cents.len()))
     });
     let iso_date = pattern.starts_with("dddd-dd-dd");
-    pattern.contains(['$', ':', '/']) || n < 12 && (grouped || iso_date)
+    pattern.contains(['$', ':', '/']) || n < 12 && (cents || iso_date)
 }
 
 fn is_phone_shape(pattern: &str, n: usize) -> bool {
