@@ -4,6 +4,7 @@
   redact_eval.py generate OUT.jsonl        # the set (seeded, reproducible)
   redact_eval.py turns SET.jsonl           # its conversations, for `callscribe redact`
   redact_eval.py score SET.jsonl RESULTS.jsonl NAME [--part dev|test|all] [--misses N]
+                [--source independent3]  # one template source only
 
 The set is built from templates in scripts/redact-eval-data/ (see its README):
   - independent-en/-es.jsonl: call-centre turns written by a session that had not seen
@@ -15,6 +16,8 @@ The set is built from templates in scripts/redact-eval-data/ (see its README):
   - house-en.jsonl: the project's earlier templates;
   - independent2-en.jsonl: a second set written (after the split was fixed) by another
     session that had seen neither the rules nor the other templates: development only;
+  - independent3-en/-es.jsonl: a third set, English and Spanish, written the same way
+    after the second round of tuning: development only;
   - spoken-transcripts.jsonl: what the engine wrote for spoken PII sentences read by a
     speech synthesiser over telephone audio (scripts/redact-eval-spoken), labelled from
     the first to the last number word; form "engine" when the engine heard every digit
@@ -24,8 +27,8 @@ Every template's placeholders are filled with values rendered in several forms: 
 digits with varied grouping, spoken digit words ("oh", "double five"), digit pairs
 ("forty one twelve"), digits and words mixed, and ASR-style (no case or punctuation,
 fillers between groups). The development and test parts are fixed by a hash of each
-template's source and id, decided before any tuning: house and independent2 templates are
-development only, presidio-evaluator templates are test only, the rest is split half and
+template's source and id, decided before any tuning: house, independent2 and independent3
+templates are development only, presidio-evaluator templates are test only, the rest is split half and
 half.
 Report the test part.
 
@@ -59,7 +62,7 @@ FILLERS = ["uh", "um", "uh", "er"]
 
 def part_of(source, tid):
     """dev or test, from the template's source and id only (fixed before tuning)."""
-    if source in ("house", "independent2"):
+    if source in ("house", "independent2", "independent3"):
         return "dev"
     if source == "presidio-evaluator":
         return "test"
@@ -298,11 +301,15 @@ def load_templates():
                             "lang": "en", "turns": [{"speaker": "customer", "text": line}]})
     # Added after the split was fixed, development only; last, so that every earlier
     # template renders the same values as before.
-    path = os.path.join(DATA, "independent2-en.jsonl")
-    if os.path.exists(path):
-        for line in open(path, encoding="utf-8"):
-            if line.strip():
-                out.append(dict(json.loads(line), source="independent2", lang="en"))
+    for name, source in [("independent2-en.jsonl", "independent2"),
+                         ("independent3-en.jsonl", "independent3"),
+                         ("independent3-es.jsonl", "independent3")]:
+        path = os.path.join(DATA, name)
+        if os.path.exists(path):
+            lang = "es" if name.endswith("-es.jsonl") else "en"
+            for line in open(path, encoding="utf-8"):
+                if line.strip():
+                    out.append(dict(json.loads(line), source=source, lang=lang))
     return out
 
 
@@ -436,7 +443,7 @@ def caught(text, p, spans):
     return bool(tokens) and all(any(s <= a and b <= e for s, e in spans) for a, b in tokens)
 
 
-def score(set_path, results_path, name, part="test", misses=0):
+def score(set_path, results_path, name, part="test", misses=0, source=None):
     cases = [json.loads(l) for l in open(set_path, encoding="utf-8")]
     results = [json.loads(l) for l in open(results_path, encoding="utf-8")]
     assert len(cases) == len(results), "one result per case"
@@ -444,7 +451,7 @@ def score(set_path, results_path, name, part="test", misses=0):
     looks = look_changed = other = other_changed = extra = 0
     missed = []
     for case, res in zip(cases, results):
-        if part != "all" and case["part"] != part:
+        if part != "all" and case["part"] != part or source and case["source"] != source:
             continue
         for turn, r in zip(case["turns"], res["turns"]):
             spans = [(f["start"], f["end"]) for f in r["found"]]
@@ -467,7 +474,7 @@ def score(set_path, results_path, name, part="test", misses=0):
                 other_changed += bool(spans)
             else:
                 extra += len(outside)
-    print(f"{name} ({part} part):")
+    print(f"{name} ({part} part{', ' + source + ' only' if source else ''}):")
     for lang in sorted({k[0] for k in by}):
         for entity in sorted({k[1] for k in by if k[0] == lang}):
             cells = []
@@ -503,7 +510,8 @@ if __name__ == "__main__":
     elif args[:1] == ["score"]:
         part = args[args.index("--part") + 1] if "--part" in args else "test"
         misses = int(args[args.index("--misses") + 1]) if "--misses" in args else 0
-        score(args[1], args[2], args[3], part, misses)
+        source = args[args.index("--source") + 1] if "--source" in args else None
+        score(args[1], args[2], args[3], part, misses, source)
     else:
         print(__doc__)
         sys.exit(2)

@@ -17,6 +17,9 @@ pub(super) enum Kind {
     Phone,
     /// An order, amount, date, address, …: not personal information.
     Other,
+    /// A phrase that holds a cue word but is none ("account holder"): it hides the
+    /// word from the cue search.
+    Neutral,
 }
 
 /// The words of one language that say what a number is.
@@ -47,6 +50,9 @@ pub(super) struct Lexicon {
     /// Words that may follow the start of a number at the end of an utterance before
     /// the rest comes in the next ("4111 1111, hold on"; "… Oak Avenue" ends none).
     pub stalls: &'static [&'static str],
+    /// Words that announce a pause: a number they follow may go on in the next
+    /// utterance whatever comes after them ("4080 7033, hold on, the light's bad").
+    pub pauses: &'static [&'static str],
 }
 
 pub(super) static ENGLISH: Lexicon = Lexicon {
@@ -89,6 +95,8 @@ pub(super) static ENGLISH: Lexicon = Lexicon {
         "degrees",
         "points",
         "calls",
+        "attempts",
+        "tries",
     ],
     last_four: &[
         "last four",
@@ -101,16 +109,17 @@ pub(super) static ENGLISH: Lexicon = Lexicon {
     time_or_place_before: &[
         "at", "by", "until", "till", "around", "since", "before", "after", "in", "from", "for",
     ],
-    qualifiers: &["for", "of", "on", "to", "from", "with", "at"],
+    qualifiers: &["for", "of", "on", "to", "from", "with", "at", "about"],
     determiners: &[
         "the", "my", "your", "a", "an", "this", "that", "his", "her", "our", "their",
     ],
     weak: &["code", "number"],
-    heads_after: &["for", "of", "on", "from"],
+    heads_after: &["for", "of", "on", "from", "about"],
     stalls: &[
         "hold", "on", "sorry", "wait", "um", "uh", "er", "hmm", "one", "sec", "second", "moment",
         "let", "me", "see", "okay", "ok", "yeah", "so", "and", "then", "the", "rest", "is", "it's",
     ],
+    pauses: &["hold", "wait", "sorry", "hang", "sec", "moment"],
 };
 
 const ENGLISH_CUES: &[(&str, Kind)] = &[
@@ -134,6 +143,7 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("number on your card", Kind::Card),
     ("digits on the card", Kind::Card),
     ("front of the card", Kind::Card),
+    ("across the front", Kind::Card),
     ("sixteen digit", Kind::Card),
     ("16 digit", Kind::Card),
     ("16-digit", Kind::Card),
@@ -154,6 +164,11 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("verification value", Kind::Cvv),
     ("verification number", Kind::Cvv),
     ("card code", Kind::Cvv),
+    ("code's", Kind::Cvv),
+    ("flip the card over", Kind::Cvv),
+    ("turn the card over", Kind::Cvv),
+    ("flip it over", Kind::Cvv),
+    ("turn it over", Kind::Cvv),
     ("code", Kind::Cvv),
     ("on the back", Kind::Cvv),
     ("back of the card", Kind::Cvv),
@@ -193,6 +208,7 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("s s n", Kind::Ssn),
     ("s.s.n", Kind::Ssn),
     ("social security", Kind::Ssn),
+    ("social security card", Kind::Ssn),
     ("ss number", Kind::Ssn),
     // Phone numbers (an entity of its own, off by default).
     ("phone", Kind::Phone),
@@ -213,12 +229,21 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("ref", Kind::Other),
     ("case", Kind::Other),
     ("ticket", Kind::Other),
+    ("complaint", Kind::Other),
     ("tracking", Kind::Other),
     ("invoice", Kind::Other),
     ("receipt", Kind::Other),
     ("transaction", Kind::Other),
     ("request", Kind::Other),
     ("account", Kind::Other),
+    // Phrases with "account" that name no number.
+    ("account holder", Kind::Neutral),
+    ("account holder's", Kind::Neutral),
+    ("account holders", Kind::Neutral),
+    ("pull up the account", Kind::Neutral),
+    ("pull up your account", Kind::Neutral),
+    ("access the account", Kind::Neutral),
+    ("access your account", Kind::Neutral),
     ("member", Kind::Other),
     ("membership", Kind::Other),
     ("loyalty", Kind::Other),
@@ -234,6 +259,7 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("error code", Kind::Other),
     ("coupon", Kind::Other),
     ("street", Kind::Other),
+    ("address", Kind::Other),
     ("avenue", Kind::Other),
     ("apartment", Kind::Other),
     ("apt", Kind::Other),
@@ -254,6 +280,9 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("amount", Kind::Other),
     ("charge", Kind::Other),
     ("charged", Kind::Other),
+    ("charge it", Kind::Neutral),
+    ("charge that", Kind::Neutral),
+    ("charge this", Kind::Neutral),
     ("payment", Kind::Other),
     ("paid", Kind::Other),
     ("pay", Kind::Other),
@@ -318,7 +347,7 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
 /// previous one (numbers not counted).
 const WINDOW: usize = 12;
 /// And this far after it ("429, the three numbers on the back").
-const WINDOW_AFTER: usize = 8;
+const WINDOW_AFTER: usize = 10;
 /// And this far back into the conversation's earlier utterances.
 const CONTEXT_WINDOW: usize = 30;
 
@@ -334,43 +363,74 @@ pub(super) fn before(lex: &Lexicon, words: &[Word], number_follows: bool) -> Vec
             continue;
         };
         let mut start = j + 1 - len;
-        let mut q = start;
-        if q > 0 && lex.determiners.contains(&words[q - 1].key.as_str()) {
-            q -= 1;
-        }
-        let qualifies = q > 1 && lex.qualifiers.contains(&words[q - 1].key.as_str());
-        let weak_head = q > 1 && lex.weak.contains(&words[q - 2].key.as_str());
-        let at_once = number_follows && j + 1 == words.len();
-        if qualifies && kind == Kind::Other && !at_once && !weak_head {
-            // "the social on the account is …": the account only says whose it is
-            // (unless the number follows at once, "on September 25", or the head says
-            // little, "the code on the coupon").
+        if kind == Kind::Neutral {
             j = start;
             continue;
         }
-        // The head of "the case number for my card": skip "number", "#", "no".
-        let mut h = q.saturating_sub(1);
-        if h > 1
-            && matches!(
-                words[h - 1].key.as_str(),
-                "number" | "numbers" | "no" | "numero"
-            )
-        {
-            h -= 1;
-        }
-        if qualifies
-            && kind != Kind::Other
-            && h > 0
-            && lex.heads_after.contains(&words[q - 1].key.as_str())
-            && let Some((head, head_len)) = cue_ending_at(lex, words, h - 1)
-        {
-            kind = head;
-            start = h - head_len;
+        let q = before_determiner(lex, words, start);
+        let preposition = (q > 1).then(|| words[q - 1].key.as_str());
+        let head = preposition
+            .filter(|p| lex.qualifiers.contains(p))
+            .and_then(|_| head_before(lex, words, q - 1));
+        let at_once = number_follows && j + 1 == words.len();
+        if let Some((head_kind, head_start, weak_head)) = head {
+            if kind == Kind::Other && head_kind != Kind::Other && !at_once && !weak_head {
+                // "the social on the account is …": the account only says whose it is
+                // (unless the number follows at once, "on September 25", or the head
+                // says little, "the code on the coupon").
+                j = head_start;
+                found.push(head_kind);
+                continue;
+            }
+            if kind != Kind::Other && preposition.is_some_and(|p| lex.heads_after.contains(&p)) {
+                // "the zip code for the card", "the case number for my card".
+                kind = head_kind;
+                start = head_start;
+            }
         }
         found.push(kind);
         j = start;
     }
     found
+}
+
+/// Where the noun phrase ending in the cue at `start` begins: past a determiner, or
+/// past one modifier and a determiner ("on *my phone* account", "for *my replacement*
+/// card").
+fn before_determiner(lex: &Lexicon, words: &[Word], start: usize) -> usize {
+    let is_determiner = |at: usize| lex.determiners.contains(&words[at].key.as_str());
+    if start > 0 && is_determiner(start - 1) {
+        start - 1
+    } else if start > 1 && is_determiner(start - 2) {
+        start - 2
+    } else {
+        start
+    }
+}
+
+/// The cue that a prepositional phrase starting at word `at` qualifies ("the zip code
+/// *for the card*", "el código postal de facturación *de la tarjeta*"): the cue right
+/// before it, past "number" and past a phrase of its own ("on file"); its kind, where
+/// it starts, and whether it says little on its own ("the code on the coupon").
+fn head_before(lex: &Lexicon, words: &[Word], at: usize) -> Option<(Kind, usize, bool)> {
+    let mut h = at;
+    if h > 1
+        && matches!(
+            words[h - 1].key.as_str(),
+            "number" | "numbers" | "no" | "numero"
+        )
+    {
+        h -= 1;
+    }
+    // Right before the preposition, or before a phrase of its own ("on file").
+    let end = match h.checked_sub(1)? {
+        end if cue_ending_at(lex, words, end).is_some() => end,
+        _ if h > 2 && lex.qualifiers.contains(&words[h - 2].key.as_str()) => h - 3,
+        _ => return None,
+    };
+    let (kind, len) = cue_ending_at(lex, words, end)?;
+    let weak = len == 1 && end + 1 == at && lex.weak.contains(&words[end].key.as_str());
+    (kind != Kind::Neutral).then_some((kind, end + 1 - len, weak))
 }
 
 /// The longest lexicon phrase whose last word is `words[j]`, and its length in words.
@@ -456,6 +516,13 @@ pub(super) fn around(
         not_an_identifier: tail
             .first()
             .is_some_and(|w| lex.units_after.contains(&w.key.as_str()))
+            || window.last().is_some_and(|w| {
+                // A model or flight code, "GT-1234" (but "SSN-5741" is a cue).
+                w.hyphen_after
+                    && w.key.len() >= 2
+                    && w.key.chars().all(char::is_alphabetic)
+                    && cue_ending_at(lex, words, run.words.start - 1).is_none()
+            })
             || window.split_last().is_some_and(|(w, rest)| {
                 // "at ten twenty six", but not "call me at …" or "ends in 4242".
                 let cue_before = !rest.is_empty()

@@ -320,6 +320,9 @@ impl Redactor {
         let mut open = false;
         let lexicon = self.language.lexicon();
         let context = cues::earlier(lexicon, earlier);
+        // The kind and length of a number started at the end of the utterance before,
+        // which a run at the start of the next one may complete.
+        let mut started: Option<(Kind, usize)> = None;
         for run in digit_runs(text, &words, self.language) {
             // Where the run's utterance ends: the run is at its end when at most a
             // couple of words follow ("4111 1111, hold on").
@@ -330,11 +333,14 @@ impl Redactor {
                 .map(|end| words.partition_point(|w| w.span.start < *end))
                 .min()
                 .unwrap_or(words.len());
-            let trailing = &words[run.words.end.min(utterance_end)..utterance_end];
+            let trailing = spoken_words(&words[run.words.end.min(utterance_end)..utterance_end]);
             let at_end = trailing.len() <= TRAILING_WORDS
                 && trailing
                     .iter()
-                    .all(|w| lexicon.stalls.contains(&w.key.as_str()));
+                    .all(|w| lexicon.stalls.contains(&w.key.as_str()))
+                || trailing
+                    .first()
+                    .is_some_and(|w| lexicon.pauses.contains(&w.key.as_str()));
             let first = &words[run.words.start];
             let utterance_start = ends
                 .iter()
@@ -342,9 +348,20 @@ impl Redactor {
                 .map(|end| words.partition_point(|w| w.span.start < *end))
                 .max()
                 .unwrap_or(0);
+            let leading = spoken_words(&words[utterance_start..run.words.start]);
+            let continues = started.take().filter(|_| {
+                utterance_start > 0
+                    && leading.len() <= TRAILING_WORDS
+                    && leading
+                        .iter()
+                        .all(|w| lexicon.stalls.contains(&w.key.as_str()))
+            });
             let place = (utterance_start, at_end);
-            if let Some(judged) = self.classify(&run, &words, &context, place) {
+            if let Some(judged) = self.classify(&run, &words, &context, place, continues) {
                 open |= !judged.complete && utterance_end == words.len();
+                if !judged.complete {
+                    started = Some((judged.kind, run.digits.len()));
+                }
                 found.extend(self.digit_entity(judged.entity, &run, ends));
             }
         }
@@ -388,9 +405,17 @@ impl Redactor {
         words: &[Word],
         earlier: &(Vec<Kind>, bool),
         (utterance_start, at_end): (usize, bool),
+        continues: Option<(Kind, usize)>,
     ) -> Option<Judged> {
         let pattern = run.written_pattern.trim();
         let n = run.digits.len();
+        // The rest of a number whose start ended the utterance before ("… 4111 1111,
+        // hold on" then "yeah, 1111 1111").
+        if let Some(judged) =
+            continues.and_then(|(kind, before)| fits(kind, before + n, at_end, false))
+        {
+            return Some(judged).filter(|j| self.entities.contains(&j.entity));
+        }
         let around = cues::around(self.language.lexicon(), words, run, utterance_start);
         if around.not_an_identifier && n < 12 || is_amount_time_or_date(pattern, n) {
             return None;
@@ -429,6 +454,7 @@ impl Redactor {
         if let Some(entity) = shaped.filter(|e| self.entities.contains(e)) {
             return Some(Judged {
                 entity,
+                kind: Kind::Other,
                 complete: true,
             });
         }
@@ -467,23 +493,34 @@ impl Redactor {
 }
 
 /// The entity a cue of `kind` makes of `n` digits, if its length fits; a number that
-/// ends its utterance may be the start of a card number, SSN or PIN.
+/// ends its utterance shorter than usual may be the start of a card number (most
+/// have 16 digits), an SSN or a PIN, which goes on in the next utterance.
 fn fits(kind: Kind, n: usize, at_end: bool, last_four: bool) -> Option<Judged> {
-    let (entity, full, last_four, shortest_start) = match kind {
-        Kind::Card => (Entity::CreditCardNumber, 12..=19, last_four && n == 4, 3),
-        Kind::Cvv => (Entity::Cvv, 3..=4, false, 3),
-        Kind::Pin => (Entity::Pin, 3..=8, false, 2),
-        Kind::Ssn => (Entity::Ssn, 9..=9, last_four && n == 4, 3),
-        Kind::Phone => (Entity::PhoneNumber, 7..=11, false, 7),
-        Kind::Other => return None,
+    let (entity, full, last_four, shortest_start, usual) = match kind {
+        Kind::Card => (
+            Entity::CreditCardNumber,
+            12..=19,
+            last_four && n == 4,
+            4,
+            16,
+        ),
+        Kind::Cvv => (Entity::Cvv, 3..=4, false, 3, 3),
+        Kind::Pin => (Entity::Pin, 3..=8, false, 2, 3),
+        Kind::Ssn => (Entity::Ssn, 9..=9, last_four && n == 4, 3, 9),
+        Kind::Phone => (Entity::PhoneNumber, 7..=11, false, 7, 7),
+        Kind::Other | Kind::Neutral => return None,
     };
     let complete = match kind {
         // A local number, one with its area code, or with the country code too.
         Kind::Phone => matches!(n, 7 | 10 | 11),
         _ => full.contains(&n) || last_four,
     };
-    let started = at_end && (shortest_start..*full.start()).contains(&n);
-    (complete || started).then_some(Judged { entity, complete })
+    let started = at_end && !last_four && (shortest_start..usual).contains(&n);
+    (complete || started).then_some(Judged {
+        entity,
+        kind,
+        complete: !started,
+    })
 }
 
 /// The text with a final full stop, question or exclamation mark blanked (same
@@ -508,7 +545,17 @@ const TRAILING_WORDS: usize = 2;
 /// utterance.
 struct Judged {
     entity: Entity,
+    /// The cue that judged it (`Other` for a number known by its shape).
+    kind: Kind,
     complete: bool,
+}
+
+/// The words that are not hesitations ("uh", "um").
+fn spoken_words(words: &[Word]) -> Vec<&Word> {
+    words
+        .iter()
+        .filter(|w| !words::FILLERS.contains(&w.key.as_str()))
+        .collect()
 }
 
 /// Written like an amount ("$49.99", "1,234.56"), a time ("3:45") or a date

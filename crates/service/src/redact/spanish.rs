@@ -109,6 +109,10 @@ fn below_thousand<'a>(key: &impl Fn(usize) -> &'a str, i: usize) -> Option<(u32,
 /// The Spanish number starting at word `i` (`key(at)` is word `at`'s key, "" past the
 /// end): its digits and how many words it takes.
 pub(super) fn spoken_at<'a>(key: impl Fn(usize) -> &'a str, i: usize) -> Option<(String, usize)> {
+    // "diecisiete por ciento" is a percentage, not 17 and 100.
+    if key(i) == "ciento" && i.checked_sub(1).is_some_and(|b| key(b) == "por") {
+        return None;
+    }
     let (value, used) = if key(i) == "mil" {
         (1000, 1)
     } else {

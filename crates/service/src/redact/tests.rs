@@ -412,3 +412,122 @@ fn look_alikes_with_cue_words_stay() {
         "call me at 555 867 5309, my pin is ####"
     );
 }
+
+/// A pause inside a number ("let me see", "hold on") does not cut it in two, in one
+/// message or across two.
+#[test]
+fn a_pause_in_the_middle_of_a_number_keeps_it_whole() {
+    assert_eq!(
+        redact("the card is 4318 6459 8365, let me see, 9120"),
+        "the card is #### #### ####, let me see, ####"
+    );
+    let r = Redactor::new(Entity::DEFAULTS);
+    let first = "my card number is 5500 0055, hold on, the light is bad in here";
+    assert!(r.ends_open(first, &Context::default()));
+    let rest = Context {
+        previous: Some(first),
+        ..Context::default()
+    };
+    assert_eq!(
+        r.redact("yeah 5555 5559 that's it", &rest).0,
+        "yeah #### #### that's it"
+    );
+    // Twelve digits said and then a pause: the last four come in the next message.
+    let twelve = "it's on my debit card 4000 1234 5678, um, hold on";
+    assert!(r.ends_open(twelve, &Context::default()));
+    let rest = Context {
+        previous: Some(twelve),
+        ..Context::default()
+    };
+    assert_eq!(r.redact("okay 9010", &rest).0, "okay ####");
+}
+
+/// A cue word in a phrase that names something else: the phrase decides.
+#[test]
+fn the_phrase_a_cue_word_belongs_to_decides() {
+    for said in [
+        "the tracking number for my replacement card is 8812 3390",
+        "the member number on my insurance card is 554433",
+        "the billing address on the card is 4410",
+        "the phone I bought is a GT-5521 and I want a new pin",
+        "there were 3 attempts with the wrong pin",
+    ] {
+        assert_eq!(redact(said), said);
+    }
+    assert_eq!(
+        redact("the security PIN on my phone account is 7202"),
+        "the security PIN on my phone account is ####"
+    );
+    let r = Redactor::new(Entity::DEFAULTS);
+    let answer = |question: &str, answer: &str| {
+        let mut said = ConversationContext::default();
+        said.heard("agent", question, Some(1_000));
+        r.redact(answer, &said.before("customer", Some(3_000))).0
+    };
+    assert_eq!(
+        answer(
+            "and the social security number on the account?",
+            "154 24 7667"
+        ),
+        "### ## ####"
+    );
+    assert_eq!(
+        answer(
+            "I need the SSN of the primary account holder",
+            "that's me, 473117913"
+        ),
+        "that's me, #########"
+    );
+    assert_eq!(
+        answer(
+            "the last four of your social and then I can pull up the account",
+            "okay 0608"
+        ),
+        "okay ####"
+    );
+}
+
+/// "one" as a pronoun and "oh" are not digits glued to the answer that follows.
+#[test]
+fn which_one_is_not_a_digit() {
+    let r = Redactor::new(Entity::DEFAULTS);
+    let mut said = ConversationContext::default();
+    said.heard("agent", "I'll need the security code as well", Some(1_000));
+    said.heard("customer", "which one", Some(2_000));
+    said.heard("agent", "the three digits by the signature", Some(3_000));
+    assert_eq!(
+        r.redact("eight three three", &said.before("customer", Some(5_000)))
+            .0,
+        "###"
+    );
+    assert_eq!(redact("the new one is 4411"), "the new one is 4411");
+}
+
+#[test]
+fn spanish_phrasings_of_the_field() {
+    let r = spanish(&["CREDIT_CARD_NUMBER", "CVV", "PIN", "SSN"]);
+    for (said, masked) in [
+        (
+            "la contraseña del cajero es 887192",
+            "la contraseña del cajero es ######",
+        ),
+        ("el security code es 179", "el security code es ###"),
+        (
+            "pague con la tarjeta con terminación 2735",
+            "pague con la tarjeta con terminación ####",
+        ),
+        (
+            "mi número secreto es cuatro cuatro dos uno",
+            "mi número secreto es ####",
+        ),
+    ] {
+        assert_eq!(r.apply(said, &Context::default()).text, masked, "{said}");
+    }
+    for said in [
+        "la tasa de interés de la tarjeta es diecisiete por ciento",
+        "veo tres intentos fallidos con el código",
+        "me rechazaron la tarjeta antes del vuelo 2210",
+    ] {
+        assert_eq!(r.apply(said, &Context::default()).text, said);
+    }
+}

@@ -20,6 +20,8 @@ pub struct Word {
     pub ends_clause: bool,
     /// A full stop, question or exclamation mark follows the word.
     pub ends_sentence: bool,
+    /// A hyphen joins the word to the next ("GT" of "GT-1234").
+    pub hyphen_after: bool,
 }
 
 pub fn words(text: &str) -> Vec<Word> {
@@ -29,13 +31,15 @@ pub fn words(text: &str) -> Vec<Word> {
         match (c.is_whitespace(), start) {
             (false, None) => start = Some(i),
             (true, Some(s)) => {
-                for span in letters_apart_from_digits(&text[s..i]) {
-                    let raw = &text[s + span.start..s + span.end];
+                let token = &text[s..i];
+                for span in letters_apart_from_digits(token) {
+                    let raw = &token[span.clone()];
                     out.push(Word {
                         span: s + span.start..s + span.end,
                         key: key_of(raw),
                         ends_clause: raw.ends_with([',', ';', ':']),
                         ends_sentence: raw.ends_with(['.', '?', '!']),
+                        hyphen_after: token[span.end..].starts_with('-'),
                     });
                 }
                 start = None;
@@ -81,6 +85,7 @@ fn key_of(raw: &str) -> String {
             'í' => 'i',
             'ó' => 'o',
             'ú' | 'ü' => 'u',
+            'ñ' => 'n',
             c => c,
         })
         .collect()
@@ -241,8 +246,15 @@ pub fn digit_runs(text: &str, words: &[Word], language: Language) -> Vec<DigitRu
             && core
                 .chars()
                 .all(|c| c.is_ascii_digit() || "-.,()/+$#:".contains(c));
-        if counts_digits(words, i) {
-            // "the last four", "a three digit code": how many, not which.
+        if !run.digits.is_empty()
+            && let Some(used) = pause_before_number(words, i)
+        {
+            // "4318 6459 8365, let me see, 9120": one number with a pause in it.
+            i += used;
+            continue;
+        }
+        if counts_digits(words, i) || is_pronoun_one(words, i) {
+            // "the last four", "a three digit code": how many, not which; "which one".
             close(&mut run, i, &mut runs);
             i += 1;
             continue;
@@ -294,7 +306,8 @@ pub fn digit_runs(text: &str, words: &[Word], language: Language) -> Vec<DigitRu
             continue;
         }
         let last = &words[i - 1];
-        if last.ends_sentence || (last.ends_clause && !next_is_number(words, i)) {
+        let goes_on = next_is_number(words, i) || pause_before_number(words, i).is_some();
+        if last.ends_sentence || (last.ends_clause && !goes_on) {
             close(&mut run, i, &mut runs);
         }
     }
@@ -303,7 +316,7 @@ pub fn digit_runs(text: &str, words: &[Word], language: Language) -> Vec<DigitRu
 }
 
 /// Hesitations a speaker puts between the groups of a number.
-const FILLERS: &[&str] = &[
+pub(super) const FILLERS: &[&str] = &[
     "uh", "um", "er", "erm", "ah", "hmm", "mm", "eh", "em", "este",
 ];
 
@@ -324,6 +337,48 @@ pub(super) fn counts_digits(words: &[Word], i: usize) -> bool {
         after,
         Some("digit" | "digits" | "numbers" | "number's" | "digitos" | "numeros")
     )
+}
+
+/// Phrases a speaker pauses with in the middle of reading a number.
+const PAUSES: &[&[&str]] = &[
+    &["let", "me", "see"],
+    &["hold", "on"],
+    &["one", "sec"],
+    &["one", "second"],
+    &["wait"],
+    &["espere"],
+    &["a", "ver"],
+];
+
+/// How many words a pause phrase at word `i` takes, when a number follows it.
+fn pause_before_number(words: &[Word], i: usize) -> Option<usize> {
+    PAUSES.iter().find_map(|phrase| {
+        let matches = phrase
+            .iter()
+            .enumerate()
+            .all(|(k, part)| words.get(i + k).is_some_and(|w| w.key == *part));
+        (matches && next_is_number(words, i + phrase.len())).then_some(phrase.len())
+    })
+}
+
+/// Word `i` is "one" that stands for a thing or a moment, not a digit: "which one",
+/// "the new one", "one sec" (but "the one two three four" is a number).
+fn is_pronoun_one(words: &[Word], i: usize) -> bool {
+    if words[i].key != "one" {
+        return false;
+    }
+    let before = i.checked_sub(1).map(|b| words[b].key.as_str());
+    let after = words.get(i + 1).map(|w| w.key.as_str());
+    matches!(
+        after,
+        Some("sec" | "second" | "moment" | "minute" | "more" | "of" | "time" | "day")
+    ) || matches!(
+        before,
+        Some("which" | "another" | "other" | "new" | "old" | "each" | "every" | "same")
+    ) || matches!(
+        before,
+        Some("that" | "this" | "the" | "a" | "any" | "no" | "right" | "wrong" | "only")
+    ) && !next_is_number(words, i + 1)
 }
 
 fn next_is_number(words: &[Word], i: usize) -> bool {
@@ -412,7 +467,8 @@ mod tests {
     #[test]
     fn words_and_sentence_ends_split_runs() {
         assert_eq!(runs("I have two cats and three dogs"), ["2", "3"]);
-        assert_eq!(runs("oh I see, one moment"), ["1"]);
+        assert!(runs("which one? the new one, one moment").is_empty());
+        assert_eq!(runs("the one two three"), ["123"]);
         assert_eq!(runs("It costs 12. 34 people came"), ["12", "34"]);
     }
 
