@@ -372,6 +372,11 @@ pub struct TlsConfig {
     pub client_ca_file: Option<PathBuf>,
 }
 
+/// Settings taken from the environment exactly as written: figment reads a value
+/// like "0123…" as a number, which loses leading zeros and digits past a u128, and
+/// then refuses it as a string.
+const VERBATIM: &[&str] = &["admin_token", "secret_key", "database_url"];
+
 /// The configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -383,11 +388,20 @@ impl Config {
         let path = toml_path
             .map(Path::to_path_buf)
             .unwrap_or_else(|| "callscribe.toml".into());
-        Figment::from(Serialized::defaults(Config::default()))
+        let mut figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(path))
-            .merge(Env::prefixed("CALLSCRIBE_").ignore(&["config"]).split("__"))
-            .extract()
-            .map_err(|e| ConfigError(Box::new(e)))
+            .merge(
+                Env::prefixed("CALLSCRIBE_")
+                    .ignore(&["config"])
+                    .ignore(VERBATIM)
+                    .split("__"),
+            );
+        for key in VERBATIM {
+            if let Ok(value) = std::env::var(format!("CALLSCRIBE_{}", key.to_uppercase())) {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
+        figment.extract().map_err(|e| ConfigError(Box::new(e)))
     }
 
     /// Where feed files are written.
@@ -471,6 +485,26 @@ mod tests {
             jail.set_env("CALLSCRIBE_EXPORT__DAILY_AT", "25:00");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("not a time HH:MM"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
+    fn secrets_of_digits_only_are_read_as_written() {
+        figment::Jail::expect_with(|jail| {
+            let key = "0".repeat(8) + &"1234567890".repeat(5) + "123456";
+            jail.set_env("CALLSCRIBE_SECRET_KEY", &key);
+            jail.set_env("CALLSCRIBE_ADMIN_TOKEN", "000123");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                cfg.secret_key.as_ref().map(|s| s.expose().as_str()),
+                Some(key.as_str())
+            );
+            assert_eq!(
+                cfg.admin_token.as_ref().map(|s| s.expose().as_str()),
+                Some("000123")
+            );
             Ok(())
         });
     }
