@@ -111,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
                 tokens: None,
                 created_at: chrono::Utc::now(),
             },
+            speech_ended_at: None,
         })
     };
     // Warm up: TLS handshakes and pooled connections.

@@ -65,6 +65,8 @@ struct Run {
     positions: Vec<String>,
     /// The ContactId each position says the reading is locked to.
     locks: Vec<Option<String>>,
+    /// GetMedia reconnects the reader counted.
+    reconnects: u64,
 }
 
 async fn read(
@@ -107,6 +109,8 @@ async fn read_from(
     settings.contact_id = contact_id;
     settings.idle_timeout = Duration::from_millis(700);
     settings.backoff = Duration::from_millis(20);
+    let reconnects = callscribe::metrics::Metrics::new().sessions.kvs_reconnects;
+    settings.reconnects = Some(reconnects.clone());
     let (tx, mut rx) = mpsc::channel(64);
     let reader =
         tokio::spawn(async move { read_stream(&config, &target, &settings, tx, stop).await });
@@ -121,6 +125,7 @@ async fn read_from(
         track_ends: vec![],
         positions: vec![],
         locks: vec![],
+        reconnects: 0,
     };
     let mut kept = Kept::default();
     while let Some(event) = rx.recv().await {
@@ -153,6 +158,7 @@ async fn read_from(
         .await
         .expect("reader ends")
         .unwrap();
+    run.reconnects = reconnects.get();
     run
 }
 
@@ -227,7 +233,13 @@ async fn resumes_after_a_dropped_connection_mid_fragment() {
     };
     let (run, customer, agent, emulator) = read_all(faults, 5, 50.0).await;
     assert_exact(&run, &customer, &agent);
-    assert_eq!(emulator.counters("call").fired, ["drop"]);
+    let counters = emulator.counters("call");
+    assert_eq!(counters.fired, ["drop"]);
+    assert_eq!(
+        run.reconnects,
+        counters.get_media_calls as u64 - 1,
+        "every GetMedia after the first is a reconnect"
+    );
 }
 
 /// Block by block, as a live producer streams: sessions that end in the middle of a

@@ -238,6 +238,7 @@ async fn stop_reports_the_audio_measured_from_kvs() {
     let mut b = start_body(CONTACT);
     b["amazonConnectParams"] = json!({"streamArn": callscribe_devtools::emulator::stream_arn("short-call"), "startSelectorType": "EARLIEST"});
     assert_eq!(app.start(&key, &b).await.status(), 200);
+    assert_eq!(app.state.metrics.sessions.active.get(), 1, "reading");
     let ended = app.streams_ended(std::time::Duration::from_secs(10)).await;
     assert!(
         ended.iter().all(|r| r.status_code == 1008),
@@ -254,6 +255,16 @@ async fn stop_reports_the_audio_measured_from_kvs() {
         );
         assert_eq!(p["summary"]["audioDurationMs"], 3000);
     }
+    assert_eq!(app.state.metrics.sessions.active.get(), 0, "over");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"callscribe_stream_ends_total{status="ended_by_source"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("callscribe_active_conversations 0"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -265,7 +276,15 @@ async fn stop_mid_call_ends_reading_and_reports_ok() {
     b["amazonConnectParams"]["startSelectorType"] = json!("EARLIEST");
     assert_eq!(app.start(&key, &b).await.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("callscribe_active_conversations 1"),
+        "{metrics}"
+    );
     let stopped = body(app.stop(&key, CONTACT).await).await;
+    let sessions = &app.state.metrics.sessions;
+    assert_eq!(sessions.active.get(), 0, "stopped");
+    assert_eq!(sessions.stream_ends.with_label_values(&["ok"]).get(), 2);
     let customer = &stopped["autotranscribeResponse"]["customer"];
     assert_eq!(customer["status"]["code"], 1000, "{stopped}");
     let bytes = customer["summary"]["totalAudioBytes"].as_i64().unwrap();

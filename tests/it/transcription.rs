@@ -285,6 +285,19 @@ async fn two_party_call_in_order(app: TestApp) {
     stored_ids.sort();
     assert_eq!(sent_ids, stored_ids);
     assert!(sent.iter().all(|p| p.external_conversation_id == CONTACT));
+    assert!(
+        sent.iter().all(|p| p.speech_ended_at.is_some()),
+        "each message knows when its speech ended"
+    );
+    // The tenant has no webhook: nothing was sent, so no end-to-end latency.
+    assert_eq!(
+        app.state
+            .metrics
+            .webhook
+            .end_to_end_seconds
+            .get_sample_count(),
+        0
+    );
 }
 
 /// Plays `spec` for a new tenant with this pacing and waits for the stream's end: the

@@ -172,6 +172,7 @@ pub(crate) fn publish(app: &TestApp, tenant: &str, conversation: &str, n: i64) -
             tokens: None,
             created_at: chrono::Utc::now(),
         },
+        speech_ended_at: Some(std::time::Instant::now()),
     }));
     id
 }
@@ -221,6 +222,11 @@ async fn deliveries_are_signed_and_shaped_as_the_guide_shows() {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(r#"callscribe_webhook_deliveries_total{outcome="delivered"} 5"#),
+        "{metrics}"
+    );
+    // Each POST's end-to-end latency, from its utterance's end of speech to the send.
+    assert!(
+        metrics.contains("callscribe_end_to_end_latency_seconds_count 5"),
         "{metrics}"
     );
 

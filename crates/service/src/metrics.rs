@@ -15,6 +15,76 @@ pub struct Metrics {
     pub engine: EngineMetrics,
     pub webhook: WebhookMetrics,
     pub export: ExportMetrics,
+    pub sessions: SessionMetrics,
+}
+
+/// The conversations this replica reads: how many, how their KVS reading recovers and
+/// how their participants' streams end.
+#[derive(Clone)]
+pub struct SessionMetrics {
+    /// Conversations this replica is transcribing right now (a session counts from its
+    /// start or takeover until it ends in any way: stop, end of stream, hand back at
+    /// shutdown, lost lease, failure).
+    pub active: IntGauge,
+    /// Times a KVS reader opened GetMedia again after an error or a closed stream.
+    pub kvs_reconnects: IntCounter,
+    /// Participant streams' ends by status ([`crate::status::StreamCode::label`]).
+    pub stream_ends: IntCounterVec,
+}
+
+impl SessionMetrics {
+    fn new() -> SessionMetrics {
+        SessionMetrics {
+            active: IntGauge::new(
+                "active_conversations",
+                "Conversations this replica is transcribing right now.",
+            )
+            .expect("valid metric"),
+            kvs_reconnects: IntCounter::new(
+                "kvs_reconnects_total",
+                "Times the KVS reader reconnected to GetMedia after an error or a closed stream.",
+            )
+            .expect("valid metric"),
+            stream_ends: IntCounterVec::new(
+                Opts::new(
+                    "stream_ends_total",
+                    "Participant streams ended on this replica, by end status: ok (1000, \
+                     stopped or ended normally), ended_by_source (1008), track_not_found \
+                     (4040), stream_not_found (4041), access_denied (4043), internal \
+                     (5000), engine_unavailable (5001), kvs_unavailable (5002).",
+                ),
+                &["status"],
+            )
+            .expect("valid metric"),
+        }
+    }
+
+    fn register(&self, registry: &Registry) {
+        for metric in [
+            Box::new(self.active.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(self.kvs_reconnects.clone()),
+            Box::new(self.stream_ends.clone()),
+        ] {
+            registry.register(metric).expect("unique metric");
+        }
+    }
+}
+
+/// Decrements [`SessionMetrics::active`] when dropped: held by a session's task, so
+/// every way the task ends (including a panic or an abort) counts.
+pub struct ActiveConversation(IntGauge);
+
+impl ActiveConversation {
+    pub fn new(gauge: &IntGauge) -> ActiveConversation {
+        gauge.inc();
+        ActiveConversation(gauge.clone())
+    }
+}
+
+impl Drop for ActiveConversation {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// The File Exporter and the retention purge.
@@ -67,6 +137,10 @@ pub struct WebhookMetrics {
     /// Deliveries by outcome: `delivered`, `failed`, `timeout`, `dropped`.
     pub outcomes: IntCounterVec,
     pub latency_seconds: Histogram,
+    /// From the end of an utterance's speech (when the audio block holding its last
+    /// voiced frame arrived from KVS) to the moment its webhook POST is sent. Only
+    /// messages sent to a tenant's target are observed.
+    pub end_to_end_seconds: Histogram,
     pub queue_depth: IntGauge,
     /// Delivery-log entries lost because the database fell far behind.
     pub log_overflow: IntCounter,
@@ -88,6 +162,15 @@ impl WebhookMetrics {
                 .buckets(ENGINE_BUCKETS.to_vec()),
             )
             .expect("valid metric"),
+            end_to_end_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "end_to_end_latency_seconds",
+                    "Time from the end of an utterance's speech (arrival of the audio block \
+                     holding its last speech) to the sending of its webhook POST.",
+                )
+                .buckets(END_TO_END_BUCKETS.to_vec()),
+            )
+            .expect("valid metric"),
             queue_depth: IntGauge::new(
                 "webhook_queue_depth",
                 "Messages waiting in the delivery lanes.",
@@ -105,6 +188,7 @@ impl WebhookMetrics {
         for metric in [
             Box::new(self.outcomes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(self.latency_seconds.clone()),
+            Box::new(self.end_to_end_seconds.clone()),
             Box::new(self.queue_depth.clone()),
             Box::new(self.log_overflow.clone()),
         ] {
@@ -112,6 +196,8 @@ impl WebhookMetrics {
         }
     }
 }
+
+const END_TO_END_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0];
 
 /// The transcription engine's load: how many utterances wait, how long they wait and
 /// how long a decode takes.
@@ -255,6 +341,8 @@ impl Metrics {
         webhook.register(&registry);
         let export = ExportMetrics::new();
         export.register(&registry);
+        let sessions = SessionMetrics::new();
+        sessions.register(&registry);
         Metrics {
             registry,
             http_requests,
@@ -262,6 +350,7 @@ impl Metrics {
             engine,
             webhook,
             export,
+            sessions,
         }
     }
 

@@ -90,6 +90,7 @@ impl AppState {
                 metrics: metrics.engine.clone(),
             }),
             endpointing: config.endpointing.clone(),
+            metrics: metrics.sessions.clone(),
         };
         let holder = LeaseHolder {
             replica_id: uuid::Uuid::now_v7().to_string(),

@@ -39,6 +39,20 @@ impl StreamCode {
         StreamCode::ALL.into_iter().find(|c| c.code() == code)
     }
 
+    /// The code in words, for metric labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            StreamCode::Ok => "ok",
+            StreamCode::EndedBySource => "ended_by_source",
+            StreamCode::TrackNotFound => "track_not_found",
+            StreamCode::StreamNotFound => "stream_not_found",
+            StreamCode::AccessDenied => "access_denied",
+            StreamCode::Internal => "internal",
+            StreamCode::EngineUnavailable => "engine_unavailable",
+            StreamCode::KvsUnavailable => "kvs_unavailable",
+        }
+    }
+
     /// The number the contract reports.
     pub fn code(self) -> i32 {
         match self {

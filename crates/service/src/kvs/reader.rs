@@ -116,6 +116,8 @@ pub struct ReaderSettings {
     /// Per participant (customer, agent): audio of fragments up to and including this
     /// one was already transcribed; it is not delivered again.
     pub skip_through: PerRole<Option<String>>,
+    /// Counts each reconnect to GetMedia after an error or a closed stream.
+    pub reconnects: Option<prometheus::IntCounter>,
 }
 
 impl ReaderSettings {
@@ -131,6 +133,7 @@ impl ReaderSettings {
             empty_sessions_to_end: 3,
             resume_after: None,
             skip_through: PerRole::default(),
+            reconnects: None,
         }
     }
 }
@@ -295,6 +298,9 @@ pub async fn read_stream(
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.cancelled() => return ReaderOutcome::both(StreamStatus::ok()),
+        }
+        if let Some(reconnects) = &settings.reconnects {
+            reconnects.inc();
         }
     }
 }

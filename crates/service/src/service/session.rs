@@ -101,6 +101,7 @@ pub struct SessionDeps {
     /// `None` when the app runs without a model (tools): audio is measured only.
     pub transcribing: Option<Transcribing>,
     pub endpointing: EndpointSettings,
+    pub metrics: crate::metrics::SessionMetrics,
 }
 
 #[tracing::instrument(skip_all, fields(conversation = %plan.conversation))]
@@ -119,10 +120,14 @@ pub(super) async fn run(
             status: StreamStatus::ok(),
         });
     }
+    let reader_settings = ReaderSettings {
+        reconnects: Some(deps.metrics.kvs_reconnects.clone()),
+        ..plan.reader.clone()
+    };
     let reader = read_stream(
         &plan.sdk,
         &plan.target,
-        &plan.reader,
+        &reader_settings,
         tx,
         control.cancelled(),
     );
@@ -217,6 +222,15 @@ pub(super) async fn run(
     let flush = matches!(ending, None | Some(Ending::Stop));
     for (role, transcripts) in tracks.finish(flush).await {
         result.of_mut(role).transcripts += transcripts;
+    }
+    // A call handed back or lost goes on on another replica: its streams did not end.
+    if !matches!(ending, Some(Ending::HandBack) | Some(Ending::Lost)) {
+        for (_, summary) in result.iter() {
+            deps.metrics
+                .stream_ends
+                .with_label_values(&[summary.status.code.label()])
+                .inc();
+        }
     }
     match ending {
         Some(Ending::Stop) | Some(Ending::Lost) | Some(Ending::Finished) => {}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::ids::ConversationId;
+use crate::metrics::ActiveConversation;
 use crate::service::checkpoint::Checkpoints;
 use crate::service::control::{Ending, STOP_WAIT, SessionControl};
 use crate::service::events::{ConversationEvent, ConversationEvents};
@@ -43,13 +44,19 @@ impl Sessions {
         let conversation = plan.conversation.clone();
         let lease = plan.lease.clone();
         let events = ConversationEvents::default();
-        let task = tokio::spawn(run(
+        // Counted from now until the task ends, however it ends.
+        let active = ActiveConversation::new(&deps.metrics.active);
+        let session = run(
             deps,
             plan,
             control.clone(),
             checkpoints.clone(),
             events.clone(),
-        ));
+        );
+        let task = tokio::spawn(async move {
+            let _active = active;
+            session.await
+        });
         let running = Running {
             lease,
             control,
@@ -216,6 +223,7 @@ mod tests {
             store: started.store.clone(),
             transcribing: None,
             endpointing: EndpointSettings::default(),
+            metrics: crate::metrics::Metrics::new().sessions,
         };
         (deps, plan)
     }
@@ -226,8 +234,10 @@ mod tests {
         let id = ConversationId(started.conversation.id.clone());
         let sessions = Sessions::default();
         let (deps, plan) = unreachable_session(&started).await;
+        let gauge = deps.metrics.active.clone();
         sessions.spawn(deps, plan);
         assert_eq!(sessions.active(), 1);
+        assert_eq!(gauge.get(), 1, "counted from its start");
         assert!(sessions.is_here(&id));
         assert_eq!(
             sessions.conversations(),
@@ -239,6 +249,7 @@ mod tests {
         assert_eq!(result.customer.total_audio_bytes, 0);
         assert!(!sessions.is_here(&id) && !sessions.is_stopping(&id));
         assert_eq!(sessions.active(), 0);
+        assert_eq!(gauge.get(), 0, "no longer counted once stopped");
         assert!(
             sessions.stop(&id).await.is_none(),
             "a second stop finds nothing"
@@ -251,6 +262,7 @@ mod tests {
         let id = ConversationId(started.conversation.id.clone());
         let sessions = Sessions::default();
         let (deps, plan) = unreachable_session(&started).await;
+        let gauge = deps.metrics.active.clone();
         sessions.spawn(deps, plan);
         let newer = LeaseToken("a-later-claim".into());
         sessions.abandon(&id, &newer);
@@ -258,6 +270,7 @@ mod tests {
         sessions.abandon(&id, &started.lease);
         assert!(!sessions.is_here(&id));
         tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(gauge.get(), 0, "a lost session is no longer counted");
         let lease = started.store.lease(&id).await.unwrap().expect("untouched");
         assert_eq!(
             lease.owner.as_deref(),
@@ -266,9 +279,12 @@ mod tests {
         );
 
         let (deps, plan) = unreachable_session(&started).await;
+        let gauge = deps.metrics.active.clone();
         sessions.spawn(deps, plan);
+        assert_eq!(gauge.get(), 1);
         sessions.hand_back_all(Duration::from_secs(5)).await;
         assert_eq!(sessions.active(), 0);
+        assert_eq!(gauge.get(), 0, "a session handed back is no longer counted");
         let lease = started.store.lease(&id).await.unwrap().expect("lease row");
         assert_eq!(
             lease.owner, None,

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use tokio::sync::Notify;
 
@@ -24,8 +25,15 @@ pub enum Heard {
         tentative: bool,
     },
     /// A complete utterance and the fragment its speech began in: it is published once
-    /// that fragment is confirmed as the contact's.
-    Done { utterance: Utterance, fragment: u64 },
+    /// that fragment is confirmed as the contact's. `speech_ended_at` is when the audio
+    /// block holding its last voiced frame arrived from the reader (the end of its speech
+    /// as far as this replica can tell; for [`crate::metrics::WebhookMetrics`]'s
+    /// end-to-end latency).
+    Done {
+        utterance: Utterance,
+        fragment: u64,
+        speech_ended_at: Option<Instant>,
+    },
 }
 
 /// Per participant, the voiced span whose tentative hypothesis ended a sentence: set by
@@ -68,6 +76,8 @@ pub struct TrackAudio {
     heard_ms: i64,
     /// Where each recent fragment's audio began: (ms, reader count).
     fragment_starts: VecDeque<(i64, u64)>,
+    /// When each recent block arrived: (ms of the track heard once it was pushed, when).
+    arrivals: VecDeque<(i64, Instant)>,
 }
 
 impl TrackAudio {
@@ -80,6 +90,7 @@ impl TrackAudio {
             cut: Vec::new(),
             heard_ms: audio_ms,
             fragment_starts: VecDeque::new(),
+            arrivals: VecDeque::new(),
         }
     }
 
@@ -103,6 +114,14 @@ impl TrackAudio {
             }
         }
         self.heard_ms += crate::audio::telephone_pcm_ms(pcm.len() as i64);
+        self.arrivals.push_back((self.heard_ms, Instant::now()));
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|a| a.0 < self.heard_ms - FRAGMENT_MEMORY_MS)
+        {
+            self.arrivals.pop_front();
+        }
         self.upsampled.clear();
         self.upsampler
             .push(pcm_bytes_to_f32(pcm), &mut self.upsampled);
@@ -156,9 +175,13 @@ impl TrackAudio {
                 .find(|(ms, _)| *ms <= utterance.start_ms)
                 .or(self.fragment_starts.front())
                 .map_or(0, |f| f.1);
+            // The first block that reached the utterance's last voiced frame.
+            let at = self.arrivals.partition_point(|a| a.0 < utterance.end_ms);
+            let speech_ended_at = self.arrivals.get(at).or(self.arrivals.back()).map(|a| a.1);
             done.push(Heard::Done {
                 utterance,
                 fragment,
+                speech_ended_at,
             });
         }
     }

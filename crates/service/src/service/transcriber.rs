@@ -117,11 +117,13 @@ pub fn spawn(
                 Step::Heard(Some(Heard::Done {
                     mut utterance,
                     fragment,
+                    speech_ended_at,
                 })) => {
                     let decoded = t
                         .final_decode(&mut utterance, &mut in_flight, &mut state)
                         .await;
-                    if let Some(ready) = t.ready(utterance, fragment, decoded).await {
+                    if let Some(mut ready) = t.ready(utterance, fragment, decoded).await {
+                        ready.speech_ended_at = speech_ended_at;
                         t.release(ready, &mut state).await;
                     }
                 }
@@ -163,6 +165,8 @@ struct Ready {
     at: tokio::time::Instant,
     /// It waited for the speaker's next utterance.
     held: bool,
+    /// When its speech ended ([`Heard::Done`]), for the end-to-end latency.
+    speech_ended_at: Option<std::time::Instant>,
 }
 
 /// When the held message's wait is over.
@@ -381,6 +385,7 @@ impl Transcriber<'_> {
             transcript,
             at: tokio::time::Instant::now(),
             held: false,
+            speech_ended_at: None,
         })
     }
 
@@ -417,6 +422,7 @@ impl Transcriber<'_> {
             mut transcript,
             at,
             held,
+            speech_ended_at,
         } = ready;
         if held {
             with.metrics
@@ -467,6 +473,7 @@ impl Transcriber<'_> {
             tenant_id: conversation.tenant_id.clone(),
             external_conversation_id: conversation.external_id.clone(),
             message,
+            speech_ended_at,
         });
         with.publisher.publish(published.clone());
         conversation
@@ -649,6 +656,7 @@ mod tests {
                 audio: vec![0.1; 16_000],
             },
             fragment: 0,
+            speech_ended_at: None,
         }
     }
 

@@ -96,6 +96,7 @@ mod tests {
                 tokens: tokens.map(str::to_owned),
                 created_at: chrono::Utc::now(),
             },
+            speech_ended_at: None,
         }
     }
 

@@ -177,7 +177,7 @@ impl Lane {
             .await
         {
             Err(error) => Err(("failed", None, error)),
-            Ok(request) => match connection.http.execute(request).await {
+            Ok(request) => match self.send(&connection, request, &message).await {
                 Ok(response) if response.status().is_success() => Ok(()),
                 Ok(response) => {
                     let status = response.status();
@@ -221,6 +221,22 @@ impl Lane {
             }
         }
         message.message.conversation_id.clone()
+    }
+
+    /// Sends the POST, observing the end-to-end latency of its utterance as it goes.
+    async fn send(
+        &self,
+        connection: &Connection,
+        request: reqwest::Request,
+        message: &Published,
+    ) -> reqwest::Result<reqwest::Response> {
+        if let Some(ended) = message.speech_ended_at {
+            self.deps
+                .metrics
+                .end_to_end_seconds
+                .observe(ended.elapsed().as_secs_f64());
+        }
+        connection.http.execute(request).await
     }
 
     fn finish(&self) {

@@ -16,6 +16,9 @@ pub struct Published {
     /// The Connect ContactId (`guid`).
     pub external_conversation_id: String,
     pub message: NewMessage,
+    /// When the utterance's speech ended (see [`crate::service::track::Heard::Done`]),
+    /// kept in memory only for the end-to-end latency metric; `None` when unknown.
+    pub speech_ended_at: Option<std::time::Instant>,
 }
 
 pub trait Publisher: Send + Sync {
