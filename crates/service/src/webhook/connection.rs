@@ -27,6 +27,8 @@ pub struct Connection {
     pub auth: RequestAuth,
     pub timeout: Duration,
     signing_secret: Vec<u8>,
+    /// The Standard Webhooks key made from it.
+    standard_key: Vec<u8>,
 }
 
 /// Why a stored target cannot be used (logged with each message it drops).
@@ -134,12 +136,14 @@ impl Connection {
                 RequestAuth::None
             }
         };
+        let signing_secret = secret.signing_secret.unwrap_or_default().into_bytes();
         Ok(Connection {
             url,
             http,
             auth,
             timeout,
-            signing_secret: secret.signing_secret.unwrap_or_default().into_bytes(),
+            standard_key: signing::standard_key(&signing_secret),
+            signing_secret,
         })
     }
 
@@ -151,6 +155,8 @@ impl Connection {
     ) -> Result<reqwest::Request, String> {
         let timestamp = chrono::Utc::now().timestamp();
         let signature = signing::sign(&self.signing_secret, timestamp, &body);
+        let standard =
+            signing::standard_signature(&self.standard_key, message_id, timestamp, &body);
         let mut url = self.url.clone();
         if let RequestAuth::Query { name, value } = &self.auth {
             url.query_pairs_mut().append_pair(name, value);
@@ -169,6 +175,9 @@ impl Connection {
             .header(signing::MESSAGE_ID_HEADER, message_id)
             .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
             .header(signing::SIGNATURE_HEADER, signature)
+            .header(signing::STANDARD_ID_HEADER, message_id)
+            .header(signing::STANDARD_TIMESTAMP_HEADER, timestamp.to_string())
+            .header(signing::STANDARD_SIGNATURE_HEADER, standard)
             .body(body)
             .build()
             .map_err(|e| e.to_string())
