@@ -33,6 +33,13 @@ impl WhisperEngine {
     ) -> Result<WhisperEngine, EngineError> {
         spec.verify()
             .map_err(|e| EngineError::Model(e.to_string()))?;
+        if let Some(missing) = missing_cpu_feature() {
+            return Err(EngineError::Model(format!(
+                "this CPU has no {missing}, which whisper.cpp as built here needs (the \
+                 x86-64-v3 baseline of .cargo/config.toml); use the Moonshine engine, or \
+                 build on this machine with GGML_NATIVE=ON"
+            )));
+        }
         whisper_rs::install_logging_hooks();
         let path = spec.path.to_string_lossy();
         let context =
@@ -48,6 +55,26 @@ impl WhisperEngine {
             threads_per_decoder: threads_per_decoder.clamp(1, 64) as i32,
         })
     }
+}
+
+/// The first instruction set of the x86-64-v3 baseline whisper.cpp is compiled for
+/// (`.cargo/config.toml`) that this CPU lacks: running its code there would die of an
+/// illegal instruction instead of saying why.
+fn missing_cpu_feature() -> Option<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let features = [
+            (std::arch::is_x86_feature_detected!("avx"), "AVX"),
+            (std::arch::is_x86_feature_detected!("avx2"), "AVX2"),
+            (std::arch::is_x86_feature_detected!("fma"), "FMA"),
+            (std::arch::is_x86_feature_detected!("f16c"), "F16C"),
+            (std::arch::is_x86_feature_detected!("bmi2"), "BMI2"),
+        ];
+        if let Some((_, name)) = features.into_iter().find(|(present, _)| !present) {
+            return Some(name);
+        }
+    }
+    None
 }
 
 impl Engine for WhisperEngine {
