@@ -66,7 +66,7 @@ async fn the_demo_prints_every_utterance_live_and_after_the_call_and_leaves_noth
     );
     assert!(stdout.contains("Nothing is left running."), "{stdout}");
     // ONNX Runtime's telemetry client writes its session id to `$TMPDIR/.ses` when the
-    // runtime starts, though its events are disabled (README, "Moonshine base-en").
+    // runtime starts, though its events are disabled (docs/development.md, "Moonshine base-en").
     let left: Vec<String> = std::fs::read_dir(tmp.path())
         .expect("tmp")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

@@ -37,7 +37,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// The request's id, also sent as the `x-request-id` header: quote it in support requests.
     pub request_id: String,
-    /// `<status>-<nn>`, stable across releases (see the README's error table).
+    /// `<status>-<nn>`, stable across releases (see docs/integration-guide.md, Errors).
     pub code: String,
     /// Human-readable explanation; validation errors name the field.
     pub message: String,
