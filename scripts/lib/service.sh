@@ -54,7 +54,11 @@ cs_start() {
   kvs_port=$(cs_free_port)
   CS_URL="http://127.0.0.1:$port"
   CS_KVS_URL="http://127.0.0.1:$kvs_port"
-  CS_ADMIN_TOKEN="e2e-$RANDOM$RANDOM$RANDOM"
+  # Secrets of digits only, with a leading zero: they must be read as the strings they are
+  # (a config parser that takes them for numbers loses the zero or refuses them).
+  CS_ADMIN_TOKEN=$(python3 -c 'import secrets; print("0" + "".join(secrets.choice("0123456789") for _ in range(31)))')
+  local secret_key
+  secret_key=$(python3 -c 'import secrets; print("00" + "".join(secrets.choice("0123456789") for _ in range(62)))')
 
   "$bin" kvs-emulator --listen "127.0.0.1:$kvs_port" "$@" >"$CS_WORK/kvs.log" 2>&1 &
   CS_PIDS+=($!)
@@ -62,6 +66,7 @@ cs_start() {
   CALLSCRIBE_LISTEN="127.0.0.1:$port" \
     CALLSCRIBE_DATA_DIR="$CS_WORK/data" \
     CALLSCRIBE_ADMIN_TOKEN="$CS_ADMIN_TOKEN" \
+    CALLSCRIBE_SECRET_KEY="$secret_key" \
     CALLSCRIBE_MODEL="${CALLSCRIBE_MODEL:-$PWD/data/models/ggml-tiny.en-q8_0.bin}" \
     CALLSCRIBE_EXPORT__SCHEDULED="${CALLSCRIBE_EXPORT__SCHEDULED:-false}" \
     CALLSCRIBE_LOG_LEVEL="${CALLSCRIBE_LOG_LEVEL:-warn}" \
