@@ -218,7 +218,9 @@ async fn now_starts_with_the_fragment_being_produced() {
     .await
     .unwrap();
     let first = StreamMedia::fragment_index(fragments[0].number.as_deref().unwrap()).unwrap();
-    assert!((3..=5).contains(&first), "first fragment {first}");
+    // Near the live edge, not from the start; the upper bound leaves room for a busy
+    // machine (the emulator runs at 10x, so 100 ms of scheduling delay is one fragment).
+    assert!((3..=10).contains(&first), "first fragment {first}");
     assert_eq!(
         StreamMedia::fragment_index(fragments.last().unwrap().number.as_deref().unwrap()),
         Some(29)
