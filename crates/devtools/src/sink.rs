@@ -141,6 +141,33 @@ fn check(checks: &Checks, req: &Request, body: &[u8]) -> Result<(), String> {
             chrono::Utc::now().timestamp(),
         )
         .map_err(|e: SignatureError| e.to_string())?;
+        check_standard_webhooks(secret, &header, body)?;
+    }
+    Ok(())
+}
+
+/// The Standard Webhooks headers sent beside ours: the same id and timestamp, and a
+/// `webhook-signature` made with the key the standard derives from the signing secret.
+fn check_standard_webhooks<'a>(
+    secret: &[u8],
+    header: &impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+) -> Result<(), String> {
+    let id = header(signing::STANDARD_ID_HEADER).ok_or("webhook-id missing")?;
+    let timestamp =
+        header(signing::STANDARD_TIMESTAMP_HEADER).ok_or("webhook-timestamp missing")?;
+    if Some(id) != header(signing::MESSAGE_ID_HEADER)
+        || Some(timestamp) != header(signing::TIMESTAMP_HEADER)
+    {
+        return Err("webhook-id or webhook-timestamp differs from ours".into());
+    }
+    let timestamp: i64 = timestamp
+        .parse()
+        .map_err(|_| "webhook-timestamp malformed")?;
+    let expected = signing::standard_signature(&signing::standard_key(secret), id, timestamp, body);
+    let given = header(signing::STANDARD_SIGNATURE_HEADER).ok_or("webhook-signature missing")?;
+    if !callscribe::secrets::secrets_equal(given.as_bytes(), expected.as_bytes()) {
+        return Err("webhook-signature does not match the body".into());
     }
     Ok(())
 }
