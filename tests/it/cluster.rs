@@ -257,16 +257,26 @@ async fn a_killed_replicas_calls_resume_on_the_others_with_nothing_lost_or_said_
         let mut b = start_body(guid);
         b["amazonConnectParams"] =
             json!({"streamArn": stream_arn(&format!("call-{i}")), "startSelectorType": "EARLIEST"});
-        let res = http
-            .post(format!(
-                "{}/mg-autotranscribe/v1/start-streaming",
-                replicas[i % REPLICAS].url
-            ))
-            .header("x-api-key", &key)
-            .json(&b)
-            .send()
-            .await
-            .expect("start");
+        // A 503 ("try again", as when three replicas load their models at once) is
+        // retried, as the Connect Lambdas do.
+        let mut attempts = 0;
+        let res = loop {
+            attempts += 1;
+            let res = http
+                .post(format!(
+                    "{}/mg-autotranscribe/v1/start-streaming",
+                    replicas[i % REPLICAS].url
+                ))
+                .header("x-api-key", &key)
+                .json(&b)
+                .send()
+                .await
+                .expect("start");
+            if res.status() != 503 || attempts == 3 {
+                break res;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
         assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     }
 
