@@ -27,7 +27,7 @@ pub(super) struct Lexicon {
     /// Cue words and phrases (lower case, as [`Word::key`]s), by what they announce.
     /// At one position the longest phrase wins: "back of the card" is a CVV, "card" a
     /// card.
-    pub cues: &'static [(&'static str, Kind)],
+    pub cues: &'static [&'static [(&'static str, Kind)]],
     /// Words right after a number that make it a quantity, an amount or a time.
     pub units_after: &'static [&'static str],
     /// Words that make a four-digit number the end of a longer one: "the last four of
@@ -56,7 +56,7 @@ pub(super) struct Lexicon {
 }
 
 pub(super) static ENGLISH: Lexicon = Lexicon {
-    cues: ENGLISH_CUES,
+    cues: &[ENGLISH_CUES, ENGLISH_MONTHS],
     units_after: &[
         "dollars",
         "dollar",
@@ -330,6 +330,11 @@ const ENGLISH_CUES: &[(&str, Kind)] = &[
     ("social security deposit", Kind::Other),
     ("social security administration", Kind::Other),
     ("social security income", Kind::Other),
+];
+
+/// Month names ("may" is left out: it is mostly the verb). Spanish conversations use
+/// them too, as an English-speaking recogniser may write a date.
+pub(super) const ENGLISH_MONTHS: &[(&str, Kind)] = &[
     ("january", Kind::Other),
     ("february", Kind::Other),
     ("march", Kind::Other),
@@ -437,6 +442,7 @@ fn head_before(lex: &Lexicon, words: &[Word], at: usize) -> Option<(Kind, usize,
 fn cue_ending_at(lex: &Lexicon, words: &[Word], j: usize) -> Option<(Kind, usize)> {
     lex.cues
         .iter()
+        .flat_map(|cues| cues.iter())
         .filter_map(|(phrase, kind)| Some((*kind, phrase_ending_at(words, j, phrase)?)))
         .max_by_key(|(_, n)| *n)
 }

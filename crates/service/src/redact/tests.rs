@@ -326,30 +326,34 @@ fn the_whole_entity_is_masked_unless_the_last_four_are_kept() {
     );
 }
 
+/// The customer's `answer`, redacted (default entities) after the agent asked `question`.
+fn answer_to(question: &str, answer: &str) -> String {
+    let mut said = ConversationContext::default();
+    said.heard("agent", question, Some(1_000));
+    Redactor::new(Entity::DEFAULTS)
+        .redact(answer, &said.before("customer", Some(3_000)))
+        .0
+}
+
 /// Issue 22: the other participant's question is context; nothing waits for it.
 #[test]
 fn the_agents_question_says_what_the_answer_is() {
     let r = Redactor::new(Entity::DEFAULTS);
-    let answer = |question: &str, answer: &str| {
-        let mut said = ConversationContext::default();
-        said.heard("agent", question, Some(1_000));
-        r.redact(answer, &said.before("customer", Some(3_000))).0
-    };
     assert_eq!(
-        answer("and what's the code on the back?", "it's four two nine"),
+        answer_to("and what's the code on the back?", "it's four two nine"),
         "it's ###"
     );
     assert_eq!(
-        answer("can I have the last four of your social", "sure, 6789"),
+        answer_to("can I have the last four of your social", "sure, 6789"),
         "sure, ####"
     );
-    assert_eq!(answer("what's your pin?", "uh, 5521"), "uh, ####");
+    assert_eq!(answer_to("what's your pin?", "uh, 5521"), "uh, ####");
     assert_eq!(
-        answer("what's your order number?", "it's 5521 8834"),
+        answer_to("what's your order number?", "it's 5521 8834"),
         "it's 5521 8834"
     );
     assert_eq!(
-        answer("what's the billing zip code for the card?", "91635"),
+        answer_to("what's the billing zip code for the card?", "91635"),
         "91635"
     );
     // Said later in stream time: not context for this answer.
@@ -458,28 +462,22 @@ fn the_phrase_a_cue_word_belongs_to_decides() {
         redact("the security PIN on my phone account is 7202"),
         "the security PIN on my phone account is ####"
     );
-    let r = Redactor::new(Entity::DEFAULTS);
-    let answer = |question: &str, answer: &str| {
-        let mut said = ConversationContext::default();
-        said.heard("agent", question, Some(1_000));
-        r.redact(answer, &said.before("customer", Some(3_000))).0
-    };
     assert_eq!(
-        answer(
+        answer_to(
             "and the social security number on the account?",
             "154 24 7667"
         ),
         "### ## ####"
     );
     assert_eq!(
-        answer(
+        answer_to(
             "I need the SSN of the primary account holder",
             "that's me, 473117913"
         ),
         "that's me, #########"
     );
     assert_eq!(
-        answer(
+        answer_to(
             "the last four of your social and then I can pull up the account",
             "okay 0608"
         ),
