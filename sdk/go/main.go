@@ -6,24 +6,37 @@
 // this module and the generated one in a Go workspace (GOWORK). Environment:
 // CALLSCRIBE_URL, CALLSCRIBE_ADMIN_TOKEN, CALLSCRIBE_KVS_URL, CALLSCRIBE_STREAM_ARN,
 // CALLSCRIBE_CONTACT_ID (the ContactId the stream's fragments carry, as Connect's event
-// gives it).
+// gives it). The tenant's webhook target is a receiver started here on 127.0.0.1, which
+// verifies every delivery as the Standard Webhooks specification defines, with the standard
+// library only (webhook.go; no module proxy here, so no third-party library), under a whsec_
+// signing secret, and parses its body; the service must allow loopback targets
+// (CALLSCRIBE_WEBHOOK__ALLOW_CIDRS, as scripts/test-sdks sets it).
 // Prints each step; exits 1 at the first answer that is not what the API promises.
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	callscribe "callscribe.local/sdk/go"
 )
 
 const pollTimeout = 60 * time.Second
+
+// deliveryTimeout is how long after stop-streaming the last messages may take to be delivered.
+const deliveryTimeout = 20 * time.Second
 
 func step(format string, args ...interface{}) {
 	fmt.Printf("go: "+format+"\n", args...)
@@ -86,6 +99,110 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
+// transcriptEvent is the webhook body (plain JSON until the spec describes it).
+type transcriptEvent struct {
+	Type                   string `json:"type"`
+	ExternalConversationId string `json:"externalConversationId"`
+	StreamId               string `json:"streamId"`
+	Sender                 struct {
+		ExternalId string `json:"externalId"`
+		Role       string `json:"role"`
+	} `json:"sender"`
+	AutotranscribeResponse struct {
+		Message   string `json:"message"`
+		Start     int64  `json:"start"`
+		End       int64  `json:"end"`
+		Utterance []struct {
+			Text           string  `json:"text"`
+			UnredactedText *string `json:"unredactedText,omitempty"`
+		} `json:"utterance"`
+	} `json:"autotranscribeResponse"`
+}
+
+func parseEvent(body []byte) (transcriptEvent, error) {
+	var event transcriptEvent
+	if err := json.Unmarshal(body, &event); err != nil {
+		return event, err
+	}
+	if event.Type != "transcript" {
+		return event, fmt.Errorf("type is %q", event.Type)
+	}
+	if len(event.AutotranscribeResponse.Utterance) != 1 {
+		return event, errors.New("not exactly one utterance")
+	}
+	return event, nil
+}
+
+func eventText(event transcriptEvent) string {
+	return event.AutotranscribeResponse.Utterance[0].Text
+}
+
+// delivery is a verified webhook POST.
+type delivery struct {
+	header http.Header
+	body   []byte
+	event  transcriptEvent
+}
+
+// receiver is the tenant's webhook target: an HTTP server on 127.0.0.1 (a free port) that
+// verifies every delivery, answers 204 (verified) or 401, and keeps what it received.
+type receiver struct {
+	webhook  *StandardWebhook
+	url      string
+	server   *http.Server
+	mu       sync.Mutex
+	verified map[string]delivery
+	failures []string
+}
+
+func startReceiver(webhook *StandardWebhook) *receiver {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail("webhook receiver: %v", err)
+	}
+	r := &receiver{
+		webhook:  webhook,
+		url:      fmt.Sprintf("http://%s/hook", listener.Addr()),
+		verified: map[string]delivery{},
+	}
+	r.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = r.server.Serve(listener) }()
+	return r
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err == nil {
+		// Verify the raw bytes before parsing them.
+		err = r.webhook.Verify(body, req.Header, time.Now())
+	}
+	var event transcriptEvent
+	if err == nil {
+		event, err = parseEvent(body)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := req.Header.Get("webhook-id")
+	if err != nil {
+		r.failures = append(r.failures, fmt.Sprintf("%s: %v", id, err))
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	r.verified[id] = delivery{header: req.Header.Clone(), body: body, event: event}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// state answers copies of what was received so far.
+func (r *receiver) state() (map[string]delivery, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	verified := make(map[string]delivery, len(r.verified))
+	for id, d := range r.verified {
+		verified[id] = d
+	}
+	return verified, append([]string(nil), r.failures...)
+}
+
 func main() {
 	kvsURL := env("CALLSCRIBE_KVS_URL")
 	streamArn := env("CALLSCRIBE_STREAM_ARN")
@@ -117,6 +234,27 @@ func main() {
 	step("created API key %s for app %s", created.KeyId, created.App)
 	api := context.WithValue(context.Background(), callscribe.ContextAPIKeys,
 		map[string]callscribe.APIKey{"ApiKey": {Key: created.Key}})
+
+	// The webhook target, signed with a whsec_ secret (base64 of 32 random bytes).
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		fail("random: %v", err)
+	}
+	signingSecret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	webhook, err := NewStandardWebhook(signingSecret)
+	if err != nil {
+		fail("webhook secret: %v", err)
+	}
+	hook := startReceiver(webhook)
+	target := callscribe.NewWebhookTarget(hook.url,
+		callscribe.NoAuthAsWebhookAuth(callscribe.NewNoAuth(callscribe.NOAUTHMODE_NONE)))
+	target.SetSigningSecret(signingSecret)
+	set, resp, err := client.AdminAPI.PutWebhook(admin, tenant.Id).WebhookTarget(*target).Execute()
+	check("putWebhook", 200, resp, err)
+	if set.Url != hook.url {
+		fail("webhook url is %q, want %q", set.Url, hook.url)
+	}
+	step("webhook target %s (whsec_ signing secret)", set.Url)
 
 	connect := callscribe.NewAmazonConnectParams(streamArn)
 	connect.SetStartSelectorType(callscribe.STARTSELECTORTYPE_EARLIEST)
@@ -166,6 +304,8 @@ func main() {
 	step("stopped: customer %d bytes, %d ms of audio, %d transcripts, %d s",
 		summary.TotalAudioBytes, summary.AudioDurationMs, summary.Transcripts, summary.StreamingSeconds)
 
+	checkDeliveries(client, admin, api, tenant.Id, contactID, first, hook)
+
 	// Errors decode into ErrorBody with the contract's code.
 	missing := callscribe.NewAmazonConnectParams("arn:aws:kinesisvideo:us-east-1:000000000000:stream/no-such-stream/0")
 	_, resp, err = client.StreamingAPI.StartStreaming(api).StartStreamingRequest(
@@ -179,4 +319,83 @@ func main() {
 	body = expectError("a bad API key", 401, "401-01", resp, err)
 	step("bad API key: %s %s", body.Error.Code, body.Error.Message)
 	step("OK")
+}
+
+// checkDeliveries: every message of the call arrives at the receiver, verified, as the
+// delivery with webhook-id = its messageId; nothing fails verification; a changed byte does.
+func checkDeliveries(client *callscribe.APIClient, admin, api context.Context, tenantID, contactID string,
+	first callscribe.MessageItem, hook *receiver) {
+	deadline := time.Now().Add(deliveryTimeout)
+	var (
+		messageIDs map[string]bool
+		missing    []string
+		verified   map[string]delivery
+		failures   []string
+	)
+	for {
+		page, resp, err := client.ConversationsAPI.GetConversationMessages(api).ExternalId(contactID).Execute()
+		check("getConversationMessages", 200, resp, err)
+		verified, failures = hook.state()
+		messageIDs, missing = map[string]bool{}, nil
+		for _, m := range page.Items {
+			messageIDs[m.MessageId] = true
+			if _, ok := verified[m.MessageId]; !ok {
+				missing = append(missing, m.MessageId)
+			}
+		}
+		if len(missing) == 0 || len(failures) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hook.server.Shutdown(ctx)
+	step("webhook: %d deliveries verified (standard library), %d failed verification (%d messages)",
+		len(verified), len(failures), len(messageIDs))
+	if len(failures) > 0 {
+		fail("deliveries failed verification: %s", strings.Join(failures, "; "))
+	}
+	if len(verified) == 0 {
+		fail("no delivery verified")
+	}
+	var unknown []string
+	for id, d := range verified {
+		if !messageIDs[id] {
+			unknown = append(unknown, id)
+		}
+		if d.event.ExternalConversationId != contactID {
+			fail("delivery %s: externalConversationId %q", id, d.event.ExternalConversationId)
+		}
+	}
+	sort.Strings(unknown)
+	if len(unknown) > 0 {
+		fail("webhook-id %v is no messageId of the conversation", unknown)
+	}
+	if len(missing) > 0 {
+		fail("messages %v were not delivered within %v", missing, deliveryTimeout)
+	}
+	spoken := verified[first.MessageId]
+	text := eventText(spoken.event)
+	if text != first.Text || strings.TrimSpace(text) == "" {
+		fail("delivery %s has text %q, want %q", first.MessageId, text, first.Text)
+	}
+	step("delivery %s (%s): %q", first.MessageId, spoken.header.Get("webhook-timestamp"), text)
+
+	// The same delivery with one byte of its body changed must fail verification.
+	changed := append([]byte(nil), spoken.body...)
+	changed[len(changed)/2] ^= 0x01
+	if err := hook.webhook.Verify(changed, spoken.header, time.Now()); err == nil {
+		fail("a delivery with one byte of the body changed passed verification")
+	}
+	if err := hook.webhook.Verify(spoken.body, spoken.header, time.Now()); err != nil {
+		fail("the unchanged delivery no longer verifies: %v", err) // the check above must not be vacuous
+	}
+	step("webhook: a delivery with one byte changed fails verification")
+
+	log, resp, err := client.AdminAPI.ListDeliveries(admin, tenantID).Execute()
+	check("listDeliveries", 200, resp, err)
+	if len(log.Items) > 0 {
+		fail("the delivery log has failures: %+v", log.Items)
+	}
 }

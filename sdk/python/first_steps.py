@@ -2,7 +2,11 @@
 
 Sets up a tenant from nothing with the admin token, then transcribes one call with the
 tenant's API key, exactly as an integration would: every call goes through the client
-that scripts/generate-sdks generates from openapi/openapi.json.
+that scripts/generate-sdks generates from openapi/openapi.json. The tenant's webhook
+target is a receiver started here on 127.0.0.1, which verifies every delivery with the
+`standardwebhooks` package (PyPI) under a `whsec_` signing secret and parses its body;
+the service must allow loopback targets (CALLSCRIBE_WEBHOOK__ALLOW_CIDRS, as
+scripts/test-sdks sets it).
 
     CALLSCRIBE_URL=http://127.0.0.1:8080 CALLSCRIBE_ADMIN_TOKEN=... \
     CALLSCRIBE_KVS_URL=http://127.0.0.1:4567 \
@@ -13,13 +17,24 @@ that scripts/generate-sdks generates from openapi/openapi.json.
 Prints each step; exits 1 at the first answer that is not what the API promises.
 """
 
+import base64
 import os
+import secrets
 import sys
+import threading
 import time
 import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from callscribe_client import AuthenticatedClient
-from callscribe_client.api.admin import create_api_key, create_tenant, put_tenant_aws
+from callscribe_client.api.admin import (
+    create_api_key,
+    create_tenant,
+    list_deliveries,
+    put_tenant_aws,
+    put_webhook,
+)
 from callscribe_client.api.conversations import get_conversation_messages
 from callscribe_client.api.streaming import start_streaming, stop_streaming
 from callscribe_client.models import (
@@ -28,8 +43,11 @@ from callscribe_client.models import (
     CreatedKey,
     CreateKeyRequest,
     CreateTenantRequest,
+    DeliveryList,
     ErrorBody,
     MessagesResponse,
+    NoAuth,
+    NoAuthMode,
     ParticipantRole,
     RedactionOutput,
     StartSelectorType,
@@ -38,9 +56,13 @@ from callscribe_client.models import (
     StreamingResponse,
     Tenant,
     TenantAws,
+    WebhookTarget,
 )
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 POLL_TIMEOUT_S = 60
+# How long after stop-streaming the last messages may take to be delivered.
+DELIVERY_TIMEOUT_S = 20
 
 
 def step(message: str) -> None:
@@ -50,6 +72,76 @@ def step(message: str) -> None:
 def fail(message: str) -> None:
     print(f"python: FAILED: {message}", file=sys.stderr, flush=True)
     sys.exit(1)
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+    event: dict
+
+
+class Receiver:
+    """The tenant's webhook target: an HTTP server on 127.0.0.1 (a free port) that verifies
+    every delivery with the standardwebhooks package, answers 204 (verified) or 401, and
+    keeps what it received."""
+
+    def __init__(self, secret: str):
+        # A whsec_ secret is given to the library as it is (base64 of the key after the prefix).
+        self.webhook = Webhook(secret)
+        self.lock = threading.Lock()
+        self.verified: list[Delivery] = []
+        self.failures: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                status = receiver.receive({k.lower(): v for k, v in self.headers.items()}, body)
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def receive(self, headers: dict[str, str], body: bytes) -> int:
+        try:
+            # Verify the raw body before parsing it; verify() answers the parsed JSON.
+            payload = self.webhook.verify(body, headers)
+            event = parse_event(payload)
+        except (WebhookVerificationError, ValueError, KeyError, TypeError) as e:
+            with self.lock:
+                self.failures.append(f"{headers.get('webhook-id')}: {type(e).__name__}: {e}")
+            return 401
+        with self.lock:
+            self.verified.append(Delivery(headers, body, event))
+        return 204
+
+    def delivered(self) -> dict[str, Delivery]:
+        with self.lock:
+            return {d.headers["webhook-id"]: d for d in self.verified}
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def parse_event(payload: dict) -> dict:
+    """The webhook body (plain JSON until the spec describes it)."""
+    if payload["type"] != "transcript":
+        raise ValueError(f"type is {payload['type']!r}")
+    if len(payload["autotranscribeResponse"]["utterance"]) != 1:
+        raise ValueError("not exactly one utterance")
+    return payload
+
+
+def event_text(event: dict) -> str:
+    return event["autotranscribeResponse"]["utterance"][0]["text"]
 
 
 def expect(response, status: int, model: type):
@@ -93,6 +185,24 @@ def main() -> None:
     )
     step(f"created API key {created.key_id} for app {created.app}")
     api = AuthenticatedClient(base_url=url, token=created.key, prefix="", auth_header_name="x-api-key")
+
+    # The webhook target, signed with a whsec_ secret (base64 of 32 random bytes).
+    signing_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    receiver = Receiver(signing_secret)
+    target = expect(
+        put_webhook.sync_detailed(
+            client=admin,
+            id=tenant.id,
+            body=WebhookTarget(
+                url=receiver.url, auth=NoAuth(mode=NoAuthMode.NONE), signing_secret=signing_secret
+            ),
+        ),
+        200,
+        WebhookTarget,
+    )
+    if target.url != receiver.url:
+        fail(f"webhook url is {target.url!r}, want {receiver.url!r}")
+    step(f"webhook target {target.url} (auth {target.auth.mode.value}, whsec_ signing secret)")
 
     started = expect(
         start_streaming.sync_detailed(
@@ -150,6 +260,8 @@ def main() -> None:
         f"{summary.transcripts} transcripts, {summary.streaming_seconds} s"
     )
 
+    check_deliveries(admin, api, tenant.id, contact_id, first, receiver)
+
     # Errors decode into ErrorBody with the contract's code.
     missing = "arn:aws:kinesisvideo:us-east-1:000000000000:stream/no-such-stream/0"
     error = expect(
@@ -178,6 +290,62 @@ def main() -> None:
         fail(f"bad API key answered code {error.error.code}, want 401-01")
     step(f"bad API key: {error.error.code} {error.error.message}")
     step("OK")
+
+
+def check_deliveries(admin, api, tenant_id: str, contact_id: str, first, receiver: Receiver) -> None:
+    """Every message of the call arrives at the receiver, verified, as the delivery with
+    webhook-id = its messageId; nothing fails verification; a changed byte does."""
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+    while True:
+        page = expect(
+            get_conversation_messages.sync_detailed(client=api, external_id=contact_id),
+            200,
+            MessagesResponse,
+        )
+        message_ids = {m.message_id for m in page.items}
+        delivered = receiver.delivered()
+        missing = message_ids - delivered.keys()
+        if not missing or receiver.failures or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    receiver.stop()
+    failures = list(receiver.failures)
+    step(
+        f"webhook: {len(delivered)} deliveries verified with standardwebhooks, "
+        f"{len(failures)} failed verification ({len(message_ids)} messages)"
+    )
+    if failures:
+        fail(f"deliveries failed verification: {failures}")
+    if not delivered:
+        fail("no delivery verified")
+    unknown = delivered.keys() - message_ids
+    if unknown:
+        fail(f"webhook-id {sorted(unknown)} is no messageId of the conversation")
+    if missing:
+        fail(f"messages {sorted(missing)} were not delivered within {DELIVERY_TIMEOUT_S} s")
+    for message_id, d in delivered.items():
+        if d.event["externalConversationId"] != contact_id:
+            fail(f"delivery {message_id}: externalConversationId {d.event['externalConversationId']!r}")
+    spoken = delivered[first.message_id]
+    if event_text(spoken.event) != first.text or not event_text(spoken.event).strip():
+        fail(f"delivery {first.message_id} has text {event_text(spoken.event)!r}, want {first.text!r}")
+    step(f"delivery {first.message_id} ({spoken.headers['webhook-timestamp']}): {event_text(spoken.event)!r}")
+
+    # The same delivery with one byte of its body changed must fail verification.
+    body = bytearray(spoken.body)
+    body[len(body) // 2] ^= 0x01
+    try:
+        receiver.webhook.verify(bytes(body), spoken.headers)
+    except WebhookVerificationError:
+        pass
+    else:
+        fail("a delivery with one byte of the body changed passed verification")
+    receiver.webhook.verify(spoken.body, spoken.headers)  # while the unchanged one still passes
+    step("webhook: a delivery with one byte changed fails verification")
+
+    log = expect(list_deliveries.sync_detailed(client=admin, id=tenant_id), 200, DeliveryList)
+    if log.items:
+        fail(f"the delivery log has failures: {[(d.message_id, d.outcome, d.error) for d in log.items]}")
 
 
 if __name__ == "__main__":
