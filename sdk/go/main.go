@@ -241,6 +241,9 @@ func main() {
 		fail("random: %v", err)
 	}
 	signingSecret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	if err := checkVerifier(); err != nil {
+		fail("Standard Webhooks verifier: %v", err)
+	}
 	webhook, err := NewStandardWebhook(signingSecret)
 	if err != nil {
 		fail("webhook secret: %v", err)
@@ -254,7 +257,7 @@ func main() {
 	if set.Url != hook.url {
 		fail("webhook url is %q, want %q", set.Url, hook.url)
 	}
-	step("webhook target %s (whsec_ signing secret)", set.Url)
+	step("webhook target %s (whsec_ signing secret; the verifier passed its known answers)", set.Url)
 
 	connect := callscribe.NewAmazonConnectParams(streamArn)
 	connect.SetStartSelectorType(callscribe.STARTSELECTORTYPE_EARLIEST)

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,4 +74,43 @@ func (w *StandardWebhook) Verify(body []byte, h http.Header, now time.Time) erro
 		}
 	}
 	return errors.New("no matching signature found")
+}
+
+// checkVerifier runs the verifier on the known answers of docs/webhook-receiver-guide.md
+// (computed with the standardwebhooks Python package), at and beyond the tolerance.
+func checkVerifier() error {
+	body := []byte(`{"a":1}`)
+	sent := time.Unix(1700000000, 0)
+	cases := []struct {
+		secret, signature string
+		now               time.Time
+		ok                bool
+	}{
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "v1,hVsFLpmw4Ib/Xm0eZLt3KqYBZdt0U8gdGeuz0EsGv78=", sent, true},
+		// A plain secret: its bytes are the key, written as whsec_ + base64 of them.
+		{"whsec_" + base64.StdEncoding.EncodeToString([]byte("my plain secret")),
+			"v1,EyembTX3i7c6WycMtsU2Gj12CdWfEEox/2F+VsNUlcw=", sent, true},
+		// Any v1 signature of a space-separated list may match.
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+			"v1,AAAA v2,hVsFLpmw4Ib/Xm0eZLt3KqYBZdt0U8gdGeuz0EsGv78= v1,hVsFLpmw4Ib/Xm0eZLt3KqYBZdt0U8gdGeuz0EsGv78=", sent, true},
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "v2,hVsFLpmw4Ib/Xm0eZLt3KqYBZdt0U8gdGeuz0EsGv78=", sent, false},
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "v1,hVsFLpmw4Ib/Xm0eZLt3KqYBZdt0U8gdGeuz0EsGv78=", sent.Add(WebhookTolerance), true},
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "v1,hVsFLpmw4Ib/Xm0eZLt3KqYBZdt0U8gdGeuz0EsGv78=", sent.Add(WebhookTolerance + time.Second), false},
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "v1,hVsFLpmw4Ib/Xm0eZLt3KqYBZdt0U8gdGeuz0EsGv78=", sent.Add(-WebhookTolerance), true},
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "v1,hVsFLpmw4Ib/Xm0eZLt3KqYBZdt0U8gdGeuz0EsGv78=", sent.Add(-WebhookTolerance - time.Second), false},
+	}
+	for i, c := range cases {
+		w, err := NewStandardWebhook(c.secret)
+		if err != nil {
+			return err
+		}
+		h := http.Header{}
+		h.Set("webhook-id", "msg_1")
+		h.Set("webhook-timestamp", "1700000000")
+		h.Set("webhook-signature", c.signature)
+		if err := w.Verify(body, h, c.now); (err == nil) != c.ok {
+			return fmt.Errorf("known answer %d: verified=%v, want %v (%v)", i, err == nil, c.ok, err)
+		}
+	}
+	return nil
 }
