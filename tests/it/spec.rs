@@ -71,10 +71,18 @@ async fn every_operation_is_documented_with_errors_and_security() {
             if public {
                 assert!(responses.contains_key("429"), "{name}: documents 429");
             }
+            if public || admin {
+                // Every route is under the request timeout (503-02).
+                assert!(responses.contains_key("503"), "{name}: documents 503");
+            }
             for (status, resp) in responses {
                 assert!(
                     resp["description"].as_str().is_some_and(|d| !d.is_empty()),
                     "{name} {status}: description"
+                );
+                assert!(
+                    resp["headers"]["X-REQUEST-ID"].is_object(),
+                    "{name} {status}: x-request-id header"
                 );
                 if status.starts_with('4') || status.starts_with('5') {
                     let schema = &resp["content"]["application/json"]["schema"]["$ref"];
@@ -105,6 +113,8 @@ async fn every_operation_is_documented_with_errors_and_security() {
         "TenantAws",
         "WebhookTarget",
         "ErrorBody",
+        "TranscriptEvent",
+        "FeedLine",
     ] {
         assert!(
             schemas[name]["example"].is_object(),
@@ -116,6 +126,59 @@ async fn every_operation_is_documented_with_errors_and_security() {
             .keys()
             .all(|k| !k.contains("Object") && !k.contains('<')),
         "generated-looking schema names"
+    );
+}
+
+/// The webhook POST is in the spec (top-level `webhooks`) with its headers and a named
+/// body, and so is the feed's line, which no operation returns.
+#[tokio::test]
+async fn deliveries_and_feed_lines_are_described() {
+    let app = spawn_app().await;
+    let spec: Value = serde_json::from_str(&callscribe::api::spec_json(app.state.clone())).unwrap();
+    let delivery = &spec["webhooks"]["transcript"]["post"];
+    assert_eq!(
+        delivery["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/TranscriptEvent"
+    );
+    let headers: Vec<&str> = delivery["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "header" && p["required"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for header in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        assert!(headers.contains(&header), "{header} in {headers:?}");
+    }
+    let schemas = &spec["components"]["schemas"];
+    let required = |name: &str| schemas[name]["required"].clone();
+    assert_eq!(
+        required("TranscriptEvent"),
+        serde_json::json!([
+            "type",
+            "externalConversationId",
+            "streamId",
+            "sender",
+            "autotranscribeResponse"
+        ])
+    );
+    assert_eq!(
+        required("FeedLine"),
+        serde_json::json!([
+            "conversationId",
+            "messageId",
+            "streamId",
+            "sequence",
+            "sender",
+            "start",
+            "end",
+            "text",
+            "createdTimestamp"
+        ])
+    );
+    assert_eq!(
+        schemas["TranscriptResult"]["properties"]["utterance"]["maxItems"],
+        1
     );
 }
 
@@ -172,6 +235,11 @@ async fn spec_shapes_generate_idiomatic_clients() {
             "StartSelectorType",
         ),
         ("AutotranscribeParams", "redactionOutput", "RedactionOutput"),
+        ("AutotranscribeParams", "language", "Language"),
+        ("StartStreamingRequest", "namespace", "Namespace"),
+        ("TranscriptEvent", "type", "TranscriptKind"),
+        ("TranscriptEvent", "sender", "Sender"),
+        ("FeedLine", "sender", "Sender"),
     ] {
         assert_eq!(
             schemas[schema]["properties"][field]["$ref"],

@@ -27,6 +27,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod transcribe;
 pub mod webhook;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

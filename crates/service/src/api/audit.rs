@@ -190,7 +190,7 @@ pub struct AuditPage {
     pub next_after: Option<i64>,
 }
 
-error_list!(AuditErrors: 400, 401, 500);
+error_list!(AuditErrors: 400, 401, 413, 500, 503);
 
 pub struct AuditApi {
     pub state: SharedState,

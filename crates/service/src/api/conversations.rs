@@ -3,47 +3,21 @@
 use chrono::SecondsFormat;
 use entity::message;
 use poem_openapi::param::Query;
-use poem_openapi::{Enum, Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi, Tags};
 
 use super::auth::ApiKeyAuth;
 use super::responses::RenderedJson;
-use super::streaming::check_guid;
 use super::timestamp::Timestamp;
 use crate::error::{ApiError, Failure, error_list};
-use crate::ids::{ConversationId, Role};
+use crate::ids::ConversationId;
 use crate::state::SharedState;
 use crate::store::messages::MESSAGE_CAP;
+use crate::wire::{ParticipantRole, Sender, Token, stored_tokens};
 
 #[derive(Tags)]
 enum ConversationTag {
     /// Read a conversation's transcript after (or during) the call.
     Conversations,
-}
-
-/// A call participant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
-pub enum ParticipantRole {
-    Customer,
-    Agent,
-}
-
-/// Who spoke an utterance.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct Sender {
-    pub role: ParticipantRole,
-    /// The `customerId` or `agentId` given at start.
-    pub external_id: String,
-}
-
-/// A word with its timing, present when `detailedToken` was requested.
-#[derive(Debug, Clone, Object, serde::Deserialize)]
-pub struct Token {
-    pub content: String,
-    /// Milliseconds from the start of the participant's stream.
-    pub start: i64,
-    pub end: i64,
 }
 
 /// One utterance.
@@ -99,15 +73,6 @@ impl poem_openapi::types::Example for MessagesResponse {
     }
 }
 
-impl From<Role> for ParticipantRole {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::Customer => ParticipantRole::Customer,
-            Role::Agent => ParticipantRole::Agent,
-        }
-    }
-}
-
 impl From<message::Model> for MessageItem {
     fn from(m: message::Model) -> Self {
         MessageItem {
@@ -115,7 +80,7 @@ impl From<message::Model> for MessageItem {
             stream_id: m.stream_id,
             text: m.text,
             unredacted_text: m.unredacted_text,
-            tokens: m.tokens.and_then(|t| serde_json::from_str(&t).ok()),
+            tokens: stored_tokens(m.tokens.as_deref()),
             sender: Sender {
                 role: m.role.into(),
                 external_id: m.sender_external_id,
@@ -127,7 +92,7 @@ impl From<message::Model> for MessageItem {
     }
 }
 
-error_list!(MessagesErrors: 400, 401, 404, 429, 500, 503);
+error_list!(MessagesErrors: 400, 401, 404, 413, 429, 500, 503);
 
 pub struct ConversationsApi {
     pub state: SharedState,
@@ -151,13 +116,10 @@ impl ConversationsApi {
         &self,
         auth: ApiKeyAuth,
         /// The `guid` (Connect ContactId) given to start-streaming.
-        #[oai(name = "externalId")]
+        #[oai(name = "externalId", validator(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
         external_id: Query<String>,
     ) -> Result<RenderedJson<MessagesResponse>, Failure<MessagesErrors>> {
         crate::audit::note_subject(&external_id.0);
-        check_guid(&external_id.0).map_err(|_| {
-            ApiError::invalid_field("externalId", "must be 1-128 characters of [A-Za-z0-9._:-]")
-        })?;
         let conversation = self
             .state
             .store

@@ -62,6 +62,7 @@ pub struct FeedDateRequest {
     pub version: String,
     pub format: String,
     /// The UTC day, `YYYY-MM-DD`.
+    #[oai(validator(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: String,
 }
 
@@ -72,6 +73,8 @@ pub struct FeedIntervalRequest {
     pub feed: String,
     pub version: String,
     pub format: String,
+    /// The UTC day, `YYYY-MM-DD`.
+    #[oai(validator(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: String,
     /// The UTC hour, `hr=HH` (as `listfeedintervals` answers).
     pub interval: String,
@@ -84,6 +87,8 @@ pub struct FeedFileRequest {
     pub feed: String,
     pub version: String,
     pub format: String,
+    /// The UTC day, `YYYY-MM-DD`.
+    #[oai(validator(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub date: String,
     /// Optional: a file name is unique within its day.
     #[oai(skip_serializing_if_is_none)]
@@ -240,7 +245,7 @@ pub enum FeedFileDownload {
 // apply to them as to every other POST. `listfeeds` reads no body: only its size counts.
 error_list!(ListErrors: 400, 401, 404, 413, 415, 429, 500, 503);
 error_list!(FeedsErrors: 400, 401, 413, 429, 500, 503);
-error_list!(DownloadErrors: 403, 404, 500, 503);
+error_list!(DownloadErrors: 403, 404, 413, 500, 503);
 
 pub struct FileExporterApi {
     pub state: SharedState,

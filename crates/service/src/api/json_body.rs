@@ -56,7 +56,7 @@ impl<T: ParseFromJSON + 'static> ParsePayload for JsonBody<T> {
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = <Vec<u8> as FromRequest>::from_request(request, body).await?;
         let value = parse_checked::<T>(&data)
-            .map_err(|problem| ApiError::new(ErrorCode::InvalidRequest, problem))?;
+            .map_err(|problem| ApiError::new(problem.code(), problem.to_string()))?;
         T::parse_from_json(Some(value)).map(JsonBody).map_err(|e| {
             poem_openapi::error::ParseRequestPayloadError {
                 reason: e.into_message(),
@@ -105,12 +105,12 @@ impl<'a, T: ParseFromJSON + 'static> ApiExtractor<'a> for JsonBody<T> {
 }
 
 /// The body as JSON, or why it does not fit `T`'s schema.
-fn parse_checked<T: Type + 'static>(body: &[u8]) -> Result<Value, String> {
+fn parse_checked<T: Type + 'static>(body: &[u8]) -> Result<Value, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err("the request body is empty; send a JSON object".into());
+        return Err(Problem::whole("is empty; send a JSON object".into()));
     }
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+        .map_err(|e| Problem::whole(format!("is not valid JSON: {e}")))?;
     let schema = schema_of::<T>();
     let checker = Checker {
         components: &schema.components,
@@ -164,7 +164,7 @@ impl Checker<'_> {
     }
 
     /// The first mismatch between `value` and `schema`, described at `path`.
-    fn check(&self, schema: &Value, value: &Value, path: &str) -> Option<String> {
+    fn check(&self, schema: &Value, value: &Value, path: &str) -> Option<Problem> {
         let schema = self.resolve(schema);
         if let Some(parts) = schema["allOf"].as_array() {
             return parts.iter().find_map(|part| self.check(part, value, path));
@@ -188,7 +188,7 @@ impl Checker<'_> {
             } else {
                 article(ty)
             };
-            return Some(format!("{} must be {what}", name(path)));
+            return Some(Problem::at(path, format!("must be {what}")));
         }
         match value {
             Value::Object(fields) => self.check_object(schema, fields, path),
@@ -204,7 +204,7 @@ impl Checker<'_> {
         schema: &Value,
         fields: &serde_json::Map<String, Value>,
         path: &str,
-    ) -> Option<String> {
+    ) -> Option<Problem> {
         for required in schema["required"]
             .as_array()
             .into_iter()
@@ -212,7 +212,7 @@ impl Checker<'_> {
             .filter_map(Value::as_str)
         {
             if fields.get(required).is_none_or(Value::is_null) {
-                return Some(format!("{} is required", name(&join(path, required))));
+                return Some(Problem::at(&join(path, required), "is required".into()));
             }
         }
         let properties = schema["properties"].as_object()?;
@@ -226,18 +226,18 @@ impl Checker<'_> {
             })
     }
 
-    fn check_array(&self, schema: &Value, items: &[Value], path: &str) -> Option<String> {
+    fn check_array(&self, schema: &Value, items: &[Value], path: &str) -> Option<Problem> {
         if let Some(max) = schema["maxItems"]
             .as_u64()
             .filter(|&m| items.len() as u64 > m)
         {
-            return Some(format!("{} must have at most {max} items", name(path)));
+            return Some(Problem::at(path, format!("must have at most {max} items")));
         }
         if let Some(min) = schema["minItems"]
             .as_u64()
             .filter(|&m| (items.len() as u64) < m)
         {
-            return Some(format!("{} must have at least {min} items", name(path)));
+            return Some(Problem::at(path, format!("must have at least {min} items")));
         }
         items
             .iter()
@@ -250,12 +250,12 @@ impl Checker<'_> {
         discriminator: &serde_json::Map<String, Value>,
         value: &Value,
         path: &str,
-    ) -> Option<String> {
+    ) -> Option<Problem> {
         let property = discriminator.get("propertyName")?.as_str()?;
         let mapping = discriminator.get("mapping")?.as_object()?;
         let field = join(path, property);
         let Some(object) = value.as_object() else {
-            return Some(format!("{} must be a JSON object", name(path)));
+            return Some(Problem::at(path, "must be a JSON object".into()));
         };
         let options = mapping
             .keys()
@@ -263,43 +263,70 @@ impl Checker<'_> {
             .collect::<Vec<_>>()
             .join(", ");
         let Some(tag) = object.get(property).and_then(Value::as_str) else {
-            return Some(format!("{} is required: one of {options}", name(&field)));
+            return Some(Problem::at(
+                &field,
+                format!("is required: one of {options}"),
+            ));
         };
         let Some(target) = mapping.get(tag) else {
-            return Some(format!("{} must be one of {options}", name(&field)));
+            return Some(Problem::at(&field, format!("must be one of {options}")));
         };
         self.check(&serde_json::json!({"$ref": target}), value, path)
     }
 }
 
-fn check_string(schema: &Value, s: &str, path: &str) -> Option<String> {
+fn check_string(schema: &Value, s: &str, path: &str) -> Option<Problem> {
     if let Some(options) = schema["enum"]
         .as_array()
         .filter(|o| !o.iter().any(|o| o == s))
     {
         let options: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
-        return Some(format!(
-            "{} must be one of {}",
-            name(path),
-            options.join(", ")
-        ));
+        return Some(Problem {
+            field: path.to_owned(),
+            what: format!("must be one of {}", options.join(", ")),
+            unlisted: true,
+        });
     }
     let len = s.chars().count() as u64;
     if let Some(max) = schema["maxLength"].as_u64().filter(|&m| len > m) {
-        return Some(format!("{} must be at most {max} characters", name(path)));
+        return Some(Problem::at(
+            path,
+            format!("must be at most {max} characters"),
+        ));
     }
     if let Some(min) = schema["minLength"].as_u64().filter(|&m| len < m) {
-        return Some(format!("{} must be at least {min} characters", name(path)));
+        return Some(Problem::at(
+            path,
+            format!("must be at least {min} characters"),
+        ));
+    }
+    if let Some(pattern) = schema["pattern"].as_str().filter(|p| !matches(p, s)) {
+        return Some(Problem::at(path, format!("must match `{pattern}`")));
     }
     None
 }
 
-fn check_number(schema: &Value, n: f64, path: &str) -> Option<String> {
+/// Whether `s` matches a schema's `pattern` (compiled once per pattern; the patterns
+/// are the spec's own, so one that does not compile is a bug, and fails every value).
+fn matches(pattern: &str, s: &str) -> bool {
+    static COMPILED: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
+    let mut compiled = COMPILED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    compiled
+        .entry(pattern.to_owned())
+        .or_insert_with(|| regex::Regex::new(pattern).ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(s))
+}
+
+fn check_number(schema: &Value, n: f64, path: &str) -> Option<Problem> {
     if let Some(max) = schema["maximum"].as_f64().filter(|&m| n > m) {
-        return Some(format!("{} must be at most {max}", name(path)));
+        return Some(Problem::at(path, format!("must be at most {max}")));
     }
     if let Some(min) = schema["minimum"].as_f64().filter(|&m| n < m) {
-        return Some(format!("{} must be at least {min}", name(path)));
+        return Some(Problem::at(path, format!("must be at least {min}")));
     }
     None
 }
@@ -309,6 +336,46 @@ fn join(path: &str, key: &str) -> String {
         key.to_owned()
     } else {
         format!("{path}.{key}")
+    }
+}
+
+/// Why a body does not fit its schema: the field at fault (a dotted path; empty for the
+/// body itself) and what is wrong with it.
+#[derive(Debug)]
+struct Problem {
+    field: String,
+    what: String,
+    /// A value outside the field's `enum`.
+    unlisted: bool,
+}
+
+impl Problem {
+    fn whole(what: String) -> Problem {
+        Problem::at("", what)
+    }
+
+    fn at(field: &str, what: String) -> Problem {
+        Problem {
+            field: field.to_owned(),
+            what,
+            unlisted: false,
+        }
+    }
+
+    /// The contract gives a value outside the listed namespaces or languages a code of its
+    /// own; every other mismatch is `400-01`.
+    fn code(&self) -> ErrorCode {
+        match self.field.as_str() {
+            "namespace" if self.unlisted => ErrorCode::UnsupportedNamespace,
+            "autotranscribeParams.language" if self.unlisted => ErrorCode::UnsupportedLanguage,
+            _ => ErrorCode::InvalidRequest,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", name(&self.field), self.what)
     }
 }
 
@@ -343,6 +410,8 @@ mod tests {
         count: Option<u32>,
         inner: Inner,
         auth: Option<Auth>,
+        #[oai(validator(pattern = "^[a-z]{2}$"))]
+        code: Option<String>,
     }
 
     #[derive(poem_openapi::Enum)]
@@ -364,7 +433,9 @@ mod tests {
     }
 
     fn problem(body: &str) -> String {
-        parse_checked::<Thing>(body.as_bytes()).expect_err("refused")
+        parse_checked::<Thing>(body.as_bytes())
+            .expect_err("refused")
+            .to_string()
     }
 
     #[test]
@@ -405,6 +476,38 @@ mod tests {
             problem(r#"{"name": "a", "inner": {"flag": true}, "auth": {"mode": "inner"}}"#),
             "field `auth.flag` is required"
         );
+    }
+
+    #[test]
+    fn checks_patterns() {
+        assert_eq!(
+            problem(r#"{"name": "a", "inner": {"flag": true}, "code": "abc"}"#),
+            "field `code` must match `^[a-z]{2}$`"
+        );
+        assert!(
+            parse_checked::<Thing>(br#"{"name": "a", "inner": {"flag": true}, "code": "ab"}"#)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn unlisted_namespaces_and_languages_have_codes_of_their_own() {
+        let unlisted = |field: &str| Problem {
+            field: field.into(),
+            what: "must be one of x".into(),
+            unlisted: true,
+        };
+        assert_eq!(
+            unlisted("namespace").code(),
+            ErrorCode::UnsupportedNamespace
+        );
+        assert_eq!(
+            unlisted("autotranscribeParams.language").code(),
+            ErrorCode::UnsupportedLanguage
+        );
+        assert_eq!(unlisted("kind").code(), ErrorCode::InvalidRequest);
+        let missing = Problem::at("namespace", "is required".into());
+        assert_eq!(missing.code(), ErrorCode::InvalidRequest);
     }
 
     #[test]

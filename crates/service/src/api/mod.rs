@@ -5,10 +5,12 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod conversations;
+pub mod deliveries;
 pub mod docs;
 pub mod fileexporter;
 pub mod health;
 pub mod json_body;
+pub mod language;
 pub mod middleware;
 pub mod rate_limit;
 pub mod responses;
@@ -16,8 +18,9 @@ mod service_error;
 pub mod streaming;
 pub mod timestamp;
 
-use poem::{Endpoint, EndpointExt, Route};
-use poem_openapi::OpenApiService;
+use poem::endpoint::make_sync;
+use poem::{Endpoint, EndpointExt, Response, Route};
+use poem_openapi::{ExtraHeader, OpenApiService};
 
 use crate::state::SharedState;
 
@@ -34,8 +37,11 @@ pub type Apis = (
     health::HealthApi,
 );
 
+/// The operations, and the webhook deliveries receivers get.
+pub type Spec = OpenApiService<Apis, &'static dyn deliveries::Deliveries>;
+
 /// The OpenAPI service; also the source of `openapi/openapi.json`.
-pub fn openapi_service(state: SharedState) -> OpenApiService<Apis, ()> {
+pub fn openapi_service(state: SharedState) -> Spec {
     let apis = (
         streaming::StreamingApi {
             state: state.clone(),
@@ -69,11 +75,38 @@ pub fn openapi_service(state: SharedState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(apis, "callscribe", env!("CARGO_PKG_VERSION"))
         .description(include_str!("api_description.md"))
         .license(poem_openapi::LicenseObject::new("Apache-2.0"))
+        .webhooks::<&dyn deliveries::Deliveries>()
+        .extra_request_header::<Option<String>, _>(
+            ExtraHeader::new(middleware::REQUEST_ID_HEADER).description(
+                "Your id for this request (1-128 printable ASCII characters), echoed in the \
+                 answer's `x-request-id`, error bodies and logs; one is made when absent or \
+                 unusable.",
+            ),
+        )
+        .extra_response_header::<String, _>(
+            ExtraHeader::new(middleware::REQUEST_ID_HEADER)
+                .description("The request's id, as logged; quote it when reporting a problem."),
+        )
 }
 
-/// The spec as pretty JSON, exactly as checked in at `openapi/openapi.json`.
+/// The spec as pretty JSON, exactly as checked in at `openapi/openapi.json` and served.
 pub fn spec_json(state: SharedState) -> String {
-    openapi_service(state).spec()
+    complete_spec(&openapi_service(state).spec())
+}
+
+/// poem-openapi's document with [`deliveries::written_schemas`] added to its components
+/// (in name order, as poem-openapi keeps them).
+fn complete_spec(document: &str) -> String {
+    let mut spec: serde_json::Value =
+        serde_json::from_str(document).expect("poem-openapi writes valid JSON");
+    if let Some(schemas) = spec["components"]["schemas"].as_object_mut() {
+        for (name, schema) in deliveries::written_schemas() {
+            let schema = serde_json::to_value(schema).expect("a schema is JSON");
+            schemas.entry(name).or_insert(schema);
+        }
+        schemas.sort_keys();
+    }
+    serde_json::to_string_pretty(&spec).expect("a JSON value serialises")
 }
 
 /// The whole app. Requests pass, outermost first:
@@ -83,8 +116,15 @@ pub fn spec_json(state: SharedState) -> String {
 /// status the caller got.
 pub fn app(state: SharedState, audit_log: crate::audit::AuditLog) -> impl Endpoint {
     let api = openapi_service(state.clone());
-    let docs = docs::endpoint(api.swagger_ui_html());
-    let spec = api.spec_endpoint();
+    let generated = api.spec();
+    let spec = complete_spec(&generated);
+    // The Swagger UI page inlines poem-openapi's document: it gets the complete one.
+    let docs = docs::endpoint(api.swagger_ui_html().replacen(&generated, &spec, 1));
+    let spec = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    });
     Route::new()
         .nest("/", api)
         .nest("/docs", docs)

@@ -5,6 +5,7 @@ use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 use super::auth::ApiKeyAuth;
 use super::json_body::JsonBody;
+use super::language::Language;
 use super::responses::Success;
 use crate::error::{ApiError, ErrorCode, Failure, error_list};
 use crate::ids::PerRole;
@@ -18,24 +19,26 @@ enum StreamingTag {
     Streaming,
 }
 
-/// The namespaces this service implements.
-pub const NAMESPACES: &[&str] = &["amazonconnect"];
+/// The integration a request speaks: only Amazon Connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Namespace {
+    Amazonconnect,
+}
 
 /// Transcription settings fixed at start; every later read reflects them.
 #[derive(Debug, Clone, Object, Default)]
 #[oai(rename_all = "camelCase")]
 pub struct AutotranscribeParams {
-    /// BCP-47 language of the call. Default `en-US`; also `en-GB`, `en-AU`, `en-IN`,
-    /// `en-IE`, `en-NZ`, `en-ZA`, `en-CA`, and Spanish `es-US` and `es-ES`, which Whisper
-    /// base transcribes whatever the tenant's engine (redaction then reads Spanish number
-    /// and cue words). Others are refused with 400-03.
-    #[oai(validator(max_length = 16))]
-    pub language: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub language: Option<Language>,
     /// When true, each utterance carries word tokens with start/end milliseconds.
+    #[oai(skip_serializing_if_is_none)]
     pub detailed_token: Option<bool>,
+    #[oai(skip_serializing_if_is_none)]
     pub redaction_output: Option<RedactionOutput>,
     /// Entities to redact, replacing the tenant's default set.
-    #[oai(validator(max_items = 16))]
+    #[oai(validator(max_items = 16), skip_serializing_if_is_none)]
     pub redaction_entities: Option<Vec<RedactionEntity>>,
 }
 
@@ -113,10 +116,13 @@ pub struct AmazonConnectParams {
     /// `$.MediaStreams.Customer.Audio.StreamARN` of the contact-flow event.
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub stream_arn: String,
+    #[oai(skip_serializing_if_is_none)]
     pub start_selector_type: Option<StartSelectorType>,
     /// Required with `FRAGMENT_NUMBER`: `$.MediaStreams.Customer.Audio.StartFragmentNumber`.
+    #[oai(skip_serializing_if_is_none)]
     pub after_fragment_number: Option<String>,
     /// Required with `SERVER_TIMESTAMP`/`PRODUCER_TIMESTAMP`: epoch milliseconds.
+    #[oai(skip_serializing_if_is_none)]
     pub start_timestamp: Option<i64>,
 }
 
@@ -124,9 +130,9 @@ pub struct AmazonConnectParams {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct StartStreamingRequest {
-    /// Only `amazonconnect`.
-    pub namespace: String,
+    pub namespace: Namespace,
     /// The Connect ContactId (`$.ContactId`): 1–128 characters of `[A-Za-z0-9._:-]`.
+    #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
     pub guid: String,
     /// Your identifier of the customer, 1–128 characters.
     pub customer_id: String,
@@ -139,12 +145,12 @@ pub struct StartStreamingRequest {
 impl poem_openapi::types::Example for StartStreamingRequest {
     fn example() -> Self {
         StartStreamingRequest {
-            namespace: "amazonconnect".into(),
+            namespace: Namespace::Amazonconnect,
             guid: "8c259fea-8764-4a92-adc4-73572e9cf016".into(),
             customer_id: "TT9833237".into(),
             agent_id: "RE223444211993".into(),
             autotranscribe_params: Some(AutotranscribeParams {
-                language: Some("en-US".into()),
+                language: Some(Language("en-US".into())),
                 detailed_token: Some(false),
                 redaction_output: Some(RedactionOutput::Redacted),
                 redaction_entities: None,
@@ -163,16 +169,16 @@ impl poem_openapi::types::Example for StartStreamingRequest {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub struct StopStreamingRequest {
-    /// Only `amazonconnect`.
-    pub namespace: String,
+    pub namespace: Namespace,
     /// The ContactId given to start-streaming.
+    #[oai(validator(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
     pub guid: String,
 }
 
 impl poem_openapi::types::Example for StopStreamingRequest {
     fn example() -> Self {
         StopStreamingRequest {
-            namespace: "amazonconnect".into(),
+            namespace: Namespace::Amazonconnect,
             guid: "8c259fea-8764-4a92-adc4-73572e9cf016".into(),
         }
     }
@@ -324,42 +330,10 @@ impl StreamingApi {
         body: JsonBody<StopStreamingRequest>,
     ) -> Result<Success<StreamingResponse>, Failure<StopErrors>> {
         crate::audit::note_subject(&body.guid);
-        check_namespace(&body.namespace)?;
-        check_guid(&body.guid)?;
         let participants = self.state.calls.stop(&auth.0, &body.guid).await?;
         Ok(Success::json(StreamingResponse::from_participants(
             participants,
         )))
-    }
-}
-
-fn check_namespace(ns: &str) -> Result<(), ApiError> {
-    if NAMESPACES.contains(&ns) {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        ErrorCode::UnsupportedNamespace,
-        format!(
-            "unsupported namespace `{}`; supported: {}",
-            super::echo(ns),
-            NAMESPACES.join(", ")
-        ),
-    ))
-}
-
-/// A Connect ContactId: 1–128 characters of `[A-Za-z0-9._:-]`.
-pub fn check_guid(guid: &str) -> Result<(), ApiError> {
-    let ok = (1..=128).contains(&guid.len())
-        && guid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field(
-            "guid",
-            "must be 1-128 characters of [A-Za-z0-9._:-]",
-        ))
     }
 }
 
@@ -376,12 +350,10 @@ fn check_identifier(field: &str, value: &str) -> Result<(), ApiError> {
 
 /// Checks a start request: the conversation's guid and the settings it fixes.
 fn validate_start(req: StartStreamingRequest) -> Result<(String, StartSettings), ApiError> {
-    check_namespace(&req.namespace)?;
-    check_guid(&req.guid)?;
     check_identifier("customerId", &req.customer_id)?;
     check_identifier("agentId", &req.agent_id)?;
     let params = req.autotranscribe_params.unwrap_or_default();
-    let language = params.language.unwrap_or_else(|| "en-US".into());
+    let language = params.language.map_or_else(|| "en-US".into(), |l| l.0);
     if crate::transcribe::language::lookup(&language).is_none() {
         return Err(ApiError::new(
             ErrorCode::UnsupportedLanguage,

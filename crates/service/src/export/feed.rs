@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, SecondsFormat, Timelike};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use poem_openapi::Object;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use crate::store::feed::{FeedRow, PublishedFile};
+use crate::wire::{ParticipantRole, Sender, Token, stored_tokens};
 
 pub const FEED: &str = "utterances";
 pub const VERSION: &str = "1";
@@ -28,54 +29,77 @@ pub fn file_name(date: NaiveDate, hour: u32) -> String {
     format!("{FEED}-{}-hr{hour:02}.{FORMAT}.gz", date.format("%Y-%m-%d"))
 }
 
-/// One line of the feed.
-#[derive(Serialize)]
+/// One line of the utterances feed (version 1): one stored utterance.
+#[derive(Debug, Clone, Object, Serialize)]
+#[oai(rename_all = "camelCase", example)]
 #[serde(rename_all = "camelCase")]
-struct Line<'a> {
+pub struct FeedLine {
     /// The Connect ContactId (`guid`).
-    conversation_id: &'a str,
-    message_id: &'a str,
-    stream_id: &'a str,
+    pub conversation_id: String,
+    /// The utterance's id (the webhook's `webhook-id`).
+    pub message_id: String,
+    /// The participant's `streamId` from start-streaming.
+    pub stream_id: String,
     /// Transcription order within the conversation, from 1 (past 1,000 too).
-    sequence: i32,
-    sender: Sender<'a>,
-    start: i64,
-    end: i64,
-    text: &'a str,
+    pub sequence: i32,
+    pub sender: Sender,
+    /// Milliseconds from the start of the participant's stream.
+    pub start: i64,
+    /// Milliseconds from the start of the participant's stream.
+    pub end: i64,
+    /// The redacted text.
+    pub text: String,
+    /// Word timings; present when start-streaming asked for `detailedToken`.
+    #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    tokens: Option<&'a RawValue>,
-    created_timestamp: String,
+    pub tokens: Option<Vec<Token>>,
+    /// When the utterance was transcribed (RFC 3339, UTC, milliseconds).
+    pub created_timestamp: String,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Sender<'a> {
-    role: &'a str,
-    external_id: &'a str,
+impl poem_openapi::types::Example for FeedLine {
+    fn example() -> Self {
+        FeedLine {
+            conversation_id: "8c259fea-8764-4a92-adc4-73572e9cf016".into(),
+            message_id: "0193a3f5-0c2b-7d10-8b7a-1f4e2d3c4b5a".into(),
+            stream_id: "0193a3f4-6a1e-7c39-9a8e-2f6f1b0c4d21".into(),
+            sequence: 1,
+            sender: Sender {
+                external_id: "TT9833237".into(),
+                role: ParticipantRole::Customer,
+            },
+            start: 400,
+            end: 3968,
+            text: "I need help upgrading my streaming package and my PIN number is ####".into(),
+            tokens: None,
+            created_timestamp: "2026-11-23T10:00:03.968Z".into(),
+        }
+    }
+}
+
+impl FeedLine {
+    pub fn of(row: &FeedRow) -> FeedLine {
+        FeedLine {
+            conversation_id: row.external_conversation_id.clone(),
+            message_id: row.id.clone(),
+            stream_id: row.stream_id.clone(),
+            sequence: row.seq,
+            sender: Sender {
+                external_id: row.sender_external_id.clone(),
+                role: row.role.into(),
+            },
+            start: row.start_ms,
+            end: row.end_ms,
+            text: row.text.clone(),
+            tokens: stored_tokens(row.tokens.as_deref()),
+            created_timestamp: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
+    }
 }
 
 /// Appends `row` as one JSON line.
 pub fn write_line(out: &mut impl Write, row: &FeedRow) -> io::Result<()> {
-    let tokens = row
-        .tokens
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<&RawValue>(t).ok());
-    let line = Line {
-        conversation_id: &row.external_conversation_id,
-        message_id: &row.id,
-        stream_id: &row.stream_id,
-        sequence: row.seq,
-        sender: Sender {
-            role: &row.role,
-            external_id: &row.sender_external_id,
-        },
-        start: row.start_ms,
-        end: row.end_ms,
-        text: &row.text,
-        tokens,
-        created_timestamp: row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-    };
-    serde_json::to_writer(&mut *out, &line)?;
+    serde_json::to_writer(&mut *out, &FeedLine::of(row))?;
     out.write_all(b"\n")
 }
 
@@ -168,6 +192,7 @@ impl DayWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Role;
     use chrono::{TimeZone, Utc};
     use std::io::Read;
 
@@ -176,7 +201,7 @@ mod tests {
             id: id.into(),
             external_conversation_id: "contact-1".into(),
             stream_id: "s1".into(),
-            role: "agent".into(),
+            role: Role::Agent,
             sender_external_id: "agent-7".into(),
             seq: 3,
             start_ms: 400,
@@ -212,6 +237,20 @@ mod tests {
                 "createdTimestamp": "2026-11-23T07:05:00.000Z"
             })
         );
+    }
+
+    /// The line serde writes is the `FeedLine` the spec describes (same names).
+    #[test]
+    fn a_line_is_what_the_spec_describes() {
+        use poem_openapi::types::{ParseFromJSON, ToJSON};
+        let tokens = r#"[{"content":"say","start":400,"end":600}]"#;
+        for tokens in [None, Some(tokens)] {
+            let mut out = Vec::new();
+            write_line(&mut out, &row("m1", 7, tokens)).unwrap();
+            let sent: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let described = FeedLine::parse_from_json(Some(sent.clone())).unwrap();
+            assert_eq!(described.to_json(), Some(sent));
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use sea_orm::{
 };
 
 use super::{Store, is_unique_violation};
-use crate::ids::TenantId;
+use crate::ids::{Role, TenantId};
 
 /// One utterance as the feed carries it.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct FeedRow {
     /// The Connect ContactId (`guid`) of its conversation.
     pub external_conversation_id: String,
     pub stream_id: String,
-    pub role: String,
+    pub role: Role,
     pub sender_external_id: String,
     pub seq: i32,
     pub start_ms: i64,
@@ -48,7 +48,7 @@ struct FeedMessage {
     id: String,
     conversation_id: String,
     stream_id: String,
-    role: String,
+    role: Role,
     sender_external_id: String,
     seq: i32,
     start_ms: i64,

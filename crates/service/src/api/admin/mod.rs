@@ -26,8 +26,8 @@ pub(crate) enum AdminTag {
     Admin,
 }
 
-error_list!(AdminErrors: 400, 401, 413, 415, 500);
-error_list!(AdminTenantErrors: 400, 401, 404, 413, 415, 500);
+error_list!(AdminErrors: 400, 401, 413, 415, 500, 503);
+error_list!(AdminTenantErrors: 400, 401, 404, 413, 415, 500, 503);
 
 type AdminResult<T> = Result<T, Failure<AdminTenantErrors>>;
 
