@@ -9,8 +9,8 @@
 // gives it). The tenant's webhook target is a receiver started here on 127.0.0.1, which
 // verifies every delivery as the Standard Webhooks specification defines, with the standard
 // library only (webhook.go; no module proxy here, so no third-party library), under a whsec_
-// signing secret, and parses its body; the service must allow loopback targets
-// (CALLSCRIBE_WEBHOOK__ALLOW_CIDRS, as scripts/test-sdks sets it).
+// signing secret, and parses its body into the generated TranscriptEvent; the service must
+// allow loopback targets (CALLSCRIBE_WEBHOOK__ALLOW_CIDRS, as scripts/test-sdks sets it).
 // Prints each step; exits 1 at the first answer that is not what the API promises.
 package main
 
@@ -99,41 +99,24 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// transcriptEvent is the webhook body (plain JSON until the spec describes it).
-type transcriptEvent struct {
-	Type                   string `json:"type"`
-	ExternalConversationId string `json:"externalConversationId"`
-	StreamId               string `json:"streamId"`
-	Sender                 struct {
-		ExternalId string `json:"externalId"`
-		Role       string `json:"role"`
-	} `json:"sender"`
-	AutotranscribeResponse struct {
-		Message   string `json:"message"`
-		Start     int64  `json:"start"`
-		End       int64  `json:"end"`
-		Utterance []struct {
-			Text           string  `json:"text"`
-			UnredactedText *string `json:"unredactedText,omitempty"`
-		} `json:"utterance"`
-	} `json:"autotranscribeResponse"`
-}
-
-func parseEvent(body []byte) (transcriptEvent, error) {
-	var event transcriptEvent
+// parseEvent decodes the webhook body into the generated TranscriptEvent (the spec's
+// `transcript` webhook), whose decoder checks the required fields and the enums.
+func parseEvent(body []byte) (callscribe.TranscriptEvent, error) {
+	var event callscribe.TranscriptEvent
 	if err := json.Unmarshal(body, &event); err != nil {
 		return event, err
 	}
-	if event.Type != "transcript" {
-		return event, fmt.Errorf("type is %q", event.Type)
+	result := event.AutotranscribeResponse
+	if event.Type != callscribe.TRANSCRIPTKIND_TRANSCRIPT || result.Message != callscribe.TRANSCRIPTKIND_TRANSCRIPT {
+		return event, fmt.Errorf("type is %q, message %q", event.Type, result.Message)
 	}
-	if len(event.AutotranscribeResponse.Utterance) != 1 {
+	if len(result.Utterance) != 1 {
 		return event, errors.New("not exactly one utterance")
 	}
 	return event, nil
 }
 
-func eventText(event transcriptEvent) string {
+func eventText(event callscribe.TranscriptEvent) string {
 	return event.AutotranscribeResponse.Utterance[0].Text
 }
 
@@ -141,7 +124,7 @@ func eventText(event transcriptEvent) string {
 type delivery struct {
 	header http.Header
 	body   []byte
-	event  transcriptEvent
+	event  callscribe.TranscriptEvent
 }
 
 // receiver is the tenant's webhook target: an HTTP server on 127.0.0.1 (a free port) that
@@ -176,7 +159,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		// Verify the raw bytes before parsing them.
 		err = r.webhook.Verify(body, req.Header, time.Now())
 	}
-	var event transcriptEvent
+	var event callscribe.TranscriptEvent
 	if err == nil {
 		event, err = parseEvent(body)
 	}
@@ -261,7 +244,7 @@ func main() {
 
 	connect := callscribe.NewAmazonConnectParams(streamArn)
 	connect.SetStartSelectorType(callscribe.STARTSELECTORTYPE_EARLIEST)
-	start := callscribe.NewStartStreamingRequest("amazonconnect", contactID, "customer-go", "agent-go", *connect)
+	start := callscribe.NewStartStreamingRequest(callscribe.NAMESPACE_AMAZONCONNECT, contactID, "customer-go", "agent-go", *connect)
 	params := callscribe.NewAutotranscribeParams()
 	params.SetRedactionOutput(callscribe.REDACTIONOUTPUT_REDACTED)
 	start.SetAutotranscribeParams(*params)
@@ -295,7 +278,7 @@ func main() {
 	step("utterance from the %s (%d-%d ms): %q", first.Sender.Role, first.Start, first.End, first.Text)
 
 	stopped, resp, err := client.StreamingAPI.StopStreaming(api).
-		StopStreamingRequest(*callscribe.NewStopStreamingRequest("amazonconnect", contactID)).Execute()
+		StopStreamingRequest(*callscribe.NewStopStreamingRequest(callscribe.NAMESPACE_AMAZONCONNECT, contactID)).Execute()
 	check("stopStreaming", 200, resp, err)
 	summary := stopped.AutotranscribeResponse.Customer.Summary
 	if summary == nil || summary.TotalAudioBytes <= 0 || summary.Transcripts < 1 {
@@ -312,7 +295,7 @@ func main() {
 	// Errors decode into ErrorBody with the contract's code.
 	missing := callscribe.NewAmazonConnectParams("arn:aws:kinesisvideo:us-east-1:000000000000:stream/no-such-stream/0")
 	_, resp, err = client.StreamingAPI.StartStreaming(api).StartStreamingRequest(
-		*callscribe.NewStartStreamingRequest("amazonconnect", newUUID(), "customer-go", "agent-go", *missing)).Execute()
+		*callscribe.NewStartStreamingRequest(callscribe.NAMESPACE_AMAZONCONNECT, newUUID(), "customer-go", "agent-go", *missing)).Execute()
 	body := expectError("startStreaming on an unknown stream", 422, "422-01", resp, err)
 	step("unknown stream: %s %s (request %s)", body.Error.Code, body.Error.Message, body.Error.RequestId)
 

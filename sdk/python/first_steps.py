@@ -4,9 +4,9 @@ Sets up a tenant from nothing with the admin token, then transcribes one call wi
 tenant's API key, exactly as an integration would: every call goes through the client
 that scripts/generate-sdks generates from openapi/openapi.json. The tenant's webhook
 target is a receiver started here on 127.0.0.1, which verifies every delivery with the
-`standardwebhooks` package (PyPI) under a `whsec_` signing secret and parses its body;
-the service must allow loopback targets (CALLSCRIBE_WEBHOOK__ALLOW_CIDRS, as
-scripts/test-sdks sets it).
+`standardwebhooks` package (PyPI) under a `whsec_` signing secret and parses its body into
+the generated `TranscriptEvent`; the service must allow loopback targets
+(CALLSCRIBE_WEBHOOK__ALLOW_CIDRS, as scripts/test-sdks sets it).
 
     CALLSCRIBE_URL=http://127.0.0.1:8080 CALLSCRIBE_ADMIN_TOKEN=... \
     CALLSCRIBE_KVS_URL=http://127.0.0.1:4567 \
@@ -46,6 +46,7 @@ from callscribe_client.models import (
     DeliveryList,
     ErrorBody,
     MessagesResponse,
+    Namespace,
     NoAuth,
     NoAuthMode,
     ParticipantRole,
@@ -56,6 +57,8 @@ from callscribe_client.models import (
     StreamingResponse,
     Tenant,
     TenantAws,
+    TranscriptEvent,
+    TranscriptKind,
     WebhookTarget,
 )
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -78,7 +81,7 @@ def fail(message: str) -> None:
 class Delivery:
     headers: dict[str, str]
     body: bytes
-    event: dict
+    event: TranscriptEvent
 
 
 class Receiver:
@@ -131,17 +134,19 @@ class Receiver:
         self.server.server_close()
 
 
-def parse_event(payload: dict) -> dict:
-    """The webhook body (plain JSON until the spec describes it)."""
-    if payload["type"] != "transcript":
-        raise ValueError(f"type is {payload['type']!r}")
-    if len(payload["autotranscribeResponse"]["utterance"]) != 1:
+def parse_event(payload: dict) -> TranscriptEvent:
+    """The webhook body as the generated model (the spec's `transcript` webhook)."""
+    event = TranscriptEvent.from_dict(payload)
+    result = event.autotranscribe_response
+    if event.type_ != TranscriptKind.TRANSCRIPT or result.message != TranscriptKind.TRANSCRIPT:
+        raise ValueError(f"type is {event.type_!r}, message {result.message!r}")
+    if len(result.utterance) != 1:
         raise ValueError("not exactly one utterance")
-    return payload
+    return event
 
 
-def event_text(event: dict) -> str:
-    return event["autotranscribeResponse"]["utterance"][0]["text"]
+def event_text(event: TranscriptEvent) -> str:
+    return event.autotranscribe_response.utterance[0].text
 
 
 def expect(response, status: int, model: type):
@@ -208,7 +213,7 @@ def main() -> None:
         start_streaming.sync_detailed(
             client=api,
             body=StartStreamingRequest(
-                namespace="amazonconnect",
+                namespace=Namespace.AMAZONCONNECT,
                 guid=contact_id,
                 customer_id="customer-py",
                 agent_id="agent-py",
@@ -245,7 +250,7 @@ def main() -> None:
 
     stopped = expect(
         stop_streaming.sync_detailed(
-            client=api, body=StopStreamingRequest(namespace="amazonconnect", guid=contact_id)
+            client=api, body=StopStreamingRequest(namespace=Namespace.AMAZONCONNECT, guid=contact_id)
         ),
         200,
         StreamingResponse,
@@ -268,7 +273,7 @@ def main() -> None:
         start_streaming.sync_detailed(
             client=api,
             body=StartStreamingRequest(
-                namespace="amazonconnect",
+                namespace=Namespace.AMAZONCONNECT,
                 guid=str(uuid.uuid4()),
                 customer_id="customer-py",
                 agent_id="agent-py",
@@ -324,8 +329,8 @@ def check_deliveries(admin, api, tenant_id: str, contact_id: str, first, receive
     if missing:
         fail(f"messages {sorted(missing)} were not delivered within {DELIVERY_TIMEOUT_S} s")
     for message_id, d in delivered.items():
-        if d.event["externalConversationId"] != contact_id:
-            fail(f"delivery {message_id}: externalConversationId {d.event['externalConversationId']!r}")
+        if d.event.external_conversation_id != contact_id:
+            fail(f"delivery {message_id}: externalConversationId {d.event.external_conversation_id!r}")
     spoken = delivered[first.message_id]
     if event_text(spoken.event) != first.text or not event_text(spoken.event).strip():
         fail(f"delivery {first.message_id} has text {event_text(spoken.event)!r}, want {first.text!r}")

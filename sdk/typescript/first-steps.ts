@@ -7,9 +7,10 @@
 // CALLSCRIBE_KVS_URL, CALLSCRIBE_STREAM_ARN, CALLSCRIBE_CONTACT_ID (the ContactId the
 // stream's fragments carry, as Connect's event gives it). The tenant's webhook target is a
 // receiver started here on 127.0.0.1, which verifies every delivery with the `standardwebhooks`
-// package (npm) under a plain (not whsec_) signing secret and parses its body; the service must
-// allow loopback targets (CALLSCRIBE_WEBHOOK__ALLOW_CIDRS, as scripts/test-sdks sets it). Prints
-// each step; exits 1 at the first answer that is not what the API promises.
+// package (npm) under a plain (not whsec_) signing secret and types its body as the generated
+// TranscriptEvent; the service must allow loopback targets (CALLSCRIBE_WEBHOOK__ALLOW_CIDRS, as
+// scripts/test-sdks sets it). Prints each step; exits 1 at the first answer that is not what
+// the API promises.
 import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,6 +28,7 @@ import {
   putWebhook,
   startStreaming,
   stopStreaming,
+  type TranscriptEvent,
 } from './generated';
 import { createClient, createConfig } from './generated/client';
 
@@ -61,20 +63,6 @@ function expectError(what: string, status: number, code: string, r: { error?: Er
     fail(`${what}: expected ${status} ${code}, got ${r.response.status} ${JSON.stringify(r.error)}`);
   }
   return r.error;
-}
-
-/** The webhook body (plain JSON until the spec describes it). */
-interface TranscriptEvent {
-  type: string;
-  externalConversationId: string;
-  streamId: string;
-  sender: { externalId: string; role: string };
-  autotranscribeResponse: {
-    message: string;
-    start: number;
-    end: number;
-    utterance: Array<{ text: string; unredactedText?: string }>;
-  };
 }
 
 interface Delivery {
@@ -133,9 +121,12 @@ function flatten(headers: IncomingHttpHeaders): Record<string, string> {
   return flat;
 }
 
+/** The webhook body, typed as the generated TranscriptEvent (the spec's `transcript` webhook). */
 function parseEvent(payload: unknown): TranscriptEvent {
   const event = payload as TranscriptEvent;
-  if (event.type !== 'transcript') throw new Error(`type is ${String(event.type)}`);
+  if (event.type !== 'transcript' || event.autotranscribeResponse.message !== 'transcript') {
+    throw new Error(`type is ${String(event.type)}, message ${String(event.autotranscribeResponse?.message)}`);
+  }
   if (event.autotranscribeResponse.utterance.length !== 1) throw new Error('not exactly one utterance');
   return event;
 }
