@@ -37,7 +37,7 @@ def examples(spec):
     """(where, example, schema) for every example the document holds."""
     for name, schema in spec.get("components", {}).get("schemas", {}).items():
         yield from schema_examples(f"components.schemas.{name}", schema)
-    for section in ("paths", "webhooks"):
+    for section in ("paths", "webhooks", "x-webhooks"):
         for path, item in spec.get(section, {}).items():
             for method, op in item.items():
                 if not isinstance(op, dict):

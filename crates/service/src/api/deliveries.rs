@@ -1,5 +1,5 @@
 //! What callscribe sends rather than serves, described for the spec: the webhook POST (the
-//! document's top-level `webhooks`, with its headers and body as named schemas) and the
+//! document's `x-webhooks`, with its headers and body as named schemas) and the
 //! utterances feed's line, which no operation returns (the feed's files are gzip), so it
 //! is added to the components from its Rust type (see [`written_schemas`]).
 

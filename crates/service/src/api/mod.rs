@@ -95,10 +95,24 @@ pub fn spec_json(state: SharedState) -> String {
 }
 
 /// poem-openapi's document with [`deliveries::written_schemas`] added to its components
-/// (in name order, as poem-openapi keeps them).
+/// (in name order, as poem-openapi keeps them), and its `webhooks` named `x-webhooks`:
+/// `webhooks` is an OpenAPI 3.1 field, which validators of a 3.0 document (this one, and
+/// openapi-generator's) refuse, while an `x-` extension is valid 3.0 that generators skip
+/// and Redoc renders; the body's schemas are in the components either way.
 fn complete_spec(document: &str) -> String {
-    let mut spec: serde_json::Value =
+    let parsed: serde_json::Value =
         serde_json::from_str(document).expect("poem-openapi writes valid JSON");
+    let serde_json::Value::Object(top) = parsed else {
+        unreachable!("an OpenAPI document is a JSON object")
+    };
+    let mut spec: serde_json::Value = top
+        .into_iter()
+        .map(|(key, value)| match key.as_str() {
+            "webhooks" => ("x-webhooks".to_owned(), value),
+            _ => (key, value),
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
     if let Some(schemas) = spec["components"]["schemas"].as_object_mut() {
         for (name, schema) in deliveries::written_schemas() {
             let schema = serde_json::to_value(schema).expect("a schema is JSON");
