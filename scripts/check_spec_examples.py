@@ -6,7 +6,7 @@ so documentation and generated clients never show a value the API would refuse.
     check_spec_examples.py openapi/openapi.json
 
 OpenAPI 3.0 schemas are JSON Schema draft 4 plus `nullable`; `nullable: true` becomes
-"or null" here, and `$ref`s resolve inside the document. Needs the `jsonschema` package
+"or null" here, and `$ref`s resolve inside the document. Needs the `jsonschema_rs` package
 (scripts/contract-fuzz runs it from the schemathesis venv, which has it). Exits 1 and
 lists each invalid example, or prints how many it checked.
 """
@@ -14,7 +14,7 @@ import copy
 import json
 import sys
 
-import jsonschema
+import jsonschema_rs
 
 # Annotations that are not draft 4 keywords (left in, jsonschema ignores unknown ones;
 # `example` is dropped so an example is not read as a keyword of a nested schema).
@@ -70,9 +70,9 @@ def main(path):
     for where, example, schema in examples(spec):
         checked += 1
         root = {"components": components, "allOf": [to_json_schema(copy.deepcopy(schema))]}
-        errors = sorted(jsonschema.Draft4Validator(root).iter_errors(example), key=str)
+        errors = sorted(jsonschema_rs.Draft4Validator(root).iter_errors(example), key=str)
         for e in errors:
-            location = "/".join(str(p) for p in e.absolute_path) or "(the example)"
+            location = "/".join(str(p) for p in e.instance_path) or "(the example)"
             bad.append(f"{where}: {location}: {e.message}")
     if bad:
         print(f"check-spec-examples: {len(bad)} problem(s) in {checked} examples:")
