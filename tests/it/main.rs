@@ -19,6 +19,7 @@ mod helpers;
 mod keeper;
 mod kvs_emulator;
 mod kvs_reader;
+mod live;
 mod operations;
 mod redaction;
 mod spec;

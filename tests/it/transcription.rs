@@ -406,7 +406,7 @@ async fn partial_hypotheses_come_before_each_final_which_is_the_stored_message()
     let finals: Vec<&NewMessage> = seen
         .iter()
         .filter_map(|e| match e {
-            ConversationEvent::Final(p) => Some(&p.message),
+            ConversationEvent::Final { published, .. } => Some(&published.message),
             _ => None,
         })
         .collect();
@@ -428,7 +428,7 @@ async fn partial_hypotheses_come_before_each_final_which_is_the_stored_message()
     // Partials of an utterance come before its final, never after.
     let mut with_partials = 0;
     for (at, event) in seen.iter().enumerate() {
-        let ConversationEvent::Final(p) = event else {
+        let ConversationEvent::Final { published: p, .. } = event else {
             continue;
         };
         let m = &p.message;

@@ -11,6 +11,7 @@ pub mod fileexporter;
 pub mod health;
 pub mod json_body;
 pub mod language;
+pub mod live;
 pub mod middleware;
 pub mod rate_limit;
 pub mod responses;

@@ -26,8 +26,13 @@ pub enum ConversationEvent {
         end_ms: i64,
         text: String,
     },
-    /// A complete utterance: the message stored and posted to the webhook.
-    Final(Arc<Published>),
+    /// A complete utterance: the message stored and posted to the webhook, with its
+    /// place in the conversation's transcription order (`None` when it could not be
+    /// stored).
+    Final {
+        published: Arc<Published>,
+        seq: Option<i32>,
+    },
     /// A participant's stream is being read, or ended with this status.
     Status {
         role: Role,

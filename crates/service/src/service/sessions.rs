@@ -91,6 +91,7 @@ impl Sessions {
     ) -> Option<tokio::sync::broadcast::Receiver<ConversationEvent>> {
         lock(&self.running)
             .get(conversation)
+            .filter(|r| !r.task.is_finished())
             .map(|r| r.events.subscribe())
     }
 

@@ -456,19 +456,22 @@ impl Transcriber<'_> {
             lease: &conversation.lease,
             position: position.as_ref(),
         };
-        match store_message(&with.store, &message, &fence).await {
-            Ok(appended) if !appended.retrievable() => {
-                tracing::debug!(conversation = %conversation.id, "past the after-call cap: stored for the feed only");
+        let seq = match store_message(&with.store, &message, &fence).await {
+            Ok(appended) => {
+                if !appended.retrievable() {
+                    tracing::debug!(conversation = %conversation.id, "past the after-call cap: stored for the feed only");
+                }
+                Some(appended.seq)
             }
-            Ok(_) => {}
             Err(AppendError::LeaseLost) => {
                 conversation.control.end(Ending::Lost);
                 return;
             }
             Err(AppendError::Db(e)) => {
                 tracing::error!(conversation = %conversation.id, error = %e, "message not stored");
+                None
             }
-        }
+        };
         let published = Arc::new(Published {
             tenant_id: conversation.tenant_id.clone(),
             external_conversation_id: conversation.external_id.clone(),
@@ -478,7 +481,7 @@ impl Transcriber<'_> {
         with.publisher.publish(published.clone());
         conversation
             .events
-            .send(ConversationEvent::Final(published));
+            .send(ConversationEvent::Final { published, seq });
         state.produced += 1;
     }
 }
@@ -775,7 +778,7 @@ mod tests {
         tx.send(utterance(1000)).unwrap();
         drop(tx);
         assert_eq!(task.await.unwrap(), 1);
-        let ConversationEvent::Final(published) = events.recv().await.unwrap() else {
+        let ConversationEvent::Final { published, .. } = events.recv().await.unwrap() else {
             panic!("the final follows");
         };
         assert_eq!(published.message.text, "my card is #### #### #### ####.");

@@ -115,6 +115,22 @@ impl Store {
         Ok((i32::try_from(n).unwrap_or(i32::MAX), last_end.unwrap_or(-1)))
     }
 
+    /// The retrievable messages after `seq` (0: all), in transcription order: what a
+    /// live stream replays, or resumes from.
+    pub async fn messages_after(
+        &self,
+        conversation: &ConversationId,
+        seq: i32,
+    ) -> Result<Vec<message::Model>, sea_orm::DbErr> {
+        message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation.0.as_str()))
+            .filter(message::Column::Seq.gt(seq))
+            .filter(message::Column::Seq.lte(MESSAGE_CAP))
+            .order_by_asc(message::Column::Seq)
+            .all(self.db())
+            .await
+    }
+
     /// The messages after-call retrieval serves: the conversation's first
     /// [`MESSAGE_CAP`], in transcription order.
     pub async fn messages(

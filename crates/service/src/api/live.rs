@@ -1,0 +1,444 @@
+//! The live stream of one conversation (`GET /conversation/v1/conversation/live`), as
+//! Server-Sent Events: the stored utterances first, then, while the call goes on, each
+//! participant's provisional text, each final utterance, the participants' statuses, and
+//! the end. Each event's id is its place in the conversation: an utterance's is its
+//! transcription sequence (`7`), any other event's is the last utterance's followed by a
+//! count (`7.3`), so a client that reconnects with `Last-Event-ID` gets every utterance
+//! after the last one it saw, none twice (partials are never stored, so none are replayed).
+//!
+//! On the replica that reads the call the stream follows the session's in-process events
+//! (subscribed before the replay, duplicates dropped by sequence); elsewhere it polls the
+//! shared database for new utterances until the conversation stops (no partials there). A
+//! client that falls behind the session's event backlog is sent `closed` and the response
+//! ends: the pipeline and the webhook never wait for a viewer.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use entity::{ConversationState, conversation};
+use futures_util::stream::{BoxStream, StreamExt};
+use poem::web::sse::Event;
+use poem_openapi::payload::EventStream;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object, Union};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::conversations::MessageItem;
+use super::timestamp::Timestamp;
+use crate::error::ApiError;
+use crate::ids::ConversationId;
+use crate::service::events::ConversationEvent;
+use crate::status::{StreamCode, StreamStatus};
+use crate::store::Store;
+use crate::store::messages::{MESSAGE_CAP, NewMessage};
+use crate::wire::{ParticipantRole, Sender, stored_tokens};
+
+/// How often an idle stream sends a comment, so that proxies keep it open.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often a stream of a call read by another replica looks for new utterances.
+const POLL: Duration = Duration::from_millis(500);
+/// How long a stream following the session waits for an event before it checks that the
+/// call is still being read (a session that ended just as the client subscribed sends
+/// nothing more).
+const QUIET: Duration = Duration::from_secs(5);
+
+/// A participant's provisional text of the utterance in progress, redacted: the next
+/// `partial` of the same participant or their next `utterance` replaces it.
+#[derive(Debug, Clone, Object)]
+pub struct LivePartial {
+    pub role: ParticipantRole,
+    /// Milliseconds from the start of the participant's stream.
+    pub start: i64,
+    pub end: i64,
+    pub text: String,
+}
+
+/// A participant's stream: being read (`streaming`), or ended with its status code
+/// (1000 OK, 1008 ended by source, 4040 track not found, ...; see StreamStatus).
+#[derive(Debug, Clone, Object)]
+pub struct LiveStatus {
+    pub role: ParticipantRole,
+    pub streaming: bool,
+    pub code: i32,
+    pub description: String,
+}
+
+/// Why the stream ends: `stopped` (the call ended: nothing follows) or `closed` (the
+/// server ended this response, e.g. the client fell behind: reconnect with
+/// `Last-Event-ID`).
+#[derive(Debug, Clone, Object)]
+pub struct LiveEnd {
+    pub reason: String,
+}
+
+/// The data of one event; its SSE `event` field names which.
+#[derive(Debug, Clone, Union)]
+pub enum LiveEvent {
+    /// `utterance`
+    Utterance(MessageItem),
+    /// `partial`
+    Partial(LivePartial),
+    /// `status`
+    Status(LiveStatus),
+    /// `stopped` or `closed`
+    End(LiveEnd),
+}
+
+/// One event as sent: its name, id and data.
+pub struct LiveFrame {
+    name: &'static str,
+    id: String,
+    data: LiveEvent,
+}
+
+impl LiveFrame {
+    fn into_event(self) -> Event {
+        Event::message(self.data.to_json_string())
+            .event_type(self.name)
+            .id(self.id)
+    }
+}
+
+/// The spec describes a frame by its data.
+impl Type for LiveFrame {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        LiveEvent::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        LiveEvent::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        LiveEvent::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ToJSON for LiveFrame {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        self.data.to_json()
+    }
+}
+
+/// The response.
+#[derive(ApiResponse)]
+pub enum LiveStream {
+    /// The conversation's events (`text/event-stream`), until `stopped` or `closed`.
+    #[oai(status = 200)]
+    Events(EventStream<BoxStream<'static, LiveFrame>>),
+}
+
+/// Where a reconnecting client resumes: after the utterance of `Last-Event-ID` (`7` or
+/// `7.3` both mean "after utterance 7"); 0 for a new client.
+pub fn resume_after(last_event_id: Option<&str>) -> Result<i32, ApiError> {
+    let Some(id) = last_event_id else {
+        return Ok(0);
+    };
+    id.split('.')
+        .next()
+        .and_then(|seq| seq.parse::<i32>().ok())
+        .filter(|seq| *seq >= 0)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "Last-Event-ID",
+                "must be an event id this stream sent (`7` or `7.3`)",
+            )
+        })
+}
+
+/// The stream of `conversation` for a client that saw utterances up to `after`: `events`
+/// are the session's, when this replica reads the call (subscribed before this is called).
+pub async fn stream(
+    store: Store,
+    conversation: conversation::Model,
+    after: i32,
+    events: Option<broadcast::Receiver<ConversationEvent>>,
+) -> Result<LiveStream, ApiError> {
+    let id = ConversationId(conversation.id.clone());
+    let mut live = Live {
+        ids: Ids::after(after),
+        queue: VecDeque::new(),
+        done: false,
+        store,
+        conversation: id,
+        events,
+    };
+    for row in live.store.messages_after(&live.conversation, after).await? {
+        let seq = row.seq;
+        live.push_utterance(seq, MessageItem::from(row));
+    }
+    live.push_statuses(&conversation).await?;
+    let frames = futures_util::stream::unfold(live, |mut live| async move {
+        live.next().await.map(|frame| (frame, live))
+    });
+    Ok(LiveStream::Events(
+        EventStream::new(frames.boxed())
+            .keep_alive(HEARTBEAT)
+            .to_event(LiveFrame::into_event),
+    ))
+}
+
+/// Event ids: the last utterance's sequence, and how many other events followed it.
+struct Ids {
+    seq: i32,
+    since: u32,
+}
+
+impl Ids {
+    fn after(seq: i32) -> Ids {
+        Ids { seq, since: 0 }
+    }
+
+    fn utterance(&mut self, seq: i32) -> String {
+        self.seq = seq;
+        self.since = 0;
+        seq.to_string()
+    }
+
+    fn other(&mut self) -> String {
+        self.since += 1;
+        format!("{}.{}", self.seq, self.since)
+    }
+}
+
+struct Live {
+    store: Store,
+    conversation: ConversationId,
+    events: Option<broadcast::Receiver<ConversationEvent>>,
+    ids: Ids,
+    /// Frames ready to send (the replay, or utterances a poll found).
+    queue: VecDeque<LiveFrame>,
+    /// The end was sent.
+    done: bool,
+}
+
+impl Live {
+    fn push_utterance(&mut self, seq: i32, item: MessageItem) {
+        let id = self.ids.utterance(seq);
+        self.queue.push_back(LiveFrame {
+            name: "utterance",
+            id,
+            data: LiveEvent::Utterance(item),
+        });
+    }
+
+    fn frame(&mut self, name: &'static str, data: LiveEvent) -> LiveFrame {
+        LiveFrame {
+            name,
+            id: self.ids.other(),
+            data,
+        }
+    }
+
+    fn end(&mut self, name: &'static str, reason: &str) -> LiveFrame {
+        self.done = true;
+        self.frame(
+            name,
+            LiveEvent::End(LiveEnd {
+                reason: reason.to_owned(),
+            }),
+        )
+    }
+
+    /// Each participant's stream as recorded now: a client joining mid-call learns who is
+    /// still being read.
+    async fn push_statuses(&mut self, conversation: &conversation::Model) -> Result<(), ApiError> {
+        let streaming = conversation.state == ConversationState::Streaming;
+        for row in self.store.latest_streams(conversation).await? {
+            let status = StreamCode::from_code(row.status_code)
+                .map(|code| StreamStatus::new(code, row.status_description.clone()))
+                .unwrap_or_else(StreamStatus::ok);
+            let status = LiveStatus {
+                role: row.role.into(),
+                streaming: streaming && status.is_ok(),
+                code: status.code.code(),
+                description: status.description,
+            };
+            let frame = self.frame("status", LiveEvent::Status(status));
+            self.queue.push_back(frame);
+        }
+        Ok(())
+    }
+
+    async fn next(&mut self) -> Option<LiveFrame> {
+        loop {
+            if let Some(frame) = self.queue.pop_front() {
+                return Some(frame);
+            }
+            if self.done {
+                return None;
+            }
+            let frame = match self.events.as_mut() {
+                Some(events) => match tokio::time::timeout(QUIET, events.recv()).await {
+                    Ok(event) => self.follow(event),
+                    Err(_) => self.unless_read().await,
+                },
+                None => self.poll().await,
+            };
+            // `None`: a final already replayed; wait for the next event.
+            if frame.is_some() {
+                return frame;
+            }
+        }
+    }
+
+    /// The frame for one of the session's events (`None` for a final already sent).
+    fn follow(&mut self, event: Result<ConversationEvent, RecvError>) -> Option<LiveFrame> {
+        match event {
+            Ok(ConversationEvent::Final { published, seq }) => {
+                let seq = seq.filter(|s| *s > self.ids.seq && *s <= MESSAGE_CAP)?;
+                self.push_utterance(seq, MessageItem::from(&published.message));
+                self.queue.pop_front()
+            }
+            Ok(ConversationEvent::Partial {
+                role,
+                start_ms,
+                end_ms,
+                text,
+            }) => {
+                let partial = LivePartial {
+                    role: role.into(),
+                    start: start_ms,
+                    end: end_ms,
+                    text,
+                };
+                Some(self.frame("partial", LiveEvent::Partial(partial)))
+            }
+            Ok(ConversationEvent::Status {
+                role,
+                streaming,
+                status,
+            }) => {
+                let status = LiveStatus {
+                    role: role.into(),
+                    streaming,
+                    code: status.code.code(),
+                    description: status.description,
+                };
+                Some(self.frame("status", LiveEvent::Status(status)))
+            }
+            Ok(ConversationEvent::Stopped) | Err(RecvError::Closed) => {
+                Some(self.end("stopped", "the call stopped"))
+            }
+            Err(RecvError::Lagged(_)) => Some(self.end(
+                "closed",
+                "this client fell behind the call; reconnect with Last-Event-ID to resume",
+            )),
+        }
+    }
+
+    /// Whether some replica still reads the call: the conversation is streaming and its
+    /// lease is there (a session that ends, by stop-streaming or by itself, ends it).
+    async fn is_read(&self) -> Result<bool, sea_orm::DbErr> {
+        let streaming = self
+            .store
+            .conversation(&self.conversation)
+            .await?
+            .is_some_and(|c| c.state == ConversationState::Streaming);
+        Ok(streaming && self.store.lease(&self.conversation).await?.is_some())
+    }
+
+    /// After a quiet spell: the end if nobody reads the call any more, else nothing.
+    async fn unless_read(&mut self) -> Option<LiveFrame> {
+        match self.is_read().await {
+            Ok(true) => None,
+            Ok(false) => Some(self.end("stopped", "the call stopped")),
+            Err(_) => Some(self.database_gone()),
+        }
+    }
+
+    fn database_gone(&mut self) -> LiveFrame {
+        self.end(
+            "closed",
+            "the database is unavailable; reconnect with Last-Event-ID to resume",
+        )
+    }
+
+    /// A call read by another replica (or by none): new utterances from the database,
+    /// until nobody reads it.
+    async fn poll(&mut self) -> Option<LiveFrame> {
+        loop {
+            // Whether it is read first: what was stored before it ended is read next.
+            let Ok(read) = self.is_read().await else {
+                return Some(self.database_gone());
+            };
+            let Ok(new) = self
+                .store
+                .messages_after(&self.conversation, self.ids.seq)
+                .await
+            else {
+                return Some(self.database_gone());
+            };
+            for row in new {
+                let seq = row.seq;
+                self.push_utterance(seq, MessageItem::from(row));
+            }
+            if let Some(frame) = self.queue.pop_front() {
+                return Some(frame);
+            }
+            if !read {
+                return Some(self.end("stopped", "the call stopped"));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// A final as the session sent it, in the shape the messages API lists it.
+impl From<&NewMessage> for MessageItem {
+    fn from(m: &NewMessage) -> Self {
+        MessageItem {
+            message_id: m.id.0.clone(),
+            stream_id: m.stream_id.0.clone(),
+            text: m.text.clone(),
+            unredacted_text: m.unredacted_text.clone(),
+            tokens: stored_tokens(m.tokens.as_deref()),
+            sender: Sender {
+                external_id: m.sender_external_id.clone(),
+                role: m.role.into(),
+            },
+            start: m.start_ms,
+            end: m.end_ms,
+            created_timestamp: Timestamp::new(m.created_at, SecondsFormat::Millis),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reconnecting_client_resumes_after_its_last_utterance() {
+        assert_eq!(resume_after(None).unwrap(), 0);
+        assert_eq!(resume_after(Some("7")).unwrap(), 7);
+        assert_eq!(resume_after(Some("7.3")).unwrap(), 7);
+        for bad in ["", "x", "-1", "7x.2"] {
+            assert!(resume_after(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_count_from_the_last_utterance() {
+        let mut ids = Ids::after(4);
+        assert_eq!(ids.other(), "4.1");
+        assert_eq!(ids.other(), "4.2");
+        assert_eq!(ids.utterance(5), "5");
+        assert_eq!(ids.other(), "5.1");
+    }
+}

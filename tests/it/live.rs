@@ -1,0 +1,238 @@
+//! The live stream of a conversation (`GET /conversation/v1/conversation/live`): a real
+//! call through the KVS emulator and the real model, read as Server-Sent Events over
+//! HTTP the way a browser's `fetch()` reads them.
+
+use callscribe_devtools::emulator::{Faults, Pacing, stream_arn};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_moonshine_app, start_body};
+use crate::kvs_emulator::{CONTACT, spawn_paced_emulator, stream_of};
+use crate::transcription::{CALL_END_WAIT, two_party_call};
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone)]
+struct Frame {
+    event: String,
+    id: String,
+    data: Value,
+}
+
+/// A `text/event-stream` response, read frame by frame (comments are heartbeats).
+struct Sse {
+    body: BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buffer: Vec<u8>,
+}
+
+impl Sse {
+    async fn open(app: &TestApp, key: &str, guid: &str, last_event_id: Option<&str>) -> Sse {
+        let mut req = app
+            .http
+            .get(app.url("/conversation/v1/conversation/live"))
+            .query(&[("externalId", guid)])
+            .header("x-api-key", key);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = req.send().await.expect("request");
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        Sse {
+            body: res.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next event, or `None` when the response ended.
+    async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(block).expect("UTF-8 events");
+                let (mut event, mut id, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.into();
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.into();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push_str(v);
+                    }
+                }
+                if event.is_empty() && data.is_empty() {
+                    continue; // a heartbeat comment
+                }
+                let data = serde_json::from_str(&data).expect("event data is JSON");
+                return Some(Frame { event, id, data });
+            }
+            let chunk = tokio::time::timeout(CALL_END_WAIT, self.body.next())
+                .await
+                .expect("the stream went quiet")?;
+            self.buffer.extend(chunk.expect("body"));
+        }
+    }
+
+    /// Every event until the response ends.
+    async fn rest(&mut self) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        while let Some(frame) = self.next().await {
+            frames.push(frame);
+        }
+        frames
+    }
+}
+
+/// Starts the two-party call at twice real time and returns the tenant's key.
+async fn start_call(
+    app: &TestApp,
+) -> (
+    String,
+    String,
+    callscribe_devtools::emulator::EmulatorHandle,
+) {
+    let (tenant, key) = app.tenant_with_key().await;
+    let (customer, agent) = two_party_call();
+    let spec = stream_of("speech", customer, agent, Faults::default());
+    let kvs = spawn_paced_emulator(vec![spec], 2.0, Pacing::Block);
+    app.point_tenant_at(&tenant, &kvs.url).await;
+    let mut body = start_body(CONTACT);
+    body["amazonConnectParams"] =
+        json!({"streamArn": stream_arn("speech"), "startSelectorType": "EARLIEST"});
+    let res = app.start(&key, &body).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    (tenant, key, kvs)
+}
+
+#[tokio::test]
+async fn a_call_streams_partials_then_the_stored_utterances_then_stopped_and_resumes() {
+    let app = spawn_moonshine_app().await;
+    let (_tenant, key, _kvs) = start_call(&app).await;
+    let live = Sse::open(&app, &key, CONTACT, None).await.rest().await;
+
+    // The end, once, last; the participants' statuses first and at the end.
+    assert_eq!(live.last().unwrap().event, "stopped", "{live:#?}");
+    assert_eq!(live.iter().filter(|f| f.event == "stopped").count(), 1);
+    let statuses: Vec<(&str, bool)> = live
+        .iter()
+        .filter(|f| f.event == "status")
+        .map(|f| {
+            (
+                f.data["role"].as_str().unwrap(),
+                f.data["streaming"] == true,
+            )
+        })
+        .collect();
+    for role in ["customer", "agent"] {
+        assert!(statuses.contains(&(role, true)), "{statuses:?}");
+        assert!(statuses.contains(&(role, false)), "{statuses:?}");
+    }
+
+    // The utterances are the stored messages, in order, with ids 1, 2, 3...
+    let utterances: Vec<&Frame> = live.iter().filter(|f| f.event == "utterance").collect();
+    let stored = app.message_items(&key, CONTACT).await;
+    assert!(stored.len() >= 7, "{stored:#?}");
+    assert_eq!(
+        utterances.iter().map(|f| &f.data).collect::<Vec<_>>(),
+        stored.iter().collect::<Vec<_>>()
+    );
+    let ids: Vec<&str> = utterances.iter().map(|f| f.id.as_str()).collect();
+    let expected: Vec<String> = (1..=stored.len()).map(|n| n.to_string()).collect();
+    assert_eq!(ids, expected);
+
+    // Partials come before their utterance, never after it.
+    let mut with_partials = 0;
+    for (at, frame) in live.iter().enumerate() {
+        if frame.event != "utterance" {
+            continue;
+        }
+        let of_it = |f: &Frame| {
+            f.event == "partial"
+                && f.data["role"] == frame.data["sender"]["role"]
+                && f.data["start"] == frame.data["start"]
+        };
+        assert!(!live[at..].iter().any(of_it), "a partial after its final");
+        if live[..at].iter().any(of_it) {
+            with_partials += 1;
+        }
+    }
+    assert!(with_partials >= 3, "{live:#?}");
+    // Every event has an id; the others count from the last utterance.
+    for f in &live {
+        let seq = f.id.split('.').next().unwrap();
+        assert!(seq.parse::<u32>().is_ok(), "{f:?}");
+    }
+
+    // After the call: a replay of everything, then stopped.
+    let replay = Sse::open(&app, &key, CONTACT, None).await.rest().await;
+    let replayed: Vec<&Value> = replay
+        .iter()
+        .filter(|f| f.event == "utterance")
+        .map(|f| &f.data)
+        .collect();
+    assert_eq!(replayed, stored.iter().collect::<Vec<_>>());
+    assert_eq!(replay.last().unwrap().event, "stopped");
+    assert!(replay.iter().all(|f| f.event != "partial"));
+
+    // Resuming after utterance 2 (from any later event id) gives 3 onwards, none twice.
+    let resumed = Sse::open(&app, &key, CONTACT, Some("2.5"))
+        .await
+        .rest()
+        .await;
+    let resumed_ids: Vec<&str> = resumed
+        .iter()
+        .filter(|f| f.event == "utterance")
+        .map(|f| f.id.as_str())
+        .collect();
+    assert_eq!(
+        resumed_ids,
+        expected[2..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn another_tenant_sees_nothing_and_a_key_in_the_url_is_refused() {
+    let app = spawn_moonshine_app().await;
+    let (_tenant, key, _kvs) = start_call(&app).await;
+    let (_, other) = app.tenant_with_key().await;
+    let url = app.url("/conversation/v1/conversation/live");
+    let res = app
+        .http
+        .get(&url)
+        .query(&[("externalId", CONTACT)])
+        .header("x-api-key", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "404-01"
+    );
+    // The key only in the URL (EventStream-style) does not authenticate.
+    for name in ["x-api-key", "apiKey", "key"] {
+        let res = app
+            .http
+            .get(&url)
+            .query(&[("externalId", CONTACT), (name, other.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{name}");
+    }
+    // A resume point that is not an event id of the stream is a clear 400.
+    let res = app
+        .http
+        .get(&url)
+        .query(&[("externalId", CONTACT)])
+        .header("x-api-key", &key)
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let message = res.json::<Value>().await.unwrap()["error"]["message"].clone();
+    assert!(
+        message.as_str().unwrap().contains("Last-Event-ID"),
+        "{message}"
+    );
+}
