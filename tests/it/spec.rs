@@ -136,7 +136,10 @@ async fn every_operation_is_documented_with_errors_and_security() {
 async fn deliveries_and_feed_lines_are_described() {
     let app = spawn_app().await;
     let spec: Value = serde_json::from_str(&callscribe::api::spec_json(app.state.clone())).unwrap();
-    assert!(spec.get("webhooks").is_none(), "an OpenAPI 3.0 document has no webhooks field");
+    assert!(
+        spec.get("webhooks").is_none(),
+        "an OpenAPI 3.0 document has no webhooks field"
+    );
     let delivery = &spec["x-webhooks"]["transcript"]["post"];
     assert_eq!(
         delivery["requestBody"]["content"]["application/json"]["schema"]["$ref"],

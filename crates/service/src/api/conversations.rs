@@ -2,11 +2,10 @@
 
 use chrono::SecondsFormat;
 use entity::message;
-use poem_openapi::param::{Header, Query};
+use poem_openapi::param::Query;
 use poem_openapi::{Object, OpenApi, Tags};
 
 use super::auth::ApiKeyAuth;
-use super::live::{self, LiveStream};
 use super::responses::RenderedJson;
 use super::timestamp::Timestamp;
 use crate::error::{ApiError, Failure, error_list};
@@ -16,7 +15,7 @@ use crate::store::messages::MESSAGE_CAP;
 use crate::wire::{ParticipantRole, Sender, Token, stored_tokens};
 
 #[derive(Tags)]
-enum ConversationTag {
+pub(crate) enum ConversationTag {
     /// Read a conversation's transcript after (or during) the call.
     Conversations,
 }
@@ -94,7 +93,6 @@ impl From<message::Model> for MessageItem {
 }
 
 error_list!(MessagesErrors: 400, 401, 404, 413, 429, 500, 503);
-error_list!(LiveErrors: 400, 401, 404, 413, 429, 500, 503);
 
 pub struct ConversationsApi {
     pub state: SharedState,
@@ -144,54 +142,5 @@ impl ConversationsApi {
         let body = RenderedJson::render(&MessagesResponse { items });
         cache.put(id, count, body.clone());
         Ok(RenderedJson::new(body))
-    }
-
-    /// Watch a conversation live
-    ///
-    /// Server-Sent Events (`text/event-stream`, read it with `fetch()`: the key goes in
-    /// the `x-api-key` header, never in the URL). First the stored utterances, then, while
-    /// the call goes on: `partial` (a participant's provisional text, redacted, replaced by
-    /// their next partial or utterance; never stored), `utterance` (final: exactly as
-    /// `getConversationMessages` lists it, the same id and text as the webhook), `status`
-    /// (a participant's stream, also sent once per participant on connecting) and last
-    /// `stopped` (the call ended) or `closed` (this client fell behind: reconnect), after
-    /// which the response ends. A comment every 15 s keeps idle streams open. Each event
-    /// has an id (`7` for utterance 7, `7.3` for the third event after it): reconnect with
-    /// `Last-Event-ID` to get every utterance after it, none twice. A past conversation
-    /// replays its utterances and ends with `stopped`. On a replica that does not read the
-    /// call, utterances arrive from the database (within about half a second) and there
-    /// are no partials.
-    #[oai(
-        path = "/conversation/live",
-        method = "get",
-        operation_id = "streamConversation"
-    )]
-    async fn live(
-        &self,
-        auth: ApiKeyAuth,
-        /// The `guid` (Connect ContactId) given to start-streaming.
-        #[oai(name = "externalId", validator(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
-        external_id: Query<String>,
-        /// The id of the last event received, to resume after it.
-        #[oai(name = "Last-Event-ID")]
-        last_event_id: Header<Option<String>>,
-    ) -> Result<LiveStream, Failure<LiveErrors>> {
-        crate::audit::note_subject(&external_id.0);
-        let after = live::resume_after(last_event_id.0.as_deref())?;
-        // Subscribed before the replay is read, so nothing falls between the two.
-        let events = self
-            .state
-            .calls
-            .live_events(&auth.0.tenant_id, &external_id.0)
-            .await?;
-        let conversation = self
-            .state
-            .store
-            .conversation_by_external_id(&auth.0.tenant_id, &external_id.0)
-            .await?
-            .ok_or_else(|| {
-                ApiError::not_found(format!("conversation {} not found", external_id.0))
-            })?;
-        Ok(live::stream(self.state.store.clone(), conversation, after, events).await?)
     }
 }

@@ -20,24 +20,27 @@ use chrono::SecondsFormat;
 use entity::{ConversationState, conversation};
 use futures_util::stream::{BoxStream, StreamExt};
 use poem::web::sse::Event;
+use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::EventStream;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ToJSON, Type};
-use poem_openapi::{ApiResponse, Object, Union};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::conversations::MessageItem;
+use super::auth::ApiKeyAuth;
+use super::conversations::{ConversationTag, MessageItem};
 use super::timestamp::Timestamp;
-use crate::error::ApiError;
+use crate::error::{ApiError, Failure, error_list};
 use crate::ids::ConversationId;
 use crate::service::events::ConversationEvent;
+use crate::state::SharedState;
 use crate::status::{StreamCode, StreamStatus};
 use crate::store::Store;
 use crate::store::messages::{MESSAGE_CAP, NewMessage};
 use crate::wire::{ParticipantRole, Sender, stored_tokens};
 
 /// How often an idle stream sends a comment, so that proxies keep it open.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How often a stream of a call read by another replica looks for new utterances.
 const POLL: Duration = Duration::from_millis(500);
 /// How long a stream following the session waits for an event before it checks that the
@@ -143,9 +146,70 @@ pub enum LiveStream {
     Events(EventStream<BoxStream<'static, LiveFrame>>),
 }
 
+error_list!(LiveErrors: 400, 401, 404, 413, 429, 500, 503);
+
+pub struct LiveApi {
+    pub state: SharedState,
+}
+
+#[OpenApi(
+    prefix_path = "/conversation/v1",
+    tag = "ConversationTag::Conversations"
+)]
+impl LiveApi {
+    /// Watch a conversation live
+    ///
+    /// Server-Sent Events (`text/event-stream`, read it with `fetch()`: the key goes in
+    /// the `x-api-key` header, never in the URL). First the stored utterances, then, while
+    /// the call goes on: `partial` (a participant's provisional text, redacted, replaced by
+    /// their next partial or utterance; never stored), `utterance` (final: exactly as
+    /// `getConversationMessages` lists it, the same id and text as the webhook), `status`
+    /// (a participant's stream, also sent once per participant on connecting) and last
+    /// `stopped` (the call ended) or `closed` (this client fell behind: reconnect), after
+    /// which the response ends. A comment every 15 s keeps idle streams open. Each event
+    /// has an id (`7` for utterance 7, `7.3` for the third event after it): reconnect with
+    /// `Last-Event-ID` to get every utterance after it, none twice. A past conversation
+    /// replays its utterances and ends with `stopped`. On a replica that does not read the
+    /// call, utterances arrive from the database (within about half a second) and there
+    /// are no partials.
+    #[oai(
+        path = "/conversation/live",
+        method = "get",
+        operation_id = "streamConversation"
+    )]
+    async fn live(
+        &self,
+        auth: ApiKeyAuth,
+        /// The `guid` (Connect ContactId) given to start-streaming.
+        #[oai(name = "externalId", validator(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
+        external_id: Query<String>,
+        /// The id of the last event received, to resume after it.
+        #[oai(name = "Last-Event-ID")]
+        last_event_id: Header<Option<String>>,
+    ) -> Result<LiveStream, Failure<LiveErrors>> {
+        crate::audit::note_subject(&external_id.0);
+        let after = resume_after(last_event_id.0.as_deref())?;
+        // Subscribed before the replay is read, so nothing falls between the two.
+        let events = self
+            .state
+            .calls
+            .live_events(&auth.0.tenant_id, &external_id.0)
+            .await?;
+        let conversation = self
+            .state
+            .store
+            .conversation_by_external_id(&auth.0.tenant_id, &external_id.0)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("conversation {} not found", external_id.0))
+            })?;
+        Ok(stream(self.state.store.clone(), conversation, after, events).await?)
+    }
+}
+
 /// Where a reconnecting client resumes: after the utterance of `Last-Event-ID` (`7` or
 /// `7.3` both mean "after utterance 7"); 0 for a new client.
-pub fn resume_after(last_event_id: Option<&str>) -> Result<i32, ApiError> {
+fn resume_after(last_event_id: Option<&str>) -> Result<i32, ApiError> {
     let Some(id) = last_event_id else {
         return Ok(0);
     };
@@ -163,7 +227,7 @@ pub fn resume_after(last_event_id: Option<&str>) -> Result<i32, ApiError> {
 
 /// The stream of `conversation` for a client that saw utterances up to `after`: `events`
 /// are the session's, when this replica reads the call (subscribed before this is called).
-pub async fn stream(
+async fn stream(
     store: Store,
     conversation: conversation::Model,
     after: i32,

@@ -28,6 +28,7 @@ use crate::state::SharedState;
 pub type Apis = (
     streaming::StreamingApi,
     conversations::ConversationsApi,
+    live::LiveApi,
     fileexporter::FileExporterApi,
     admin::TenantsApi,
     admin::KeysApi,
@@ -48,6 +49,9 @@ pub fn openapi_service(state: SharedState) -> Spec {
             state: state.clone(),
         },
         conversations::ConversationsApi {
+            state: state.clone(),
+        },
+        live::LiveApi {
             state: state.clone(),
         },
         fileexporter::FileExporterApi {
