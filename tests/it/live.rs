@@ -35,6 +35,14 @@ impl Sse {
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id);
         }
+        Sse::of(req).await
+    }
+
+    async fn open_path(app: &TestApp, key: &str, path: &str) -> Sse {
+        Sse::of(app.http.get(app.url(path)).header("x-api-key", key)).await
+    }
+
+    async fn of(req: reqwest::RequestBuilder) -> Sse {
         let res = req.send().await.expect("request");
         assert_eq!(res.status(), 200, "{:?}", res.text().await);
         Sse {
@@ -234,5 +242,58 @@ async fn another_tenant_sees_nothing_and_a_key_in_the_url_is_refused() {
     assert!(
         message.as_str().unwrap().contains("Last-Event-ID"),
         "{message}"
+    );
+}
+
+/// The wall: the tenant's calls as they start and stop, another tenant's never.
+#[tokio::test]
+async fn the_wall_shows_a_call_from_start_to_stop_to_its_tenant_only() {
+    let app = spawn_moonshine_app().await;
+    let (_, other) = app.tenant_with_key().await;
+    let mut others = Sse::open_path(&app, &other, "/conversation/v1/live").await;
+    let (_tenant, key, _kvs) = start_call(&app).await;
+    let mut wall = Sse::open_path(&app, &key, "/conversation/v1/live").await;
+    let started = wall.next().await.unwrap();
+    assert_eq!(started.event, "conversation");
+    assert_eq!(started.data["externalId"], CONTACT);
+    assert_eq!(started.data["state"], "streaming");
+    assert_eq!(started.data["customerId"], "TT9833237");
+    assert!(started.data["startedAt"].as_str().unwrap().ends_with('Z'));
+    // The call ends by itself (its streams end): it leaves the wall.
+    let stopped = wall.next().await.unwrap();
+    assert_eq!(stopped.data["externalId"], CONTACT);
+    assert_eq!(stopped.data["state"], "stopped");
+    // The other tenant's wall stayed empty (only heartbeats, which next() skips).
+    let quiet = tokio::time::timeout(std::time::Duration::from_secs(2), others.next()).await;
+    assert!(quiet.is_err(), "another tenant saw {quiet:?}");
+}
+
+#[tokio::test]
+async fn the_console_is_served_under_a_strict_content_security_policy() {
+    let app = crate::helpers::spawn_app().await;
+    for (path, kind) in [
+        ("/console", "text/html"),
+        ("/console/console.js", "text/javascript"),
+        ("/console/console.css", "text/css"),
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let header = |name: &str| res.headers()[name].to_str().unwrap().to_owned();
+        assert!(header("content-type").starts_with(kind), "{path}");
+        let csp = header("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "connect-src 'self'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+        assert_eq!(header("x-content-type-options"), "nosniff");
+    }
+    let page = app.get("/console").await.text().await.unwrap();
+    assert!(
+        !page.contains("<script>") && !page.contains(" style="),
+        "inline code"
     );
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod conversations;
 pub mod deliveries;
 pub mod docs;
@@ -18,6 +19,7 @@ pub mod responses;
 mod service_error;
 pub mod streaming;
 pub mod timestamp;
+pub mod wall;
 
 use poem::endpoint::make_sync;
 use poem::{Endpoint, EndpointExt, Response, Route};
@@ -29,6 +31,7 @@ pub type Apis = (
     streaming::StreamingApi,
     conversations::ConversationsApi,
     live::LiveApi,
+    wall::WallApi,
     fileexporter::FileExporterApi,
     admin::TenantsApi,
     admin::KeysApi,
@@ -52,6 +55,9 @@ pub fn openapi_service(state: SharedState) -> Spec {
             state: state.clone(),
         },
         live::LiveApi {
+            state: state.clone(),
+        },
+        wall::WallApi {
             state: state.clone(),
         },
         fileexporter::FileExporterApi {
@@ -147,6 +153,7 @@ pub fn app(state: SharedState, audit_log: crate::audit::AuditLog) -> impl Endpoi
     Route::new()
         .nest("/", api)
         .nest("/docs", docs)
+        .nest("/console", console::endpoint())
         .at("/openapi.json", spec)
         .around(middleware::body_limit)
         .around(middleware::timeout)

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use entity::{ConversationState, RedactionOutput, StartSelectorType, conversation, lease, stream};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::leases::{LeaseHolder, LeaseToken, new_lease};
@@ -228,6 +229,29 @@ impl Store {
             .exec(self.db())
             .await
             .map(|_| ())
+    }
+
+    /// The tenant's conversations being read now (streaming, with a lease: a session
+    /// that ends by itself ends its lease), on any replica, oldest start first; at most
+    /// `limit`.
+    pub async fn reading_conversations(
+        &self,
+        tenant: &TenantId,
+        limit: u64,
+    ) -> Result<Vec<conversation::Model>, sea_orm::DbErr> {
+        use sea_orm::sea_query::Query;
+        let leased = Query::select()
+            .column(lease::Column::ConversationId)
+            .from(lease::Entity)
+            .to_owned();
+        conversation::Entity::find()
+            .filter(conversation::Column::TenantId.eq(tenant.0.as_str()))
+            .filter(conversation::Column::State.eq(ConversationState::Streaming))
+            .filter(conversation::Column::Id.in_subquery(leased))
+            .order_by_asc(conversation::Column::UpdatedAt)
+            .limit(limit)
+            .all(self.db())
+            .await
     }
 
     /// The streams of the conversation's latest start, customer first.
