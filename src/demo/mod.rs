@@ -39,6 +39,9 @@ pub struct DemoArgs {
     /// No colours (also off with NO_COLOR set or when the output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
+    /// Keep the service (and its live console) up after the call, until Ctrl-C.
+    #[arg(long)]
+    pub keep_running: bool,
 }
 
 /// The call to play and what to call it.
@@ -91,6 +94,13 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let (parts, mut received) = Parts::start(&config, work.path(), model, call).await?;
     let outcome = converse(&console, &parts, &mut received).await;
+    if args.keep_running && outcome.is_ok() {
+        console.heading(&format!(
+            "The service keeps running at {} (the console link above still works); Ctrl-C stops it.",
+            parts.api.base
+        ));
+        let _ = tokio::signal::ctrl_c().await;
+    }
     parts.stop().await;
     let summary = outcome?;
     console.heading(&format!(
@@ -305,6 +315,15 @@ async fn converse(
         &format!(
             "Demo ({tenant_id}), API key {}… for app connect-lambda",
             &key[..key.len().min(12)]
+        ),
+    );
+    // The key rides in the fragment, which the browser never sends to the server; the
+    // page moves it to the tab's session storage.
+    console.fact(
+        "console",
+        &format!(
+            "{}/console#key={key} (open it in a browser to watch the call live; add --keep-running to keep it up after the call)",
+            api.base
         ),
     );
 

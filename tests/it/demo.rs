@@ -65,6 +65,8 @@ async fn the_demo_prints_every_utterance_live_and_after_the_call_and_leaves_noth
         "{stdout}"
     );
     assert!(stdout.contains("Nothing is left running."), "{stdout}");
+    // The console link signs in by itself: the key rides in the URL fragment.
+    assert!(stdout.contains("/console#key=cs_"), "{stdout}");
     // ONNX Runtime's telemetry client writes its session id to `$TMPDIR/.ses` when the
     // runtime starts, though its events are disabled (docs/development.md, "Moonshine base-en").
     let left: Vec<String> = std::fs::read_dir(tmp.path())
