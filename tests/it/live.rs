@@ -253,7 +253,18 @@ async fn the_wall_shows_a_call_from_start_to_stop_to_its_tenant_only() {
     let mut others = Sse::open_path(&app, &other, "/conversation/v1/live").await;
     let (_tenant, key, _kvs) = start_call(&app).await;
     let mut wall = Sse::open_path(&app, &key, "/conversation/v1/live").await;
-    let started = wall.next().await.unwrap();
+    let mut started = wall.next().await.unwrap();
+    if started.event == "synced" {
+        // The call was not read yet when the wall opened.
+        assert_eq!(started.data["calls"], 0);
+        started = wall.next().await.unwrap();
+    } else {
+        let synced = wall.next().await.unwrap();
+        assert_eq!(
+            (synced.event.as_str(), &synced.data),
+            ("synced", &json!({"calls": 1}))
+        );
+    }
     assert_eq!(started.event, "conversation");
     assert_eq!(started.data["externalId"], CONTACT);
     assert_eq!(started.data["state"], "streaming");
@@ -264,6 +275,11 @@ async fn the_wall_shows_a_call_from_start_to_stop_to_its_tenant_only() {
     assert_eq!(stopped.data["externalId"], CONTACT);
     assert_eq!(stopped.data["state"], "stopped");
     // The other tenant's wall stayed empty (only heartbeats, which next() skips).
+    let synced = others.next().await.unwrap();
+    assert_eq!(
+        (synced.event.as_str(), &synced.data),
+        ("synced", &json!({"calls": 0}))
+    );
     let quiet = tokio::time::timeout(std::time::Duration::from_secs(2), others.next()).await;
     assert!(quiet.is_err(), "another tenant saw {quiet:?}");
 }

@@ -12,7 +12,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use poem::web::sse::Event;
 use poem_openapi::payload::EventStream;
 use poem_openapi::types::ToJSON;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 
 use super::auth::ApiKeyAuth;
 use super::conversations::ConversationTag;
@@ -49,13 +49,39 @@ pub struct LiveConversation {
     pub agent_id: String,
 }
 
+/// The calls being read when the stream opened were all sent: the list is complete.
+#[derive(Debug, Clone, Object)]
+pub struct WallSynced {
+    /// How many there were.
+    pub calls: u32,
+}
+
+/// The data of one event; its SSE `event` field names which.
+#[derive(Debug, Clone, Union)]
+pub enum WallEvent {
+    /// `conversation`
+    Conversation(LiveConversation),
+    /// `synced`
+    Synced(WallSynced),
+}
+
+impl WallEvent {
+    fn into_event(self) -> Event {
+        let name = match self {
+            WallEvent::Conversation(_) => "conversation",
+            WallEvent::Synced(_) => "synced",
+        };
+        Event::message(self.to_json_string()).event_type(name)
+    }
+}
+
 /// The response.
 #[derive(ApiResponse)]
 pub enum WallStream {
-    /// `conversation` events (`text/event-stream`): one per call being read when the
-    /// stream opens, then one at each start and stop.
+    /// `text/event-stream`: a `conversation` event per call being read when the stream
+    /// opens, then `synced`, then a `conversation` event at each start and stop.
     #[oai(status = 200)]
-    Events(EventStream<BoxStream<'static, LiveConversation>>),
+    Events(EventStream<BoxStream<'static, WallEvent>>),
 }
 
 error_list!(WallErrors: 400, 401, 413, 429, 500, 503);
@@ -72,9 +98,9 @@ impl WallApi {
     /// Watch the tenant's calls
     ///
     /// Server-Sent Events (`text/event-stream`; the key goes in the `x-api-key` header):
-    /// a `conversation` event for each call being read when the stream opens, then one
-    /// each time a call starts or stops, on any replica (within about a second), at most
-    /// 500 calls. Follow one call with `streamConversation`. A comment every 15 s keeps
+    /// a `conversation` event for each call being read when the stream opens, then
+    /// `synced` (the list is complete), then a `conversation` event each time a call
+    /// starts or stops, on any replica (within about a second), at most 500 calls. Follow one call with `streamConversation`. A comment every 15 s keeps
     /// an idle stream open; the stream has no end of its own.
     #[oai(path = "/live", method = "get", operation_id = "streamConversations")]
     async fn wall(&self, auth: ApiKeyAuth) -> Result<WallStream, Failure<WallErrors>> {
@@ -91,7 +117,7 @@ impl WallApi {
         Ok(WallStream::Events(
             EventStream::new(events.boxed())
                 .keep_alive(HEARTBEAT)
-                .to_event(|c| Event::message(c.to_json_string()).event_type("conversation")),
+                .to_event(WallEvent::into_event),
         ))
     }
 }
@@ -102,7 +128,7 @@ struct Wall {
     /// The calls shown as streaming, by conversation id.
     shown: HashMap<String, LiveConversation>,
     /// Events found by the last look, to send.
-    queue: VecDeque<LiveConversation>,
+    queue: VecDeque<WallEvent>,
     /// No look yet: the first one is sent at once.
     first: bool,
 }
@@ -110,12 +136,13 @@ struct Wall {
 impl Wall {
     /// The next start or stop; `None` ends the stream (the database failed: the client
     /// reconnects).
-    async fn next(&mut self) -> Option<LiveConversation> {
+    async fn next(&mut self) -> Option<WallEvent> {
         loop {
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
             }
-            if !std::mem::take(&mut self.first) {
+            let first = std::mem::take(&mut self.first);
+            if !first {
                 tokio::time::sleep(POLL).await;
             }
             let reading = self
@@ -140,7 +167,7 @@ impl Wall {
             for (id, mut call) in before.clone() {
                 if !self.shown.contains_key(&id) {
                     call.state = CallState::Stopped;
-                    self.queue.push_back(call);
+                    self.queue.push_back(WallEvent::Conversation(call));
                 }
             }
             // New calls, and calls started again since (a new start time).
@@ -151,7 +178,13 @@ impl Wall {
                 .map(|(_, call)| call)
                 .collect();
             started.sort_by(|a, b| a.started_at.as_str().cmp(b.started_at.as_str()));
-            self.queue.extend(started.into_iter().cloned());
+            self.queue
+                .extend(started.into_iter().cloned().map(WallEvent::Conversation));
+            if first {
+                let calls = u32::try_from(self.shown.len()).unwrap_or(u32::MAX);
+                self.queue
+                    .push_back(WallEvent::Synced(WallSynced { calls }));
+            }
         }
     }
 }
