@@ -313,3 +313,46 @@ async fn the_console_is_served_under_a_strict_content_security_policy() {
         "inline code"
     );
 }
+
+/// One key holds at most 20 live streams open; the 21st is 429-01 until one closes.
+#[tokio::test]
+async fn a_key_holds_at_most_twenty_live_streams() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, key) = app.tenant_with_key().await;
+    let mut open = Vec::new();
+    for _ in 0..20 {
+        open.push(Sse::open_path(&app, &key, "/conversation/v1/live").await);
+    }
+    let refused = app
+        .http
+        .get(app.url("/conversation/v1/live"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["error"]["code"],
+        "429-01"
+    );
+    // Closing one gives its permit back once the server notices the client is gone: at
+    // its next write at the latest, the 15 s heartbeat.
+    drop(open.pop());
+    let mut again = None;
+    for _ in 0..250 {
+        let res = app
+            .http
+            .get(app.url("/conversation/v1/live"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 200 {
+            again = Some(res);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "the permit came back");
+}

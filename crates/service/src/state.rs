@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::rate_limit::RateLimiters;
+use crate::api::rate_limit::{RateLimiters, StreamPermits};
 use crate::config::Config;
 use crate::export::job::Exporter;
 use crate::export::link::LinkSigner;
@@ -32,6 +32,8 @@ pub struct AppState {
     pub store: Store,
     pub sealer: Sealer,
     pub limiters: RateLimiters,
+    /// The live streams each key holds open.
+    pub live_streams: Arc<StreamPermits>,
     pub metrics: Metrics,
     /// Start, stop and resume calls on this replica.
     pub calls: Arc<Calls>,
@@ -117,6 +119,7 @@ impl AppState {
             exporter,
             links: LinkSigner::new(&sealer),
             limiters: RateLimiters::new(config.rate_limit_per_second, config.rate_limit_burst),
+            live_streams: Arc::default(),
             metrics,
             calls,
             publisher,

@@ -29,6 +29,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::auth::ApiKeyAuth;
 use super::conversations::{ConversationTag, MessageItem};
+use super::rate_limit::StreamPermit;
 use super::timestamp::Timestamp;
 use crate::error::{ApiError, Failure, error_list};
 use crate::ids::ConversationId;
@@ -171,7 +172,8 @@ impl LiveApi {
     /// `Last-Event-ID` to get every utterance after it, none twice. A past conversation
     /// replays its utterances and ends with `stopped`. On a replica that does not read the
     /// call, utterances arrive from the database (within about half a second) and there
-    /// are no partials.
+    /// are no partials. A key holds at most 20 live streams (of both kinds) open at once;
+    /// one more is 429-01.
     #[oai(
         path = "/conversation/live",
         method = "get",
@@ -189,6 +191,7 @@ impl LiveApi {
     ) -> Result<LiveStream, Failure<LiveErrors>> {
         crate::audit::note_subject(&external_id.0);
         let after = resume_after(last_event_id.0.as_deref())?;
+        let permit = self.state.live_streams.take(&auth.0.key_id)?;
         // Subscribed before the replay is read, so nothing falls between the two.
         let events = self
             .state
@@ -203,7 +206,14 @@ impl LiveApi {
             .ok_or_else(|| {
                 ApiError::not_found(format!("conversation {} not found", external_id.0))
             })?;
-        Ok(stream(self.state.store.clone(), conversation, after, events).await?)
+        Ok(stream(
+            self.state.store.clone(),
+            conversation,
+            after,
+            events,
+            permit,
+        )
+        .await?)
     }
 }
 
@@ -232,9 +242,11 @@ async fn stream(
     conversation: conversation::Model,
     after: i32,
     events: Option<broadcast::Receiver<ConversationEvent>>,
+    permit: StreamPermit,
 ) -> Result<LiveStream, ApiError> {
     let id = ConversationId(conversation.id.clone());
     let mut live = Live {
+        _permit: permit,
         ids: Ids::after(after),
         queue: VecDeque::new(),
         done: false,
@@ -281,6 +293,8 @@ impl Ids {
 }
 
 struct Live {
+    /// Given back when the stream ends or its client goes away.
+    _permit: StreamPermit,
     store: Store,
     conversation: ConversationId,
     events: Option<broadcast::Receiver<ConversationEvent>>,

@@ -1,5 +1,6 @@
-//! Per-key rate limiting with governor, applied after authentication. Each key gets a
-//! token bucket with its app's quota; a changed quota replaces the bucket.
+//! Per-key limits, applied after authentication: the request rate (governor: each key gets
+//! a token bucket with its app's quota; a changed quota replaces the bucket) and the live
+//! streams a key holds open at once.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::error::{ApiError, ErrorCode};
 use crate::ids::KeyId;
 use crate::store::tenants::RateLimit;
 
@@ -104,5 +106,61 @@ mod tests {
         };
         assert!(limiters.check(&key, tight).is_ok());
         assert!(limiters.check(&key, tight).is_err());
+    }
+}
+
+/// The most live streams (of calls and of the tenant's calls) one key holds open at once.
+pub const LIVE_STREAMS_PER_KEY: usize = 20;
+
+/// The live streams open per key: a permit is taken when a stream opens and given back
+/// when it ends or its client goes away, so one key cannot hold all the connections.
+#[derive(Default)]
+pub struct StreamPermits(Mutex<HashMap<KeyId, usize>>);
+
+/// One open stream of a key.
+pub struct StreamPermit {
+    permits: Arc<StreamPermits>,
+    key: KeyId,
+}
+
+impl StreamPermits {
+    /// A permit for one more stream of `key`; 429-01 when it already holds
+    /// [`LIVE_STREAMS_PER_KEY`].
+    pub fn take(self: &Arc<Self>, key: &KeyId) -> Result<StreamPermit, ApiError> {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(key.clone()).or_default();
+        if *count >= LIVE_STREAMS_PER_KEY {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "this key already holds {LIVE_STREAMS_PER_KEY} live streams open; close one first"
+                ),
+            )
+            .with_retry_after(5));
+        }
+        *count += 1;
+        Ok(StreamPermit {
+            permits: self.clone(),
+            key: key.clone(),
+        })
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut open = self
+            .permits
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 
 use super::auth::ApiKeyAuth;
 use super::conversations::ConversationTag;
+use super::rate_limit::StreamPermit;
 use super::timestamp::Timestamp;
 use crate::error::{Failure, error_list};
 use crate::ids::TenantId;
@@ -100,11 +101,14 @@ impl WallApi {
     /// Server-Sent Events (`text/event-stream`; the key goes in the `x-api-key` header):
     /// a `conversation` event for each call being read when the stream opens, then
     /// `synced` (the list is complete), then a `conversation` event each time a call
-    /// starts or stops, on any replica (within about a second), at most 500 calls. Follow one call with `streamConversation`. A comment every 15 s keeps
-    /// an idle stream open; the stream has no end of its own.
+    /// starts or stops, on any replica (within about a second), at most 500 calls.
+    /// Follow one call with `streamConversation`. A comment every 15 s keeps an idle
+    /// stream open; the stream has no end of its own. A key holds at most 20 live streams
+    /// (of both kinds) open at once; one more is 429-01.
     #[oai(path = "/live", method = "get", operation_id = "streamConversations")]
     async fn wall(&self, auth: ApiKeyAuth) -> Result<WallStream, Failure<WallErrors>> {
         let wall = Wall {
+            _permit: self.state.live_streams.take(&auth.0.key_id)?,
             store: self.state.store.clone(),
             tenant: auth.0.tenant_id.clone(),
             shown: HashMap::new(),
@@ -123,6 +127,8 @@ impl WallApi {
 }
 
 struct Wall {
+    /// Given back when its client goes away.
+    _permit: StreamPermit,
     store: Store,
     tenant: TenantId,
     /// The calls shown as streaming, by conversation id.
