@@ -356,3 +356,38 @@ async fn a_key_holds_at_most_twenty_live_streams() {
     }
     assert!(again.is_some(), "the permit came back");
 }
+
+/// A replica that does not read the call streams it from the shared database: the same
+/// utterances as the store, in order, no partials, then stopped; and its wall lists it.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_replica_streams_the_call_from_the_database() {
+    use callscribe::config::Secret;
+    let reading = crate::helpers::spawn_app().await;
+    let shared = reading.state.config.database_url();
+    let other = crate::helpers::spawn_app_with(|config| {
+        config.database_url = Some(Secret::new(shared));
+    })
+    .await;
+    let (tenant, key) = reading.tenant_with_key().await;
+    let jfk = crate::transcription::fixture("jfk-8k.wav");
+    let _kvs =
+        crate::transcription::start_call_as(&reading, &tenant, &key, jfk.clone(), jfk, 2.0, false)
+            .await;
+    let mut wall = Sse::open_path(&other, &key, "/conversation/v1/live").await;
+    let live = Sse::open(&other, &key, CONTACT, None).await.rest().await;
+    let stored = reading.message_items(&key, CONTACT).await;
+    assert!(!stored.is_empty());
+    let utterances: Vec<&Value> = live
+        .iter()
+        .filter(|f| f.event == "utterance")
+        .map(|f| &f.data)
+        .collect();
+    assert_eq!(utterances, stored.iter().collect::<Vec<_>>());
+    assert!(live.iter().all(|f| f.event != "partial"), "{live:#?}");
+    assert_eq!(live.last().unwrap().event, "stopped");
+    let first = wall.next().await.unwrap();
+    assert_eq!(
+        (first.event.as_str(), &first.data["externalId"]),
+        ("conversation", &json!(CONTACT))
+    );
+}
