@@ -511,6 +511,43 @@ mod tests {
         }
     }
 
+    /// The session's events go out through a broadcast channel: sending never waits for a
+    /// viewer, and a viewer that falls more than the backlog behind is told so and ended
+    /// (it reconnects with Last-Event-ID), instead of slowing the call.
+    #[tokio::test]
+    async fn a_client_that_falls_behind_is_closed_and_the_session_never_waits() {
+        use crate::ids::{KeyId, Role};
+        use crate::service::events::ConversationEvents;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let events = ConversationEvents::default();
+        let stalled = events.subscribe();
+        let sending = std::time::Instant::now();
+        for n in 0..1_000 {
+            events.send(ConversationEvent::Partial {
+                role: Role::Customer,
+                start_ms: 0,
+                end_ms: n,
+                text: "more".into(),
+            });
+        }
+        assert!(sending.elapsed() < Duration::from_secs(1), "sending waited");
+        let permits = std::sync::Arc::new(crate::api::rate_limit::StreamPermits::default());
+        let mut live = Live {
+            _permit: permits.take(&KeyId("k".into())).unwrap(),
+            store,
+            conversation: ConversationId("c".into()),
+            events: Some(stalled),
+            ids: Ids::after(0),
+            queue: VecDeque::new(),
+            done: false,
+        };
+        let frame = live.next().await.unwrap();
+        assert_eq!(frame.name, "closed");
+        assert!(live.next().await.is_none());
+    }
+
     #[test]
     fn ids_count_from_the_last_utterance() {
         let mut ids = Ids::after(4);
