@@ -113,7 +113,8 @@ mod tests {
 pub const LIVE_STREAMS_PER_KEY: usize = 20;
 
 /// The live streams open per key: a permit is taken when a stream opens and given back
-/// when it ends or its client goes away, so one key cannot hold all the connections.
+/// when it ends or the server notices its client has gone (a write to the connection
+/// fails: within two 15 s heartbeats), so one key cannot hold all the connections.
 #[derive(Default)]
 pub struct StreamPermits(Mutex<HashMap<KeyId, usize>>);
 
