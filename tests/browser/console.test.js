@@ -10,23 +10,12 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { requiredEnv, isLocal, launchOffline, recordErrors } = require('./offline');
 
 const repo = path.resolve(__dirname, '../..');
-const env = (name) => {
-  const value = process.env[name];
-  assert.ok(value, `${name} must be set (scripts/test-console sets it)`);
-  return value;
-};
+const env = (name) => requiredEnv(name, 'scripts/test-console');
 const log = (...args) => console.log('console:', ...args);
 const KEY_ITEM = 'callscribe.apiKey'; // the page's sessionStorage item
-
-// Loopback and non-network URLs are fine; anything else means the page needs the internet.
-function isLocal(url) {
-  const u = new URL(url);
-  if (['data:', 'blob:', 'about:'].includes(u.protocol)) return true;
-  return ['localhost', '[::1]'].includes(u.hostname) || /^127\.\d+\.\d+\.\d+$/.test(u.hostname);
-}
 
 // Records, in the page, every transcript line the console adds: provisional lines (#partials)
 // and finals (#finals), with the time and, for a final, how many provisional lines of its
@@ -75,19 +64,13 @@ test('the /console page: sign in, the call list, a live call with provisional an
   const shots = process.env.CONSOLE_SCREENSHOTS || path.join(repo, 'target/e2e');
   fs.mkdirSync(shots, { recursive: true });
 
-  // Nothing but loopback resolves, as in docs.test.js.
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
-  });
+  const browser = await launchOffline();
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const requests = [];
     context.on('request', (r) => requests.push({ url: r.url(), headers: r.headers() }));
     const page = await context.newPage();
-    const consoleErrors = [];
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(`console: ${m.text()} (${m.location().url})`));
-    page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+    const consoleErrors = recordErrors(page);
     page.on('dialog', (d) => {
       consoleErrors.push(`dialog: ${d.message()}`); // an alert() from transcript text would land here
       d.dismiss();

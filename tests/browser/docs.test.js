@@ -10,22 +10,11 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { requiredEnv, isLocal, launchOffline, recordErrors } = require('./offline');
 
 const repo = path.resolve(__dirname, '../..');
-const env = (name) => {
-  const value = process.env[name];
-  assert.ok(value, `${name} must be set (scripts/test-docs sets it)`);
-  return value;
-};
+const env = (name) => requiredEnv(name, 'scripts/test-docs');
 const log = (...args) => console.log('docs:', ...args);
-
-// Loopback and non-network URLs are fine; anything else means the page needs the internet.
-function isLocal(url) {
-  const u = new URL(url);
-  if (['data:', 'blob:', 'about:'].includes(u.protocol)) return true;
-  return ['localhost', '[::1]'].includes(u.hostname) || /^127\.\d+\.\d+\.\d+$/.test(u.hostname);
-}
 
 // Every operation of the checked-in spec as "METHOD /path".
 function specOperations() {
@@ -83,13 +72,7 @@ test('the /docs page: offline, complete, and try-it-out works with an API key', 
   const contactId = env('CS_CONTACT_ID');
   const screenshot = process.env.DOCS_SCREENSHOT || path.join(repo, 'target/e2e/docs-try-it-out.png');
 
-  // No host name resolves but loopback, so the browser is as good as offline. (Not
-  // Playwright's request routing: with it Chromium skips its /favicon.ico request, whose 404
-  // a real browser logs as a console error.)
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
-  });
+  const browser = await launchOffline();
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     // Record every request the page makes; any to a non-loopback host fails the test.
@@ -100,9 +83,7 @@ test('the /docs page: offline, complete, and try-it-out works with an API key', 
       if (!isLocal(request.url())) external.push(request.url());
     });
     const page = await context.newPage();
-    const consoleErrors = [];
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(`console: ${m.text()} (${m.location().url})`));
-    page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+    const consoleErrors = recordErrors(page);
 
     // 1. The page loads from loopback alone, without errors.
     const started = Date.now();

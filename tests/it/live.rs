@@ -323,13 +323,13 @@ async fn a_key_holds_at_most_twenty_live_streams() {
     for _ in 0..20 {
         open.push(Sse::open_path(&app, &key, "/conversation/v1/live").await);
     }
-    let refused = app
-        .http
-        .get(app.url("/conversation/v1/live"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+    let one_more = || {
+        app.http
+            .get(app.url("/conversation/v1/live"))
+            .header("x-api-key", &key)
+            .send()
+    };
+    let refused = one_more().await.unwrap();
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(
@@ -342,13 +342,7 @@ async fn a_key_holds_at_most_twenty_live_streams() {
     drop(open.pop());
     let mut again = None;
     for _ in 0..450 {
-        let res = app
-            .http
-            .get(app.url("/conversation/v1/live"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap();
+        let res = one_more().await.unwrap();
         if res.status() == 200 {
             again = Some(res);
             break;

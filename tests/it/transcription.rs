@@ -388,12 +388,17 @@ async fn partial_hypotheses_come_before_each_final_which_is_the_stored_message()
     let spec = stream_of("speech", customer, agent, Faults::default());
     let kvs = spawn_paced_emulator(vec![spec], 2.0, Pacing::Block);
     start_stream_as(&app, &tenant, &key, &kvs, false).await;
+    let conversation = app
+        .state
+        .store
+        .conversation_by_external_id(&callscribe::ids::TenantId(tenant.clone()), CONTACT)
+        .await
+        .unwrap()
+        .expect("started");
     let mut events = app
         .state
         .calls
-        .live_events(&callscribe::ids::TenantId(tenant.clone()), CONTACT)
-        .await
-        .unwrap()
+        .live_events(&callscribe::ids::ConversationId(conversation.id))
         .expect("the call is read here");
     let mut seen = Vec::new();
     loop {

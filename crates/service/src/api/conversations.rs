@@ -92,7 +92,8 @@ impl From<message::Model> for MessageItem {
     }
 }
 
-error_list!(MessagesErrors: 400, 401, 404, 413, 429, 500, 503);
+// What reading a conversation (its messages, or its live stream) can answer.
+error_list!(ConversationErrors: 400, 401, 404, 413, 429, 500, 503);
 
 pub struct ConversationsApi {
     pub state: SharedState,
@@ -118,7 +119,7 @@ impl ConversationsApi {
         /// The `guid` (Connect ContactId) given to start-streaming.
         #[oai(name = "externalId", validator(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
         external_id: Query<String>,
-    ) -> Result<RenderedJson<MessagesResponse>, Failure<MessagesErrors>> {
+    ) -> Result<RenderedJson<MessagesResponse>, Failure<ConversationErrors>> {
         crate::audit::note_subject(&external_id.0);
         let conversation = self
             .state

@@ -28,20 +28,21 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::auth::ApiKeyAuth;
-use super::conversations::{ConversationTag, MessageItem};
+use super::conversations::{ConversationErrors, ConversationTag, MessageItem};
 use super::rate_limit::StreamPermit;
 use super::timestamp::Timestamp;
-use crate::error::{ApiError, Failure, error_list};
+use crate::error::{ApiError, Failure};
 use crate::ids::ConversationId;
 use crate::service::events::ConversationEvent;
 use crate::state::SharedState;
-use crate::status::{StreamCode, StreamStatus};
+use crate::status::StreamStatus;
 use crate::store::Store;
+use crate::store::conversations::StreamSummary;
 use crate::store::messages::{MESSAGE_CAP, NewMessage};
 use crate::wire::{ParticipantRole, Sender, stored_tokens};
 
 /// How often an idle stream sends a comment, so that proxies keep it open.
-const HEARTBEAT: Duration = Duration::from_secs(15);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How often a stream of a call read by another replica looks for new utterances.
 const POLL: Duration = Duration::from_millis(500);
 /// How long a stream following the session waits for an event before it checks that the
@@ -98,6 +99,17 @@ pub struct LiveFrame {
     data: LiveEvent,
 }
 
+impl LiveStatus {
+    fn new(role: crate::ids::Role, streaming: bool, status: StreamStatus) -> LiveStatus {
+        LiveStatus {
+            role: role.into(),
+            streaming: streaming && status.is_ok(),
+            code: status.code.code(),
+            description: status.description,
+        }
+    }
+}
+
 impl LiveFrame {
     fn into_event(self) -> Event {
         Event::message(self.data.to_json_string())
@@ -147,8 +159,6 @@ pub enum LiveStream {
     Events(EventStream<BoxStream<'static, LiveFrame>>),
 }
 
-error_list!(LiveErrors: 400, 401, 404, 413, 429, 500, 503);
-
 pub struct LiveApi {
     pub state: SharedState,
 }
@@ -188,16 +198,10 @@ impl LiveApi {
         /// The id of the last event received, to resume after it.
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
-    ) -> Result<LiveStream, Failure<LiveErrors>> {
+    ) -> Result<LiveStream, Failure<ConversationErrors>> {
         crate::audit::note_subject(&external_id.0);
         let after = resume_after(last_event_id.0.as_deref())?;
         let permit = self.state.live_streams.take(&auth.0.key_id)?;
-        // Subscribed before the replay is read, so nothing falls between the two.
-        let events = self
-            .state
-            .calls
-            .live_events(&auth.0.tenant_id, &external_id.0)
-            .await?;
         let conversation = self
             .state
             .store
@@ -206,6 +210,11 @@ impl LiveApi {
             .ok_or_else(|| {
                 ApiError::not_found(format!("conversation {} not found", external_id.0))
             })?;
+        // Subscribed before the replay is read, so nothing falls between the two.
+        let events = self
+            .state
+            .calls
+            .live_events(&ConversationId(conversation.id.clone()));
         Ok(stream(
             self.state.store.clone(),
             conversation,
@@ -338,15 +347,8 @@ impl Live {
     async fn push_statuses(&mut self, conversation: &conversation::Model) -> Result<(), ApiError> {
         let streaming = conversation.state == ConversationState::Streaming;
         for row in self.store.latest_streams(conversation).await? {
-            let status = StreamCode::from_code(row.status_code)
-                .map(|code| StreamStatus::new(code, row.status_description.clone()))
-                .unwrap_or_else(StreamStatus::ok);
-            let status = LiveStatus {
-                role: row.role.into(),
-                streaming: streaming && status.is_ok(),
-                code: status.code.code(),
-                description: status.description,
-            };
+            let recorded = StreamSummary::recorded(&row)?;
+            let status = LiveStatus::new(row.role, streaming, recorded.status);
             let frame = self.frame("status", LiveEvent::Status(status));
             self.queue.push_back(frame);
         }
@@ -402,12 +404,7 @@ impl Live {
                 streaming,
                 status,
             }) => {
-                let status = LiveStatus {
-                    role: role.into(),
-                    streaming,
-                    code: status.code.code(),
-                    description: status.description,
-                };
+                let status = LiveStatus::new(role, streaming, status);
                 Some(self.frame("status", LiveEvent::Status(status)))
             }
             Ok(ConversationEvent::Stopped) | Err(RecvError::Closed) => {

@@ -16,6 +16,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 
 use super::auth::ApiKeyAuth;
 use super::conversations::ConversationTag;
+use super::live::HEARTBEAT;
 use super::rate_limit::StreamPermit;
 use super::timestamp::Timestamp;
 use crate::error::{Failure, error_list};
@@ -27,7 +28,6 @@ use crate::store::Store;
 const POLL: Duration = Duration::from_secs(1);
 /// The most calls one wall shows.
 const MAX_CALLS: u64 = 500;
-const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Whether a call is being read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

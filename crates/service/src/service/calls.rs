@@ -107,19 +107,13 @@ impl Calls {
         self.sessions.spawn(self.session_deps.clone(), plan);
     }
 
-    /// The live events of the tenant's conversation `external_id`, from now on, while
-    /// this replica reads it; `None` when it is not read here.
-    pub async fn live_events(
+    /// The live events of `conversation`, from now on, while this replica reads it;
+    /// `None` when it is not read here.
+    pub fn live_events(
         &self,
-        tenant: &TenantId,
-        external_id: &str,
-    ) -> ServiceResult<Option<broadcast::Receiver<ConversationEvent>>> {
-        let conversation = self
-            .store
-            .conversation_by_external_id(tenant, external_id)
-            .await
-            .doing("finding the conversation")?;
-        Ok(conversation.and_then(|c| self.sessions.subscribe(&ConversationId(c.id))))
+        conversation: &ConversationId,
+    ) -> Option<broadcast::Receiver<ConversationEvent>> {
+        self.sessions.subscribe(conversation)
     }
 
     /// Shutdown has begun.
