@@ -80,6 +80,18 @@ impl Sse {
         }
     }
 
+    /// A wall's events until the next `conversation` event that stops a call, and that.
+    async fn until_stopped(&mut self) -> (Vec<Frame>, Frame) {
+        let mut events = Vec::new();
+        loop {
+            let frame = self.next().await.expect("the wall ended");
+            if frame.event == "conversation" && frame.data["state"] == "stopped" {
+                return (events, frame);
+            }
+            events.push(frame);
+        }
+    }
+
     /// Every event until the response ends.
     async fn rest(&mut self) -> Vec<Frame> {
         let mut frames = Vec::new();
@@ -99,16 +111,26 @@ async fn start_call(
     callscribe_devtools::emulator::EmulatorHandle,
 ) {
     let (tenant, key) = app.tenant_with_key().await;
+    let kvs = start_call_for(app, &tenant, &key).await;
+    (tenant, key, kvs)
+}
+
+/// Starts the two-party call at twice real time for `tenant`.
+async fn start_call_for(
+    app: &TestApp,
+    tenant: &str,
+    key: &str,
+) -> callscribe_devtools::emulator::EmulatorHandle {
     let (customer, agent) = two_party_call();
     let spec = stream_of("speech", customer, agent, Faults::default());
     let kvs = spawn_paced_emulator(vec![spec], 2.0, Pacing::Block);
-    app.point_tenant_at(&tenant, &kvs.url).await;
+    app.point_tenant_at(tenant, &kvs.url).await;
     let mut body = start_body(CONTACT);
     body["amazonConnectParams"] =
         json!({"streamArn": stream_arn("speech"), "startSelectorType": "EARLIEST"});
-    let res = app.start(&key, &body).await;
+    let res = app.start(key, &body).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    (tenant, key, kvs)
+    kvs
 }
 
 #[tokio::test]
@@ -270,10 +292,18 @@ async fn the_wall_shows_a_call_from_start_to_stop_to_its_tenant_only() {
     assert_eq!(started.data["state"], "streaming");
     assert_eq!(started.data["customerId"], "TT9833237");
     assert!(started.data["startedAt"].as_str().unwrap().ends_with('Z'));
-    // The call ends by itself (its streams end): it leaves the wall.
-    let stopped = wall.next().await.unwrap();
+    // Its events while it is read, each naming it: partials, and the stored utterances
+    // from the one after the wall listed it; then, as the call ends by itself (its
+    // streams end), it leaves the wall.
+    let (events, stopped) = wall.until_stopped().await;
     assert_eq!(stopped.data["externalId"], CONTACT);
-    assert_eq!(stopped.data["state"], "stopped");
+    assert!(
+        events.iter().all(|f| f.data["externalId"] == CONTACT),
+        "{events:#?}"
+    );
+    assert!(events.iter().any(|f| f.event == "partial"), "{events:#?}");
+    assert!(events.iter().any(|f| f.event == "status"), "{events:#?}");
+    assert_ends_with_stored(&app, &key, &events).await;
     // The other tenant's wall stayed empty (only heartbeats, which next() skips).
     let synced = others.next().await.unwrap();
     assert_eq!(
@@ -385,4 +415,139 @@ async fn another_replica_streams_the_call_from_the_database() {
         (first.event.as_str(), &first.data["externalId"]),
         ("conversation", &json!(CONTACT))
     );
+    // Its utterances from the database, no partials, then its stop.
+    let (events, _) = wall.until_stopped().await;
+    assert!(
+        events
+            .iter()
+            .all(|f| f.event == "utterance" || f.event == "synced"),
+        "{events:#?}"
+    );
+    assert_ends_with_stored(&reading, &key, &events).await;
+}
+
+/// The wall's utterances are the last of the stored messages, in order, none twice.
+async fn assert_ends_with_stored(app: &TestApp, key: &str, events: &[Frame]) {
+    let utterances: Vec<&Value> = events
+        .iter()
+        .filter(|f| f.event == "utterance")
+        .map(|f| &f.data["utterance"])
+        .collect();
+    let stored = app.message_items(key, CONTACT).await;
+    assert!(!utterances.is_empty() && utterances.len() <= stored.len());
+    let tail: Vec<&Value> = stored[stored.len() - utterances.len()..].iter().collect();
+    assert_eq!(utterances, tail);
+}
+
+/// A client that stops reading never slows the call. The conversation has a long
+/// history (900 stored messages of 9.5 KB, more than the socket buffers hold: Linux
+/// grows a loopback send buffer up to 4 MiB) when a
+/// client with a 1 KiB receive window asks for it and reads nothing: its stream is cut
+/// 15 s after its queue filled, while a reading client and the webhook get every
+/// utterance of the call; its place among the key's streams comes back while it still
+/// holds the connection, and when it reads again it finds `closed` and the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_client_is_cut_off_and_the_webhook_keeps_its_pace() {
+    use callscribe::ids::{ConversationId, MessageId, Role, StreamId, TenantId};
+    use callscribe::store::messages::NewMessage;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_moonshine_app().await;
+    let mut sink = crate::webhook::spawn_sink(None, crate::webhook::signed());
+    let (tenant, key) = app.tenant_with_key().await;
+    crate::webhook::set_target(&app, &tenant, crate::webhook::plain(&sink.url)).await;
+    let kvs = start_call_for(&app, &tenant, &key).await;
+    let conversation = app
+        .state
+        .store
+        .conversation_by_external_id(&TenantId(tenant.clone()), CONTACT)
+        .await
+        .unwrap()
+        .unwrap();
+    // Room left below the 1,000 a conversation serves, for the call's own.
+    const HISTORY: usize = 900;
+    for n in 0..HISTORY {
+        let earlier = NewMessage {
+            id: MessageId(format!("earlier-{n}")),
+            conversation_id: ConversationId(conversation.id.clone()),
+            stream_id: StreamId("earlier".into()),
+            role: Role::Customer,
+            sender_external_id: "TT9833237".into(),
+            start_ms: 0,
+            end_ms: 0,
+            text: "earlier words ".repeat(680),
+            unredacted_text: None,
+            tokens: None,
+            created_at: chrono::Utc::now(),
+        };
+        app.state.store.append_message(&earlier).await.unwrap();
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(1024).unwrap();
+    let mut stalled = socket.connect(app.addr).await.unwrap();
+    let request = format!(
+        "GET /conversation/v1/conversation/live?externalId={CONTACT} HTTP/1.1\r\n\
+         host: {}\r\nx-api-key: {key}\r\n\r\n",
+        app.addr
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+
+    let live = Sse::open(&app, &key, CONTACT, None).await.rest().await;
+    assert_eq!(live.last().unwrap().event, "stopped");
+    let call: Vec<Value> = app
+        .message_items(&key, CONTACT)
+        .await
+        .into_iter()
+        .filter(|m| m["streamId"] != "earlier")
+        .collect();
+    let said: Vec<&Value> = live
+        .iter()
+        .filter(|f| f.event == "utterance" && f.data["streamId"] != "earlier")
+        .map(|f| &f.data)
+        .collect();
+    assert!(!call.is_empty());
+    assert_eq!(said, call.iter().collect::<Vec<_>>());
+    // The webhook got every utterance of the call (a delivery's id is its message's).
+    let delivered = sink.take(call.len()).await;
+    let mut webhook_ids: Vec<&str> = delivered
+        .iter()
+        .map(|r| r.message_id.as_deref().unwrap())
+        .collect();
+    webhook_ids.sort();
+    let mut call_ids: Vec<&str> = call
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap())
+        .collect();
+    call_ids.sort();
+    assert_eq!(webhook_ids, call_ids);
+    // Its pace, for the record: from the fragment holding an utterance's end to the POST.
+    let mut lag_ms: Vec<u128> = delivered
+        .iter()
+        .filter_map(|r| {
+            let end = r.body["autotranscribeResponse"]["end"].as_i64()?;
+            let sent = kvs.sent_at(end.max(1) - 1);
+            Some(r.received_instant.checked_duration_since(sent)?.as_millis())
+        })
+        .collect();
+    lag_ms.sort_unstable();
+    eprintln!("webhook delivery after the utterance's end, with a stalled viewer (ms): {lag_ms:?}");
+
+    // Past the stall limit the stalled stream let go of its place: the key opens its 20.
+    tokio::time::sleep(std::time::Duration::from_secs(16)).await;
+    let mut walls = Vec::new();
+    for _ in 0..20 {
+        walls.push(Sse::open_path(&app, &key, "/conversation/v1/live").await);
+    }
+    // The stalled client reads again: what was queued for it, then the reason.
+    let mut left = Vec::new();
+    tokio::time::timeout(CALL_END_WAIT, stalled.read_to_end(&mut left))
+        .await
+        .expect("the cut stream ends")
+        .unwrap();
+    let left = String::from_utf8_lossy(&left);
+    let tail = &left[left.len().saturating_sub(300)..];
+    assert!(
+        tail.contains("event: closed") && tail.contains("read nothing for 15 s"),
+        "{tail}"
+    );
+    assert!(!left.contains("event: stopped"), "{tail}");
 }

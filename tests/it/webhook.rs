@@ -66,13 +66,13 @@ impl Ca {
 }
 
 /// A running `webhook-sink`; deliveries arrive on `received`.
-struct Sink {
-    url: String,
+pub(crate) struct Sink {
+    pub(crate) url: String,
     received: mpsc::UnboundedReceiver<Received>,
     _stop: oneshot::Sender<()>,
 }
 
-fn spawn_sink(tls: Option<SinkTls>, checks: Checks) -> Sink {
+pub(crate) fn spawn_sink(tls: Option<SinkTls>, checks: Checks) -> Sink {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = format!(
@@ -97,7 +97,7 @@ fn spawn_sink(tls: Option<SinkTls>, checks: Checks) -> Sink {
     }
 }
 
-fn signed() -> Checks {
+pub(crate) fn signed() -> Checks {
     Checks {
         signing_secret: Some(SIGNING.as_bytes().to_vec()),
         ..Checks::default()
@@ -106,7 +106,7 @@ fn signed() -> Checks {
 
 impl Sink {
     /// The next `n` deliveries (panics after a generous wait).
-    async fn take(&mut self, n: usize) -> Vec<Received> {
+    pub(crate) async fn take(&mut self, n: usize) -> Vec<Received> {
         let mut got = Vec::new();
         while got.len() < n {
             match tokio::time::timeout(Duration::from_secs(30), self.received.recv()).await {

@@ -9,8 +9,9 @@
 //! On the replica that reads the call the stream follows the session's in-process events
 //! (subscribed before the replay, duplicates dropped by sequence); elsewhere it polls the
 //! shared database for new utterances until the conversation stops (no partials there). A
-//! client that falls behind the session's event backlog is sent `closed` and the response
-//! ends: the pipeline and the webhook never wait for a viewer.
+//! client that falls behind the session's event backlog, or stops reading for 15 s, is
+//! sent `closed` and the response ends: the pipeline and the webhook never wait for a
+//! viewer.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -30,6 +31,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::auth::ApiKeyAuth;
 use super::conversations::{ConversationErrors, ConversationTag, MessageItem};
 use super::rate_limit::StreamPermit;
+use super::sse_pump::{STALLED, pump};
 use super::timestamp::Timestamp;
 use crate::error::{ApiError, Failure};
 use crate::ids::ConversationId;
@@ -95,12 +97,13 @@ pub enum LiveEvent {
 /// One event as sent: its name, id and data.
 pub struct LiveFrame {
     name: &'static str,
-    id: String,
+    /// `None` keeps the client's last event id (the end of a stalled stream).
+    id: Option<String>,
     data: LiveEvent,
 }
 
 impl LiveStatus {
-    fn new(role: crate::ids::Role, streaming: bool, status: StreamStatus) -> LiveStatus {
+    pub(crate) fn new(role: crate::ids::Role, streaming: bool, status: StreamStatus) -> LiveStatus {
         LiveStatus {
             role: role.into(),
             streaming: streaming && status.is_ok(),
@@ -112,9 +115,25 @@ impl LiveStatus {
 
 impl LiveFrame {
     fn into_event(self) -> Event {
-        Event::message(self.data.to_json_string())
-            .event_type(self.name)
-            .id(self.id)
+        let event = Event::message(self.data.to_json_string()).event_type(self.name);
+        match self.id {
+            Some(id) => event.id(id),
+            None => event,
+        }
+    }
+
+    /// The last event of a stream whose client stopped reading.
+    fn stalled() -> LiveFrame {
+        LiveFrame {
+            name: "closed",
+            id: None,
+            data: LiveEvent::End(LiveEnd {
+                reason: format!(
+                    "this client read nothing for {} s; reconnect with Last-Event-ID to resume",
+                    STALLED.as_secs()
+                ),
+            }),
+        }
     }
 }
 
@@ -176,8 +195,9 @@ impl LiveApi {
     /// their next partial or utterance; never stored), `utterance` (final: exactly as
     /// `getConversationMessages` lists it, the same id and text as the webhook), `status`
     /// (a participant's stream, also sent once per participant on connecting) and last
-    /// `stopped` (the call ended) or `closed` (this client fell behind: reconnect), after
-    /// which the response ends. A comment every 15 s keeps idle streams open. Each event
+    /// `stopped` (the call ended) or `closed` (this client fell behind, or read nothing
+    /// for 15 s while events waited, or the database failed: reconnect), after which the
+    /// response ends. A comment every 15 s keeps idle streams open. Each event
     /// has an id (`7` for utterance 7, `7.3` for the third event after it): reconnect with
     /// `Last-Event-ID` to get every utterance after it, none twice. A past conversation
     /// replays its utterances and ends with `stopped`. On a replica that does not read the
@@ -272,7 +292,7 @@ async fn stream(
         live.next().await.map(|frame| (frame, live))
     });
     Ok(LiveStream::Events(
-        EventStream::new(frames.boxed())
+        EventStream::new(pump(frames.boxed(), LiveFrame::stalled()))
             .keep_alive(HEARTBEAT)
             .to_event(LiveFrame::into_event),
     ))
@@ -319,7 +339,7 @@ impl Live {
         let id = self.ids.utterance(seq);
         self.queue.push_back(LiveFrame {
             name: "utterance",
-            id,
+            id: Some(id),
             data: LiveEvent::Utterance(item),
         });
     }
@@ -327,7 +347,7 @@ impl Live {
     fn frame(&mut self, name: &'static str, data: LiveEvent) -> LiveFrame {
         LiveFrame {
             name,
-            id: self.ids.other(),
+            id: Some(self.ids.other()),
             data,
         }
     }

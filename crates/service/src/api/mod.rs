@@ -17,6 +17,7 @@ pub mod middleware;
 pub mod rate_limit;
 pub mod responses;
 mod service_error;
+mod sse_pump;
 pub mod streaming;
 pub mod timestamp;
 pub mod wall;

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use entity::{conversation, message};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::Store;
@@ -126,6 +126,32 @@ impl Store {
             .filter(message::Column::ConversationId.eq(conversation.0.as_str()))
             .filter(message::Column::Seq.gt(seq))
             .filter(message::Column::Seq.lte(MESSAGE_CAP))
+            .order_by_asc(message::Column::Seq)
+            .all(self.db())
+            .await
+    }
+
+    /// [`Store::messages_after`] for several conversations in one query (the wall of
+    /// calls catches up on every call that has new utterances at once), by conversation
+    /// and sequence.
+    pub async fn messages_after_each(
+        &self,
+        after: &[(ConversationId, i32)],
+    ) -> Result<Vec<message::Model>, sea_orm::DbErr> {
+        if after.is_empty() {
+            return Ok(Vec::new());
+        }
+        let each = after.iter().fold(Condition::any(), |any, (id, seq)| {
+            any.add(
+                Condition::all()
+                    .add(message::Column::ConversationId.eq(id.0.as_str()))
+                    .add(message::Column::Seq.gt(*seq)),
+            )
+        });
+        message::Entity::find()
+            .filter(each)
+            .filter(message::Column::Seq.lte(MESSAGE_CAP))
+            .order_by_asc(message::Column::ConversationId)
             .order_by_asc(message::Column::Seq)
             .all(self.db())
             .await

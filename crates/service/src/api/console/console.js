@@ -195,9 +195,11 @@
         $('call-list').hidden = true;
       },
       event(ev) {
-        if (ev.type !== 'conversation') return;
-        const info = parseJson(ev.data);
-        if (info && info.externalId) upsertCall(info);
+        const data = parseJson(ev.data);
+        if (!data || !data.externalId) return;
+        if (ev.type === 'conversation') upsertCall(data);
+        else if (ev.type === 'partial') lastLine(data.externalId, data.role, data.text, true);
+        else if (ev.type === 'utterance') lastLine(data.externalId, data.utterance?.sender?.role, data.utterance?.text, false);
       },
     });
   }
@@ -216,6 +218,14 @@
     for (const [id] of ended.slice(0, Math.max(0, ended.length - MAX_ENDED))) dropCall(id);
     renderEmpty();
     if (view && view.id === info.externalId) renderParticipants();
+  }
+
+  // The call's latest words in the list: a partial until its final replaces it.
+  function lastLine(id, role, text, provisional) {
+    const c = calls.get(id);
+    if (!c || c.endedAt || typeof text !== 'string') return;
+    c.last = { role, text, provisional };
+    renderCall(c);
   }
 
   function dropCall(id) {
@@ -249,6 +259,12 @@
     who.append(el('span', 'who customer', 'Customer'), ` ${info.customerId || '—'} · `);
     who.append(el('span', 'who agent', 'Agent'), ` ${info.agentId || '—'}`);
     link.append(top, who);
+    if (c.last) {
+      const last = el('span', `call-last${c.last.provisional ? ' provisional' : ''}`);
+      const role = ROLES[c.last.role] ? c.last.role : 'unknown';
+      last.append(el('span', `who ${role}`, ROLES[role] || 'Speaker'), ` ${c.last.text}`);
+      link.append(last);
+    }
     c.item.classList.toggle('ended', Boolean(c.endedAt));
     const hadFocus = c.item.contains(document.activeElement);
     c.item.replaceChildren(link);
