@@ -17,10 +17,16 @@
 //! where the latency goes: tentative finals (no decode after the endpoint) against
 //! finals decoded at the endpoint, speculative decodes made and dropped, messages held
 //! for their fragment's ContactId (count, p50/p95 wait), and webhook delivery p50/p95.
+//!
+//! `--viewers K` opens K live streams (`GET /conversation/v1/conversation/live`, as the
+//! console reads them) on every call as it starts, reads every event, and adds a line:
+//! how many utterance events the viewers got, and when each arrived against the webhook
+//! POST of the same utterance (p50/p95; negative when the viewer had it first).
 
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -29,6 +35,7 @@ use callscribe_devtools::emulator::{
     wav,
 };
 use callscribe_devtools::sink::{self, Checks, Received};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -51,6 +58,8 @@ struct Args {
     hypotheses: Option<PathBuf>,
     /// How the emulator sends the audio: whole fragments or 64 ms blocks.
     pacing: Pacing,
+    /// Live streams opened on each call.
+    viewers: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -65,6 +74,7 @@ fn parse_args() -> anyhow::Result<Args> {
         calls_from: None,
         hypotheses: None,
         pacing: Pacing::Fragment,
+        viewers: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +89,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rss-every" => args.rss_every = value.parse()?,
             "--calls-from" => args.calls_from = Some(value.into()),
             "--hypotheses" => args.hypotheses = Some(value.into()),
+            "--viewers" => args.viewers = value.parse()?,
             "--pacing" => {
                 args.pacing = clap::ValueEnum::from_str(&value, true)
                     .map_err(|e| anyhow::anyhow!("--pacing: {e}"))?;
@@ -223,6 +234,14 @@ fn quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
     prev.0
 }
 
+/// The value at quantile `q` of sorted values (0 when there are none).
+fn sorted_quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * q) as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
 fn share_within(buckets: &[(f64, f64)], bound: f64) -> f64 {
     let total = buckets.last().map_or(0.0, |b| b.1);
     let within = buckets
@@ -326,6 +345,8 @@ async fn main() -> anyhow::Result<()> {
             res.text().await?
         );
     }
+    let seen = Seen::default();
+    let viewers = spawn_viewers(&http, &a, &tenant, &key, &seen).await?;
     let mut peak_rss: f64 = 0.0;
     let mut samples: Vec<(u64, f64)> = Vec::new();
     while started.elapsed() < Duration::from_secs(a.seconds + 3) {
@@ -364,17 +385,17 @@ async fn main() -> anyhow::Result<()> {
         }
         heard.push(r);
     }
+    for viewer in viewers {
+        viewer.abort();
+    }
+    let viewed = std::mem::take(&mut *seen.lock().unwrap());
+    let viewers_line = (a.viewers > 0).then(|| viewers_report(&a, &viewed, &heard));
     if let Some(out) = &a.hypotheses {
         write_hypotheses(out, &files, heard, &kvs)?;
     }
     let delivered = latencies_ms.len();
     latencies_ms.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        latencies_ms
-            .get(((latencies_ms.len().max(1) - 1) as f64 * q) as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let at = |q: f64| sorted_quantile(&latencies_ms, q);
     let metrics = http
         .get(format!("{}/metrics", a.url))
         .send()
@@ -415,6 +436,9 @@ async fn main() -> anyhow::Result<()> {
         peak_rss,
     );
     print_floor(&metrics);
+    if let Some(line) = viewers_line {
+        println!("{line}");
+    }
     if a.rss_every > 0 {
         print_rss(&samples, a.seconds, transcripts, delivered);
     }
@@ -449,6 +473,98 @@ fn print_floor(metrics: &str) {
         quantile(&delivery, 0.5) * 1000.0,
         quantile(&delivery, 0.95) * 1000.0,
     );
+}
+
+/// When each viewer got each utterance event: (message id, moment).
+type Seen = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// Opens `--viewers` live streams on each call (a key holds 20, so more keys as needed),
+/// each read to its end by a task.
+async fn spawn_viewers(
+    http: &reqwest::Client,
+    a: &Args,
+    tenant: &str,
+    key: &str,
+    seen: &Seen,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut keys = vec![key.to_owned()];
+    let mut viewers = Vec::new();
+    for n in 0..a.calls * a.viewers {
+        if n / 20 >= keys.len() {
+            keys.push(support::create_key(http, &a.url, &a.admin_token, tenant).await?);
+        }
+        let call = format!("contact-{}", n / a.viewers);
+        let res = http
+            .get(format!("{}/conversation/v1/conversation/live", a.url))
+            .query(&[("externalId", &call)])
+            .header("x-api-key", &keys[n / 20])
+            .send()
+            .await?;
+        ensure!(
+            res.status().is_success(),
+            "viewer of {call}: {}",
+            res.status()
+        );
+        viewers.push(tokio::spawn(read_utterances(res, seen.clone())));
+    }
+    Ok(viewers)
+}
+
+/// Reads a live stream as a browser would, noting when each utterance event arrived.
+async fn read_utterances(res: reqwest::Response, seen: Seen) {
+    let mut body = res.bytes_stream();
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        let now = Instant::now();
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = buffer.drain(..end + 2).collect();
+            let block = String::from_utf8_lossy(&block);
+            if !block.lines().any(|l| l == "event: utterance") {
+                continue;
+            }
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            let id = serde_json::from_str::<Value>(&data)
+                .ok()
+                .and_then(|v| v["messageId"].as_str().map(str::to_owned));
+            if let Some(id) = id {
+                seen.lock().unwrap().push((id, now));
+            }
+        }
+    }
+}
+
+/// The viewers' line: utterance events got against those expected, and their arrival
+/// against the webhook POST of the same message.
+fn viewers_report(a: &Args, viewed: &[(String, Instant)], heard: &[Received]) -> String {
+    let posted: std::collections::HashMap<&str, Instant> = heard
+        .iter()
+        .filter_map(|r| Some((r.message_id.as_deref()?, r.received_instant)))
+        .collect();
+    let mut after_post_ms: Vec<f64> = viewed
+        .iter()
+        .filter_map(|(id, at)| {
+            let post = *posted.get(id.as_str())?;
+            Some(match at.checked_duration_since(post) {
+                Some(later) => later.as_secs_f64() * 1000.0,
+                None => -(post - *at).as_secs_f64() * 1000.0,
+            })
+        })
+        .collect();
+    after_post_ms.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted_quantile(&after_post_ms, q);
+    format!(
+        "      viewers: {} per call ({} streams) got {} of {} utterance events; after the webhook POST p50 {:.0} ms p95 {:.0} ms (negative: the viewer had it first)",
+        a.viewers,
+        a.viewers * a.calls,
+        viewed.len(),
+        posted.len() * a.viewers,
+        at(0.5),
+        at(0.95),
+    )
 }
 
 /// The delivered messages as `{"file": "CALL.wav.<role>", "text"}` lines, in stream order

@@ -31,16 +31,30 @@ pub async fn provision(
     .send()
     .await?
     .error_for_status()?;
-    let key: Value = admin(reqwest::Method::POST, &format!("/tenants/{tenant}/keys"))
-        .json(&json!({"app": "bench"}))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let key = create_key(http, url, admin_token, &tenant).await?;
     admin(reqwest::Method::PUT, &format!("/tenants/{tenant}/aws"))
         .json(&json!({"endpointUrl": kvs_url}))
         .send()
         .await?
         .error_for_status()?;
-    Ok((tenant, key["key"].as_str().context("key")?.to_owned()))
+    Ok((tenant, key))
+}
+
+/// One more key of the tenant's "bench" app.
+pub async fn create_key(
+    http: &reqwest::Client,
+    url: &str,
+    admin_token: &str,
+    tenant: &str,
+) -> anyhow::Result<String> {
+    let key: Value = http
+        .post(format!("{url}/admin/v1/tenants/{tenant}/keys"))
+        .bearer_auth(admin_token)
+        .json(&json!({"app": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(key["key"].as_str().context("key")?.to_owned())
 }

@@ -122,6 +122,10 @@ test('the /console page: sign in, the call list, a live call with provisional an
     await page.waitForTimeout(2100);
     const d1 = await link.locator('.duration').innerText();
     assert.notEqual(d1, d0, `the duration does not tick (${d0})`);
+    // The row shows the call's latest words as they are spoken (from the wall's events).
+    const last = link.locator('.call-last');
+    await last.waitFor({ timeout: 60_000 });
+    assert.match(await last.innerText(), /^(Customer|Agent) \S/);
     await page.screenshot({ path: path.join(shots, 'console-list.png') });
     log(`the list shows the call: ${row.replace(/\s+/g, ' ')}`);
 
