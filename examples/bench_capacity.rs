@@ -557,13 +557,14 @@ fn viewers_report(a: &Args, viewed: &[(String, Instant)], heard: &[Received]) ->
     after_post_ms.sort_by(f64::total_cmp);
     let at = |q: f64| sorted_quantile(&after_post_ms, q);
     format!(
-        "      viewers: {} per call ({} streams) got {} of {} utterance events; after the webhook POST p50 {:.0} ms p95 {:.0} ms (negative: the viewer had it first)",
+        "      viewers: {} per call ({} streams) got {} of {} utterance events; after the webhook POST p50 {:.1} ms p95 {:.1} ms max {:.1} ms (negative: the viewer had it first)",
         a.viewers,
         a.viewers * a.calls,
         viewed.len(),
         posted.len() * a.viewers,
         at(0.5),
         at(0.95),
+        at(1.0),
     )
 }
 
