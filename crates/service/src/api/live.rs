@@ -102,6 +102,17 @@ pub struct LiveFrame {
     data: LiveEvent,
 }
 
+impl LivePartial {
+    pub(crate) fn new(role: crate::ids::Role, start: i64, end: i64, text: String) -> LivePartial {
+        LivePartial {
+            role: role.into(),
+            start,
+            end,
+            text,
+        }
+    }
+}
+
 impl LiveStatus {
     pub(crate) fn new(role: crate::ids::Role, streaming: bool, status: StreamStatus) -> LiveStatus {
         LiveStatus {
@@ -411,12 +422,7 @@ impl Live {
                 end_ms,
                 text,
             }) => {
-                let partial = LivePartial {
-                    role: role.into(),
-                    start: start_ms,
-                    end: end_ms,
-                    text,
-                };
+                let partial = LivePartial::new(role, start_ms, end_ms, text);
                 Some(self.frame("partial", LiveEvent::Partial(partial)))
             }
             Ok(ConversationEvent::Status {

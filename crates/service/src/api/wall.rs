@@ -30,6 +30,7 @@ use crate::service::calls::Calls;
 use crate::service::events::ConversationEvent;
 use crate::state::SharedState;
 use crate::store::Store;
+use crate::store::messages::MESSAGE_CAP;
 
 /// How often the wall looks for calls that started or stopped.
 const POLL: Duration = Duration::from_secs(1);
@@ -366,16 +367,12 @@ impl Wall {
                 text,
             }) => WallEvent::Partial(CallPartial {
                 external_id,
-                partial: LivePartial {
-                    role: role.into(),
-                    start: start_ms,
-                    end: end_ms,
-                    text,
-                },
+                partial: LivePartial::new(role, start_ms, end_ms, text),
             }),
             Ok(ConversationEvent::Final { published, seq }) => {
-                // Not stored (`None`) or sent already: the database has the say.
-                let Some(seq) = seq.filter(|seq| *seq > shown.sent) else {
+                // Sent already, past what a conversation serves, or not stored (`None`:
+                // the database has the say).
+                let Some(seq) = seq.filter(|seq| *seq > shown.sent && *seq <= MESSAGE_CAP) else {
                     return;
                 };
                 shown.sent = seq;
