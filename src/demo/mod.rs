@@ -39,7 +39,7 @@ pub struct DemoArgs {
     /// No colours (also off with NO_COLOR set or when the output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
-    /// Keep the service (and its live console) up after the call, until Ctrl-C.
+    /// Keep the service (and its live console) up after the call, until Ctrl-C or SIGTERM.
     #[arg(long)]
     pub keep_running: bool,
 }
@@ -96,10 +96,10 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<()> {
     let outcome = converse(&console, &parts, &mut received).await;
     if args.keep_running && outcome.is_ok() {
         console.heading(&format!(
-            "The service keeps running at {} (the console link above still works); Ctrl-C stops it.",
+            "The service keeps running at {} (the console link above still works); Ctrl-C (or SIGTERM) stops it.",
             parts.api.base
         ));
-        let _ = tokio::signal::ctrl_c().await;
+        callscribe::shutdown_signal().await;
     }
     parts.stop().await;
     let summary = outcome?;
