@@ -10,10 +10,9 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { requiredEnv, isLocal, launchOffline, recordErrors } = require('./offline');
+const { callUnderTest, isLocal, launchOffline, recordErrors } = require('./offline');
 
 const repo = path.resolve(__dirname, '../..');
-const env = (name) => requiredEnv(name, 'scripts/test-console');
 const log = (...args) => console.log('console:', ...args);
 const KEY_ITEM = 'callscribe.apiKey'; // the page's sessionStorage item
 
@@ -57,10 +56,7 @@ async function api(method, apiPath, body) {
 }
 
 test('the /console page: sign in, the call list, a live call with provisional and final text', { timeout: 240_000 }, async () => {
-  const base = env('CS_URL');
-  const apiKey = env('CS_API_KEY');
-  const streamArn = env('CS_STREAM_ARN');
-  const contactId = env('CS_CONTACT_ID');
+  const { base, apiKey, streamArn, contactId } = callUnderTest('scripts/test-console');
   const shots = process.env.CONSOLE_SCREENSHOTS || path.join(repo, 'target/e2e');
   fs.mkdirSync(shots, { recursive: true });
 

@@ -10,10 +10,9 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { requiredEnv, isLocal, launchOffline, recordErrors } = require('./offline');
+const { callUnderTest, isLocal, launchOffline, recordErrors } = require('./offline');
 
 const repo = path.resolve(__dirname, '../..');
-const env = (name) => requiredEnv(name, 'scripts/test-docs');
 const log = (...args) => console.log('docs:', ...args);
 
 // Every operation of the checked-in spec as "METHOD /path".
@@ -66,10 +65,7 @@ function assertShownAsReceived(name, { received, shown }, apiPath) {
 }
 
 test('the /docs page: offline, complete, and try-it-out works with an API key', { timeout: 180_000 }, async () => {
-  const base = env('CS_URL');
-  const apiKey = env('CS_API_KEY');
-  const streamArn = env('CS_STREAM_ARN');
-  const contactId = env('CS_CONTACT_ID');
+  const { base, apiKey, streamArn, contactId } = callUnderTest('scripts/test-docs');
   const screenshot = process.env.DOCS_SCREENSHOT || path.join(repo, 'target/e2e/docs-try-it-out.png');
 
   const browser = await launchOffline();

@@ -12,6 +12,17 @@ function requiredEnv(name, script) {
   return value;
 }
 
+// The running service and the emulated call `script` set up: the service's URL, a tenant's
+// API key, the emulator stream playing the call and its ContactId.
+function callUnderTest(script) {
+  return {
+    base: requiredEnv('CS_URL', script),
+    apiKey: requiredEnv('CS_API_KEY', script),
+    streamArn: requiredEnv('CS_STREAM_ARN', script),
+    contactId: requiredEnv('CS_CONTACT_ID', script),
+  };
+}
+
 // Loopback and non-network URLs are fine; anything else means the page needs the internet.
 function isLocal(url) {
   const u = new URL(url);
@@ -37,4 +48,4 @@ function recordErrors(page) {
   return errors;
 }
 
-module.exports = { requiredEnv, isLocal, launchOffline, recordErrors };
+module.exports = { callUnderTest, isLocal, launchOffline, recordErrors };
